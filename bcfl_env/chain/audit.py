@@ -1,0 +1,43 @@
+"""Audit a saved ledger: ``python -m bcfl_env.chain.audit FILE``; exits 1 when verification fails."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bcfl_env.chain.errors import LedgerIntegrityError
+from bcfl_env.chain.ledger import Ledger
+
+__all__ = ["audit", "main"]
+
+
+def audit(path: str) -> tuple[bool, str]:
+    """Load and verify ``path``; returns (ok, printable summary or the error)."""
+    try:
+        ledger = Ledger.load(path)
+        report = ledger.verify()
+    except LedgerIntegrityError as exc:
+        return False, f"FAILED: {exc}"
+    lines = [
+        f"ledger {path}: OK",
+        f"  blocks        {report.blocks} (head {ledger.head_hash[:16]}...)",
+        f"  transactions  {report.transactions}  " + ", ".join(f"{k}={v}" for k, v in sorted(report.kinds.items())),
+        f"  signatures    {report.signatures} checked",
+        f"  certificates  {report.certificates} ({report.revocations} revoked)",
+        f"  models        {report.models} re-hashed",
+        f"  evidence      {report.evidence} equivocation records",
+    ]
+    return True, "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bcfl-audit", description=__doc__)
+    parser.add_argument("ledger", help="SQLite file written by Ledger.save")
+    args = parser.parse_args(argv)
+    ok, text = audit(args.ledger)
+    print(text, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

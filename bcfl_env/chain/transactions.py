@@ -1,0 +1,64 @@
+"""Signed transactions.
+
+A transaction is ``body`` (canonical bytes of ``{"kind", "sender", "payload"}``) plus the sender's
+Ed25519 signature over ``body``. Its id is ``SHA-256(body || signature)``. Kinds and payloads:
+
+===============  ======  ===================================================================
+kind             sender  payload
+===============  ======  ===================================================================
+``enrol``        CA      identity, role, cert (DER hex)
+``revoke``       CA      identity, serial, reason
+``task``         MBS     round, base_model (hash), selected (identities): who may submit
+``global_model`` MBS     round, version, model (hash of the parameters in the model store)
+``update``       vehicle round (task round), base_model, params (hash), samples, metrics
+``ballot``       RSU     round, votes: [[update id, score, accept], ...] (one per member)
+``verdict``      leader  round, rejected: [[digest, sender, reason], ...]
+``aggregation``  MBS     round, version, model (new hash), inputs: [[update id, weight], ...]
+``evidence``     leader  member, height, headers: two signed headers at one height
+===============  ======  ===================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bcfl_env.chain.crypto import KeyPair, canonical_bytes, sha256_hex
+
+__all__ = ["KINDS", "Transaction", "make_transaction"]
+
+KINDS = ("enrol", "revoke", "task", "global_model", "update", "ballot", "verdict", "aggregation", "evidence")
+
+
+@dataclass(frozen=True)
+class Transaction:
+    body: bytes
+    signature: bytes
+
+    @property
+    def tx_id(self) -> str:
+        return sha256_hex(self.body + self.signature)
+
+    def decoded(self) -> dict[str, Any]:
+        data = json.loads(self.body)
+        if not isinstance(data, dict) or set(data) != {"kind", "sender", "payload"}:
+            raise ValueError("transaction body must hold exactly kind, sender and payload")
+        if data["kind"] not in KINDS:
+            raise ValueError(f"unknown transaction kind {data['kind']!r}")
+        return data
+
+    @property
+    def kind(self) -> str:
+        return str(self.decoded()["kind"])
+
+    def leaf(self) -> bytes:
+        """Merkle leaf: the transaction's full bytes, signature included."""
+        return self.body + self.signature
+
+
+def make_transaction(kind: str, sender: str, payload: dict[str, Any], key: KeyPair) -> Transaction:
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not allowed: choose one of {list(KINDS)}")
+    body = canonical_bytes({"kind": kind, "sender": sender, "payload": payload})
+    return Transaction(body, key.sign(body))
