@@ -1,6 +1,12 @@
-"""bcfl-gym: participant selection in blockchain-empowered federated learning over vehicular networks."""
+"""bcfl-gym: participant selection in blockchain-empowered federated learning over vehicular networks.
+
+``import bcfl_env`` registers ``bcfl/IoV-v0``, ``bcfl/IIoT-v0`` and ``bcfl/IoHT-v0``.
+"""
 
 from bcfl_env.config import BCFLConfig, make_config, with_overrides
+from bcfl_env.envs import ENV_IDS, BCFLEnv, DiscreteSelection, register_envs
+
+register_envs()
 
 __version__ = "0.1.0"
-__all__ = ["BCFLConfig", "__version__", "make_config", "with_overrides"]
+__all__ = ["ENV_IDS", "BCFLConfig", "BCFLEnv", "DiscreteSelection", "__version__", "make_config", "register_envs", "with_overrides"]

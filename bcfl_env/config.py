@@ -211,7 +211,7 @@ class ChainConfig(_Validated):
     committee_size: int = _num(4, 1, 1000, doc="committee members n per round (n = 3f + 1 tolerates f)")
     election: str = _choice("reputation", "top_trainers", "round_robin", doc="committee election rule")
     acceptance: str = _choice("quorum", "median", doc="2f+1 accept votes, or median score >= threshold")
-    score_margin: float = _num(0.05, 0.0, 1.0, doc="accept if score >= global accuracy - margin")
+    score_margin: float = _num(0.1, 0.0, 1.0, doc="accept if score >= global accuracy - margin")
     faulty_fraction: float = _num(0.0, 0.0, 1.0, doc="fraction of RSUs that are faulty")
     faulty_behavior: str = _choice(
         "random", "always_accept", "always_reject", "equivocate", doc="what faulty members do"
@@ -254,7 +254,7 @@ class FLConfig(_Validated):
     aggregation: str = _choice(
         "fedasync", "fedavg", "median", "trimmed_mean", "krum", doc="aggregation rule at the MBS"
     )
-    async_alpha: float = _num(0.8, 0.0, 1.0, lo_open=True, doc="FedAsync mixing weight alpha")
+    async_alpha: float = _num(0.5, 0.0, 1.0, lo_open=True, doc="FedAsync mixing weight alpha")
     staleness_fn: str = _choice("polynomial", "constant", "hinge", doc="FedAsync staleness function s(t)")
     staleness_a: float = _num(0.5, 0.0, 100.0, doc="polynomial (t+1)^-a, hinge slope a")
     staleness_b: float = _num(4.0, 0.0, 1000.0, doc="hinge knee b")

@@ -130,6 +130,8 @@ class Ledger:
         block_hash = block.block_hash
         if height == 0 and hdr.get("ca_public_key") != self.ca_public_key.hex():
             raise LedgerIntegrityError(0, "genesis does not name the CA key")
+        if height == 0 and hdr.get("root_cert_sha256") != sha256_hex(self.root_cert_der):
+            raise LedgerIntegrityError(0, "root certificate differs from the one pinned in genesis")
         # Transactions first: genesis enrols the identities whose keys sign its quorum certificate.
         for index, tx in enumerate(block.transactions):
             self._verify_transaction(tx, index, height, timestamp, hdr, st, report)

@@ -124,7 +124,7 @@ class PermissionedChain:
             self.enrol(vehicle, "vehicle", now_s)
         self.publish_model(0, 0, initial_model)
         txs, self.pending = self.pending, []
-        extra = {"ca_public_key": self.ca.public_key.hex()}
+        extra = {"ca_public_key": self.ca.public_key.hex(), "root_cert_sha256": sha256_hex(self.ca.root.der)}
         header = make_header(0, 0, self.ledger.head_hash, now_s, "ca", txs, ["ca"], extra)
         block = Block(header, txs, [("ca", self.ca.key.sign(bytes.fromhex(sha256_hex(header))))])
         self.ledger.append(block)

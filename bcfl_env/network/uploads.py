@@ -58,11 +58,13 @@ class UploadTracker:
         reasons = ["departure" if departed[i] else "handover" for i in failed]
         self.active[failed] = False
         go = self.active
-        sent = rates_bps * dt_s
+        # an upload that began inside this tick transmits only from its own start
+        begin = np.maximum(self.started_at_s, start_s)
+        window = np.clip(start_s + dt_s - begin, 0.0, dt_s)
+        sent = rates_bps * window
         done = go & (sent >= self.bits_left)
         done_idx = np.flatnonzero(done)
-        frac = np.where(sent[done_idx] > 0, self.bits_left[done_idx] / np.maximum(sent[done_idx], 1e-300), 1.0)
-        finish = start_s + frac * dt_s
+        finish = begin[done_idx] + self.bits_left[done_idx] / np.maximum(rates_bps[done_idx], 1e-300)
         self.bits_left[go] -= sent[go]
         self.active[done_idx] = False
         self.bits_left[done_idx] = 0.0

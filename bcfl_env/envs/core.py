@@ -1,0 +1,220 @@
+"""The one environment class behind every preset."""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from bcfl_env.chain import Ledger
+from bcfl_env.config import BCFLConfig, make_config
+from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES, build_observation
+from bcfl_env.envs.reward import reward_terms
+from bcfl_env.world import RoundReport, World
+
+__all__ = ["BCFLEnv"]
+
+
+class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Participant selection for blockchain-empowered federated learning.
+
+    ## Description
+    Each step is one decision epoch of a BCFL system: the agent selects up to K vehicles (node
+    slots), the selected vehicles train the current global model on their own non-IID data (real
+    PyTorch training), upload over a simulated V2I channel (uploads fail on handover), an RSU
+    committee screens, scores and votes on every update and packs the valid ones into a signed
+    block, and the MBS aggregates what was accepted (FedAsync or FedAvg). The presets
+    ``bcfl/IoV-v0``, ``bcfl/IIoT-v0`` and ``bcfl/IoHT-v0`` are configurations of this one class.
+
+    ## Action Space
+    ``action_mode="scores"`` (default): ``Box(-1, 1, (N,), float32)``, one score per slot; the K
+    eligible slots with the highest scores are selected (ties: lower slot first). ``[-1, 1]``
+    rather than DESIGN.md's ``[0, 1]`` because Stable-Baselines3 expects symmetric, normalised
+    Box actions (its env checker warns otherwise); only the ranking matters.
+    ``action_mode="binary"``: ``MultiBinary(N)``; selected eligible slots are taken in increasing
+    slot order up to K (the rest are reported in ``info["ignored"]``, as are ineligible ones);
+    an empty selection runs the epoch with no new training.
+    Eligible slots (``action_masks()``): a vehicle is present, enrolled, idle and has energy left.
+    Wrong shape, dtype, NaN or out-of-range values raise ``ValueError``.
+
+    ## Observation Space
+    ``Box(0, 1, (N + 1, F), float32)``. Rows 0..N-1 are slots (all zeros when empty); row N is the
+    global row. Columns (``env.unwrapped.feature_names``):
+
+    | index | feature        | unit / scaling                                               | min | max |
+    |-------|----------------|--------------------------------------------------------------|-----|-----|
+    | 0     | present        | 1 if a vehicle occupies the slot                             | 0   | 1   |
+    | 1     | rsu_distance   | distance to serving RSU / coverage radius; 1 when unserved   | 0   | 1   |
+    | 2     | uplink_rate    | achievable rate / (RSU bandwidth x 20 bit/s/Hz)              | 0   | 1   |
+    | 3     | cpu_frequency  | CPU [Hz] / (mean + cut x std)                                | 0   | 1   |
+    | 4     | data_size      | samples / largest data set in the fleet                      | 0   | 1   |
+    | 5     | label_entropy  | label entropy / ln(classes)                                  | 0   | 1   |
+    | 6     | staleness      | rounds since last selected / max_rounds (1 if never)         | 0   | 1   |
+    | 7     | reputation     | beta reputation on chain                                     | 0   | 1   |
+    | 8     | energy_left    | remaining / budget [J/J]                                     | 0   | 1   |
+    | 9     | in_flight      | 1 while its update is in flight                              | 0   | 1   |
+    | 10    | dwell_time     | t / (t + epoch) with t the time to leave coverage [s]        | 0   | 1   |
+    | 11    | last_loss      | l / (l + 1), l the last local training loss [nats]           | 0   | 1   |
+    | 12    | round_trip     | t / (t + epoch), t the predicted compute + upload time [s]   | 0   | 1   |
+
+    Global row N, columns 0..5: round / max_rounds, global test accuracy, simulated time / budget,
+    K / N, vehicles present / N, target accuracy; other columns 0.
+
+    ## Rewards
+    ``gain_cost`` (default): ``w_accuracy (acc_t - acc_{t-1}) - w_latency latency_s - w_energy
+    energy_j`` plus ``target_bonus`` when the target is reached. ``favor``: ``Xi^(acc - target) - 1``.
+    The terms are in ``info["rewards"]``.
+
+    ## Starting State
+    ``reset(seed)`` builds a new world from the seed: road graph, RSUs, vehicles placed on
+    ``initial_occupancy`` of the slots, fleet CPU and energy, data partition, CA and genesis block
+    (every identity enrolled), global model version 0.
+
+    ## Episode End
+    Terminated when the global test accuracy reaches ``target_accuracy``. Truncated after
+    ``max_rounds`` steps or when simulated time reaches ``sim_time_budget_s``.
+
+    ## Arguments
+    ``gymnasium.make("bcfl/IoV-v0", config=None, render_mode=None, **overrides)``: any config
+    override (``num_vehicles``, ``vehicles_per_round``, ``max_rounds``, ``target_accuracy``,
+    ``fl__alpha``, ...); see :mod:`bcfl_env.config`.
+
+    ## Info
+    ``round, sim_time_s, accuracy, loss, selected (slots), selected_ids, completed, accepted,
+    rejected [(id, reason)], dropped [(id, reason)], in_flight, ignored, latency_s, energy_j,
+    consensus_s, block_height, chain_head, committee, staleness, poisoned_accepted,
+    poisoned_rejected, epsilon, handovers, safety_violated, rewards``.
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
+
+    def __init__(self, config: BCFLConfig | None = None, preset: str = "iov", render_mode: str | None = None, **overrides: Any) -> None:
+        self.config = make_config(preset, config, **overrides)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not allowed: choose one of {self.metadata['render_modes']} or None")
+        self.render_mode = render_mode
+        env = self.config.env
+        n = env.num_vehicles
+        self.num_slots = n
+        self.budget = env.vehicles_per_round
+        self.feature_names = [name for name, _ in FEATURES]
+        self.global_feature_names = list(GLOBAL_FEATURES)
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(n + 1, len(FEATURES)), dtype=np.float32)
+        if env.action_mode == "scores":
+            self.action_space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+        else:
+            self.action_space = spaces.MultiBinary(n)
+        self.world: World | None = None
+        self._last_selected: list[int] = []
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        world_seed = int(self.np_random.integers(0, 2**63 - 1))
+        self.world = World(self.config, world_seed)
+        self._last_selected = []
+        return build_observation(self.world), self._info(self.world.last_report, {}, [])
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        world = self._require_world()
+        slots, ignored = self._selection(action)
+        previous = world.fl.accuracy
+        report = world.step(slots)
+        self._last_selected = [int(s) for s in slots]
+        env = self.config.env
+        terms = reward_terms(self.config.reward, report.accuracy, previous, env.target_accuracy, report.latency_s, report.energy_j)
+        terminated = report.accuracy >= env.target_accuracy
+        truncated = not terminated and (world.round >= env.max_rounds or world.time_s >= env.sim_time_budget_s)
+        obs = build_observation(world)
+        return obs, float(sum(terms.values())), terminated, truncated, self._info(report, terms, ignored)
+
+    def action_masks(self) -> np.ndarray:
+        """Eligible slots (the mask sb3-contrib's MaskablePPO asks for)."""
+        return self._require_world().eligible_slots().copy()
+
+    # ------------------------------------------------------------------ actions
+    def _selection(self, action: Any) -> tuple[np.ndarray, list[int]]:
+        arr = np.asarray(action)
+        n = self.num_slots
+        if arr.shape != (n,):
+            raise ValueError(f"action must have shape ({n},) (one entry per vehicle slot), got {arr.shape}")
+        eligible = self.action_masks()
+        if self.config.env.action_mode == "scores":
+            if not np.issubdtype(arr.dtype, np.floating):
+                raise ValueError(f"action dtype must be floating (scores in [-1, 1]), got {arr.dtype}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError("action contains NaN or infinite scores; allowed: finite values in [-1, 1]")
+            if arr.min() < -1.0 or arr.max() > 1.0:
+                raise ValueError(f"action scores must lie in [-1, 1], got min {arr.min():.4g} and max {arr.max():.4g}")
+            candidates = np.flatnonzero(eligible)
+            order = candidates[np.argsort(-arr[candidates], kind="stable")]
+            return np.sort(order[: self.budget]), []
+        if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+            raise ValueError(f"binary action dtype must be integer or bool, got {arr.dtype}")
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError("binary action entries must be 0 or 1")
+        chosen = np.flatnonzero(arr.astype(bool))
+        ok = chosen[eligible[chosen]]
+        taken = ok[: self.budget]
+        ignored = sorted(set(chosen.tolist()) - set(taken.tolist()))
+        return taken, ignored
+
+    def _require_world(self) -> World:
+        if self.world is None:
+            raise RuntimeError("call reset() before step(), action_masks() or render()")
+        return self.world
+
+    # ------------------------------------------------------------------ info
+    def _info(self, report: RoundReport, terms: dict[str, float], ignored: list[int]) -> dict[str, Any]:
+        world = self._require_world()
+        ledger = world.chain.ledger
+        epsilon = world.fl.epsilon(report.selected) if self.config.fl.dp != "none" else 0.0
+        return {
+            "round": report.round,
+            "sim_time_s": world.time_s,
+            "accuracy": report.accuracy if report.round else world.fl.accuracy,
+            "loss": report.loss if report.round else world.fl.loss,
+            "selected": list(report.selected_slots),
+            "selected_ids": list(report.selected),
+            "completed": list(report.completed),
+            "accepted": list(report.accepted),
+            "rejected": list(report.rejected),
+            "dropped": list(report.dropped),
+            "in_flight": list(report.in_flight),
+            "ignored": list(ignored),
+            "latency_s": report.latency_s,
+            "energy_j": report.energy_j,
+            "consensus_s": report.consensus_s,
+            "block_height": ledger.height,
+            "chain_head": ledger.head_hash,
+            "committee": list(report.committee),
+            "staleness": list(report.staleness),
+            "poisoned_accepted": report.poisoned_accepted,
+            "poisoned_rejected": report.poisoned_rejected,
+            "epsilon": epsilon,
+            "handovers": report.handovers,
+            "safety_violated": report.safety_violated,
+            "rewards": dict(terms),
+        }
+
+    # ------------------------------------------------------------------ views
+    @property
+    def ledger(self) -> Ledger:
+        return self._require_world().chain.ledger
+
+    def render(self) -> Any:
+        world = self._require_world()
+        if self.render_mode == "ansi":
+            from bcfl_env.envs.rendering import render_ansi
+
+            return render_ansi(world, self._last_selected)
+        if self.render_mode == "rgb_array":
+            from bcfl_env.envs.rendering import render_rgb
+
+            return render_rgb(world, self._last_selected)
+        return None

@@ -1,0 +1,94 @@
+"""Observation builder: one row per node slot plus one global row, all features in [0, 1].
+
+Row i < N describes slot i (zeros when the slot is empty); row N holds the global features in its
+first columns. Every feature is scaled to [0, 1] by a constant named in ``FEATURES`` so that a
+policy sees comparable magnitudes; quantities that have no natural maximum saturate (x / (x + c)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bcfl_env.world import World
+
+__all__ = ["FEATURES", "GLOBAL_FEATURES", "build_observation"]
+
+# (name, unit and scaling)
+FEATURES: list[tuple[str, str]] = [
+    ("present", "1 if a vehicle occupies the slot"),
+    ("rsu_distance", "distance to the serving RSU / coverage radius [m/m]; 1 when unserved"),
+    ("uplink_rate", "achievable uplink rate / (RSU bandwidth x 20 bit/s/Hz)"),
+    ("cpu_frequency", "CPU frequency / (mean + cut x std) [Hz/Hz]"),
+    ("data_size", "local samples / largest local data set in the fleet"),
+    ("label_entropy", "label entropy / ln(classes)"),
+    ("staleness", "rounds since last selected / max_rounds (1 if never)"),
+    ("reputation", "beta reputation on chain"),
+    ("energy_left", "remaining energy / budget [J/J]"),
+    ("in_flight", "1 while the vehicle's update is in flight"),
+    ("dwell_time", "time to leave RSU coverage t / (t + epoch_s) [s/s]"),
+    ("last_loss", "last local training loss l / (l + 1) [nats]"),
+    ("round_trip", "predicted compute + upload time t / (t + epoch_s) [s/s]"),
+]
+GLOBAL_FEATURES: list[str] = [
+    "round / max_rounds",
+    "global test accuracy",
+    "simulated time / sim_time_budget_s",
+    "vehicles_per_round / num_vehicles",
+    "vehicles present / num_vehicles",
+    "target_accuracy",
+]
+
+
+def build_observation(world: World) -> np.ndarray:
+    cfg = world.cfg
+    net = world.network
+    n, f = world.num_slots, len(FEATURES)
+    obs = np.zeros((n + 1, f), dtype=np.float32)
+    present = net.present & (net.slot_identity >= 0)
+    ids = np.maximum(net.slot_identity, 0)
+    served = net.serving >= 0
+    rates = net.rates_bps(world.uploads.sharers(net.serving, net.infra.num_rsus))
+    c = cfg.network.compute
+    cpu_max = (c.cpu_mean_ghz + c.cpu_cut_std * c.cpu_std_ghz) * 1e9
+    sizes = world.fl.sizes
+    classes = world.fl.data.num_classes
+    epoch = cfg.env.epoch_s if cfg.env.fl_mode == "async" else cfg.env.sync_deadline_s
+    last = world.last_selected_round[ids]
+    staleness = np.where(last >= 0, (world.round - last) / cfg.env.max_rounds, 1.0)
+    reputation = np.array([world.chain.reputation.score(world.vehicle_ids[i]) for i in ids])
+    dwell = net.dwell_time_s()
+    finite = np.isfinite(dwell)
+    dwell = np.where(finite, np.divide(dwell, dwell + epoch, out=np.ones_like(dwell), where=finite), 1.0)
+    loss = world.last_loss[ids]
+    compute_s = sizes[ids] * cfg.fl.local_epochs * c.cycles_per_sample / np.maximum(net.cpu_hz[ids], 1.0)
+    upload_s = np.where(rates > 0, world.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
+    trip = compute_s + upload_s
+    cols = [
+        np.ones(n),
+        np.where(served, net.distance_m / cfg.network.infra.rsu_coverage_m, 1.0),
+        rates / (cfg.network.channel.rsu_bandwidth_hz * 20.0),
+        net.cpu_hz[ids] / cpu_max,
+        sizes[ids] / max(int(sizes.max()), 1),
+        world.fl.partition.entropy[ids] / math.log(classes),
+        staleness,
+        reputation,
+        net.slot_energy_fraction(),
+        world.in_flight_slots().astype(np.float64),
+        dwell,
+        loss / (loss + 1.0),
+        trip / (trip + epoch),
+    ]
+    obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * present[:, None]
+    env = cfg.env
+    glob = [
+        min(world.round / env.max_rounds, 1.0),
+        world.fl.accuracy,
+        min(world.time_s / env.sim_time_budget_s, 1.0),
+        env.vehicles_per_round / env.num_vehicles,
+        present.sum() / env.num_vehicles,
+        env.target_accuracy,
+    ]
+    obs[n, : len(glob)] = glob
+    return obs

@@ -1,0 +1,16 @@
+"""The one place where ids are registered (idempotent)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+__all__ = ["ENV_IDS", "register_envs"]
+
+ENV_IDS = {"bcfl/IoV-v0": "iov", "bcfl/IIoT-v0": "iiot", "bcfl/IoHT-v0": "ioht"}
+
+
+def register_envs() -> None:
+    for env_id, preset in ENV_IDS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(id=env_id, entry_point="bcfl_env.envs.core:BCFLEnv", kwargs={"preset": preset}, disable_env_checker=True)

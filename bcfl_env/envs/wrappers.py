@@ -1,0 +1,84 @@
+"""Wrappers: sequential Discrete picks for DQN-style agents."""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+__all__ = ["DiscreteSelection"]
+
+
+class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray]):
+    """Build a selection one vehicle at a time with ``Discrete(N + 1)`` actions.
+
+    Rule: action ``i < N`` adds slot i to the selection being built (reward 0, the world does not
+    move); action ``N`` ("done") or the K-th valid pick runs the epoch with the picks so far and
+    returns its reward. Picking an ineligible or already-picked slot ends the selection too
+    (counted in ``info["invalid_picks"]``), so an agent cannot stall an episode. The observation
+    gains one column: 1 for slots already picked (the global row's entry is 0).
+    FAVOR (Wang et al., INFOCOM 2020) trains with such one-vehicle actions.
+    """
+
+    def __init__(self, env: gym.Env[Any, Any]) -> None:
+        super().__init__(env)
+        base = env.unwrapped
+        if base.config.env.action_mode != "scores":  # type: ignore[attr-defined]
+            raise ValueError("DiscreteSelection wraps an env with action_mode='scores'")
+        self.n = int(base.num_slots)  # type: ignore[attr-defined]
+        self.k = int(base.budget)  # type: ignore[attr-defined]
+        rows, cols = env.observation_space.shape  # type: ignore[misc]
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(rows, cols + 1), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.n + 1)  # type: ignore[assignment]
+        self._picked: list[int] = []
+        self._obs: np.ndarray | None = None
+        self._invalid = 0
+
+    def _augment(self, obs: np.ndarray) -> np.ndarray:
+        col = np.zeros((obs.shape[0], 1), dtype=np.float32)
+        col[self._picked, 0] = 1.0
+        return np.concatenate([obs, col], axis=1)
+
+    def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._picked, self._obs = [], obs
+        return self._augment(obs), info
+
+    def action_masks(self) -> np.ndarray:
+        mask = np.append(self.env.unwrapped.action_masks(), True)  # type: ignore[attr-defined]
+        mask[self._picked] = False
+        return mask
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        a = int(np.asarray(action).item()) if np.ndim(action) <= 1 and np.size(action) == 1 else -1
+        if not 0 <= a <= self.n:
+            raise ValueError(f"action must be an integer in [0, {self.n}], got {action!r}")
+        eligible = self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
+        finish = a == self.n
+        if not finish:
+            if eligible[a] and a not in self._picked:
+                self._picked.append(a)
+            else:
+                self._invalid += 1
+                finish = True
+        if not finish and len(self._picked) < min(self.k, int(eligible.sum())):
+            assert self._obs is not None
+            return self._augment(self._obs), 0.0, False, False, {"picked": list(self._picked)}
+        scores = np.full(self.n, -1.0, dtype=np.float32)
+        scores[self._picked] = 1.0
+        # only the picked slots may run: the base env takes the top K, so mask the rest out
+        obs, reward, terminated, truncated, info = self._run(scores)
+        self._picked, self._obs = [], obs
+        info["invalid_picks"] = self._invalid
+        return self._augment(obs), reward, terminated, truncated, info
+
+    def _run(self, scores: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        base = self.env.unwrapped
+        keep = base.budget  # type: ignore[attr-defined]
+        base.budget = len(self._picked)  # type: ignore[attr-defined]
+        try:
+            return self.env.step(scores)
+        finally:
+            base.budget = keep  # type: ignore[attr-defined]

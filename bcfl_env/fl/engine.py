@@ -1,0 +1,178 @@
+"""The FL engine the world drives: data per identity, global model, batched rounds, scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bcfl_env.config import FLConfig
+from bcfl_env.fl.aggregation import aggregate, fedasync, staleness_weight
+from bcfl_env.fl.attacks import label_flip_map, poison_updates
+from bcfl_env.fl.data import Dataset, load_dataset
+from bcfl_env.fl.evaluation import correctness, evaluate
+from bcfl_env.fl.models import ModelSpec, make_model
+from bcfl_env.fl.partition import Partition, partition
+from bcfl_env.fl.privacy import clip_and_noise, epsilon
+from bcfl_env.fl.training import SGDConfig, batched_local_train, make_batch_plan
+
+__all__ = ["FLEngine", "TrainResult"]
+
+
+class TrainResult:
+    """What one batched round of local training produced, row k for identity k."""
+
+    def __init__(self, identities: np.ndarray, params: torch.Tensor, losses: np.ndarray, samples: np.ndarray) -> None:
+        self.identities = identities
+        self.params = params
+        self.losses = losses
+        self.samples = samples
+
+
+class FLEngine:
+    """Real federated learning over ``fleet_size`` identities.
+
+    Args:
+        cfg: the FL section of the config.
+        fleet_size: identities holding a data shard.
+        rng: the world's ``fl`` generator (splits, partition, batch order).
+        torch_seed: seeds the engine's torch generator (model init, noise).
+        attack_rng: chooses the malicious identities.
+        validation_shards: number of disjoint validation subsets (one per committee seat).
+    """
+
+    def __init__(
+        self,
+        cfg: FLConfig,
+        fleet_size: int,
+        rng: np.random.Generator,
+        torch_seed: int,
+        attack_rng: np.random.Generator,
+        validation_shards: int = 4,
+    ) -> None:
+        if cfg.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("fl.device='cuda' was asked for but torch sees no CUDA device; use 'cpu'")
+        self.cfg = cfg
+        self.device = torch.device(cfg.device)
+        self.rng = rng
+        self.generator = torch.Generator().manual_seed(torch_seed)
+        self.data: Dataset = load_dataset(
+            cfg.dataset, rng, cfg.data_root, synthetic_alpha=cfg.synthetic_alpha, synthetic_beta=cfg.synthetic_beta,
+            synthetic_devices=fleet_size, synthetic_samples=cfg.synthetic_samples,
+        )  # fmt: skip
+        if self.data.owner is not None:
+            idx = [np.flatnonzero(self.data.owner == k) for k in range(fleet_size)]
+            self.partition = Partition.from_indices(idx, self.data.y_train, self.data.num_classes)
+        else:
+            self.partition = partition(
+                self.data.y_train, fleet_size, rng, cfg.partition, cfg.alpha, cfg.shards_per_vehicle,
+                cfg.quantity_sigma, self.data.num_classes,
+            )  # fmt: skip
+        self.spec: ModelSpec = make_model(cfg.model, self.data.input_shape, self.data.num_classes, cfg.hidden)
+        t = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
+        self.x_train, self.y_train = t(self.data.x_train), t(self.data.y_train)
+        self.x_val, self.y_val = t(self.data.x_val), t(self.data.y_val)
+        self.x_test, self.y_test = t(self.data.x_test), t(self.data.y_test)
+        shards = max(1, min(validation_shards, len(self.data.y_val)))
+        self.val_shards = np.array_split(rng.permutation(len(self.data.y_val)), shards)
+        count = int(round(cfg.malicious_fraction * fleet_size))
+        self.malicious = np.zeros(fleet_size, dtype=bool)
+        if count:
+            self.malicious[attack_rng.choice(fleet_size, size=count, replace=False)] = True
+        self.sgd = SGDConfig(cfg.local_epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay)
+        self.global_params = self.spec.init(self.generator).to(self.device)
+        self.version = 0
+        self.participations = np.zeros(fleet_size, dtype=np.int64)
+        self.accuracy, self.loss = self.evaluate_global()
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def num_params(self) -> int:
+        return self.spec.num_params
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return self.partition.sizes
+
+    @staticmethod
+    def to_bytes(params: torch.Tensor) -> bytes:
+        return params.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+
+    # ------------------------------------------------------------------ rounds
+    def train(self, identities: np.ndarray, bases: torch.Tensor) -> TrainResult:
+        """Local training of ``identities`` from their received models ``bases`` (K, P), batched.
+
+        Malicious identities poison their result; DP (when configured) privatises every update.
+        """
+        identities = np.asarray(identities, dtype=np.int64)
+        if identities.size == 0:
+            return TrainResult(identities, bases[:0], np.zeros(0), np.zeros(0, dtype=np.int64))
+        plan = make_batch_plan([self.partition.indices[i] for i in identities], self.sgd.epochs, self.sgd.batch_size, self.rng)
+        bad = torch.as_tensor(self.malicious[identities], device=self.device)
+        label_map = label_flip_map(bad, self.data.num_classes).to(self.device) if self.cfg.attack == "label_flip" and bool(bad.any()) else None
+        trained, losses = batched_local_train(self.spec, bases, self.x_train, self.y_train, plan, self.sgd, label_map)
+        trained = poison_updates(self.cfg.attack, bases, trained, bad, self.cfg.attack_scale, self.generator)
+        trained = clip_and_noise(bases, trained, self.cfg.dp, self.cfg.dp_clip, self.cfg.noise_multiplier, self.generator)
+        self.participations[identities] += 1
+        return TrainResult(identities, trained, losses.cpu().numpy(), self.partition.sizes[identities])
+
+    def score(self, params: torch.Tensor, shards: list[int], mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Proof of quality: each seat's validation accuracy of the updated model and of the global one.
+
+        The updated model is the global model with this update folded in at its aggregation weight
+        ``mix`` (``(1 - mix) g + mix u``), so a seat judges what accepting the update would do rather
+        than how a non-IID local model fares on its own. One forward pass over the validation pool
+        covers all U candidates plus the global model; each seat averages over its own disjoint
+        subset. The score is accuracy minus any rise in mean validation loss [nats] over the
+        global model's, so a poisoned update that cannot lower accuracy further (a model already
+        at chance) still scores low. Returns (scores (seats, U), baseline accuracy (seats,)).
+        """
+        w = torch.as_tensor(mix, dtype=params.dtype, device=params.device)[:, None]
+        updated = (1 - w) * self.global_params[None] + w * params
+        stacked = torch.cat([updated, self.global_params[None]], dim=0)
+        hit, loss = correctness(self.spec, stacked, self.x_val, self.y_val)
+        hit_np, loss_np = hit.cpu().numpy(), loss.cpu().numpy()
+        acc, nll = [], []
+        for s in shards:
+            subset = self.val_shards[s % len(self.val_shards)]
+            acc.append(hit_np[:, subset].mean(axis=1))
+            nll.append(loss_np[:, subset].mean(axis=1))
+        acc_m, nll_m = np.stack(acc), np.stack(nll)
+        penalty = np.maximum(nll_m[:, :-1] - nll_m[:, -1:], 0.0)
+        return acc_m[:, :-1] - penalty, acc_m[:, -1]
+
+    def mixing_weights(self, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
+        """Each update's weight in the next aggregation: alpha s(staleness), or its FedAvg share."""
+        if self.cfg.aggregation == "fedasync":
+            s = staleness_weight(torch.as_tensor(staleness), self.cfg.staleness_fn, self.cfg.staleness_a, self.cfg.staleness_b)
+            return (self.cfg.async_alpha * s).cpu().numpy().astype(np.float64)
+        return (samples / max(samples.sum(), 1)).astype(np.float64)
+
+    def aggregate(self, params: torch.Tensor, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
+        """Fold accepted updates into the global model; returns each update's weight."""
+        if params.shape[0] == 0:
+            return np.zeros(0)
+        if self.cfg.aggregation == "fedasync":
+            new, mix = fedasync(
+                self.global_params, params, torch.as_tensor(staleness), self.cfg.async_alpha, self.cfg.staleness_fn,
+                self.cfg.staleness_a, self.cfg.staleness_b,
+            )  # fmt: skip
+            weights = mix.cpu().numpy().astype(np.float64)
+        else:
+            w = torch.as_tensor(samples, dtype=torch.float32, device=self.device)
+            new = aggregate(self.cfg.aggregation, params, w, trim_fraction=self.cfg.trim_fraction, krum_f=self.cfg.krum_f)
+            weights = (samples / max(samples.sum(), 1)).astype(np.float64)
+        self.global_params = new.detach()
+        self.version += 1
+        if self.version % self.cfg.eval_every == 0:
+            self.accuracy, self.loss = self.evaluate_global()
+        return weights
+
+    def evaluate_global(self) -> tuple[float, float]:
+        acc, loss = evaluate(self.spec, self.global_params[None], self.x_test, self.y_test)
+        return float(acc[0]), float(loss[0])
+
+    def epsilon(self, identities: np.ndarray | None = None) -> float:
+        """Largest epsilon among ``identities`` (all when None) for the configured delta."""
+        counts = self.participations if identities is None else self.participations[np.asarray(identities, dtype=np.int64)]
+        top = int(counts.max()) if counts.size else 0
+        return epsilon(self.cfg.dp, self.cfg.noise_multiplier, top, self.cfg.dp_delta)

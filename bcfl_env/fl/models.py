@@ -1,0 +1,170 @@
+"""Models as flat parameter vectors with batched forward passes over K independent models.
+
+Each model is a list of named parameter shapes laid out in one flat float32 vector. A batch of K
+models is a (K, P) tensor; ``forward(flat, x)`` with x of shape (K, B, ...) returns (K, B, classes)
+logits using batched kernels (``bmm`` for dense layers, grouped ``conv2d`` with groups=K for
+convolutions), so one autograd pass trains all K models at once. ``to_module`` gives the plain
+``torch.nn`` model with the same parameters, which the sequential reference trains.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ModelSpec", "make_model"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model family: parameter layout, initialiser and batched forward."""
+
+    kind: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    hidden: int = 32
+
+    # ------------------------------------------------------------------ layout
+    @property
+    def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        d = math.prod(self.input_shape)
+        c = self.num_classes
+        if self.kind == "logreg":
+            return [("w", (d, c)), ("b", (c,))]
+        if self.kind == "mlp":
+            h = self.hidden
+            return [("w1", (d, h)), ("b1", (h,)), ("w2", (h, c)), ("b2", (c,))]
+        ch, height, width = self._image_shape()
+        flat = 16 * (height // 4) * (width // 4)
+        return [
+            ("c1w", (6, ch, 3, 3)),
+            ("c1b", (6,)),
+            ("c2w", (16, 6, 3, 3)),
+            ("c2b", (16,)),
+            ("f1w", (flat, 64)),
+            ("f1b", (64,)),
+            ("f2w", (64, c)),
+            ("f2b", (c,)),
+        ]
+
+    def _image_shape(self) -> tuple[int, int, int]:
+        if len(self.input_shape) != 3 or self.input_shape[1] < 4 or self.input_shape[2] < 4:
+            raise ValueError(f"fl.model='cnn' needs (C, H, W) images of at least 4x4, got shape {self.input_shape}")
+        c, h, w = self.input_shape
+        return c, h, w
+
+    @property
+    def num_params(self) -> int:
+        return sum(math.prod(s) for _, s in self.shapes)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of a (K, P) tensor as {name: (K, *shape)}."""
+        out, offset = {}, 0
+        k = flat.shape[0]
+        for name, shape in self.shapes:
+            size = math.prod(shape)
+            out[name] = flat[:, offset : offset + size].view(k, *shape)
+            offset += size
+        return out
+
+    def init(self, generator: torch.Generator) -> torch.Tensor:
+        """One model's parameters (P,), PyTorch's default fan-in uniform initialisation."""
+        parts = []
+        for name, shape in self.shapes:
+            if name.endswith("b") and len(shape) == 1:
+                fan_in = self._fan_in_of_bias(name)
+            else:
+                fan_in = math.prod(shape[1:]) if len(shape) == 4 else shape[0]
+            bound = 1.0 / math.sqrt(fan_in)
+            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) * bound)
+        return torch.cat(parts).float()
+
+    def _fan_in_of_bias(self, name: str) -> int:
+        shapes = dict(self.shapes)
+        weight = {"b": "w", "b1": "w1", "b2": "w2", "c1b": "c1w", "c2b": "c2w", "f1b": "f1w", "f2b": "f2w"}[name]
+        shape = shapes[weight]
+        return math.prod(shape[1:]) if len(shape) == 4 else shape[0]
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, flat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits (K, B, classes) of K models on x (K, B, *input_shape) or shared x (B, *input_shape)."""
+        p = self.unflatten(flat)
+        k = flat.shape[0]
+        if self.kind in ("logreg", "mlp"):
+            xs = x.reshape(x.shape[0], x.shape[1], -1) if x.dim() == len(self.input_shape) + 2 else x.reshape(1, x.shape[0], -1).expand(k, -1, -1)
+            if self.kind == "logreg":
+                return torch.baddbmm(p["b"].unsqueeze(1), xs, p["w"])
+            h = torch.relu(torch.baddbmm(p["b1"].unsqueeze(1), xs, p["w1"]))
+            return torch.baddbmm(p["b2"].unsqueeze(1), h, p["w2"])
+        return self._cnn_forward(p, x, k)
+
+    def _cnn_forward(self, p: dict[str, torch.Tensor], x: torch.Tensor, k: int) -> torch.Tensor:
+        c, h, w = self._image_shape()
+        if x.dim() == 5:  # (K, B, C, H, W) -> (B, K*C, H, W): K models as conv groups
+            b = x.shape[1]
+            z = x.permute(1, 0, 2, 3, 4).reshape(b, k * c, h, w)
+        else:
+            b = x.shape[0]
+            z = x.repeat(1, k, 1, 1)
+        z = F.conv2d(z, p["c1w"].reshape(k * 6, c, 3, 3), p["c1b"].reshape(-1), padding=1, groups=k)
+        z = F.max_pool2d(torch.relu(z), 2)
+        z = F.conv2d(z, p["c2w"].reshape(k * 16, 6, 3, 3), p["c2b"].reshape(-1), padding=1, groups=k)
+        z = F.max_pool2d(torch.relu(z), 2)
+        z = z.reshape(b, k, -1).transpose(0, 1)  # (K, B, flat)
+        z = torch.relu(torch.baddbmm(p["f1b"].unsqueeze(1), z, p["f1w"]))
+        return torch.baddbmm(p["f2b"].unsqueeze(1), z, p["f2w"])
+
+    # ------------------------------------------------------------------ reference
+    def to_module(self, flat: torch.Tensor) -> nn.Module:
+        """A plain ``torch.nn`` model holding one model's parameters (P,)."""
+        p = {name: t[0] for name, t in self.unflatten(flat.detach().reshape(1, -1).clone()).items()}
+        if self.kind == "logreg":
+            m: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(*p["w"].shape))
+            _load_linear(m[1], p["w"], p["b"])
+        elif self.kind == "mlp":
+            m = nn.Sequential(nn.Flatten(), nn.Linear(*p["w1"].shape), nn.ReLU(), nn.Linear(*p["w2"].shape))
+            _load_linear(m[1], p["w1"], p["b1"])
+            _load_linear(m[3], p["w2"], p["b2"])
+        else:
+            c, _, _ = self._image_shape()
+            m = nn.Sequential(
+                nn.Conv2d(c, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(6, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(*p["f1w"].shape), nn.ReLU(), nn.Linear(*p["f2w"].shape),
+            )  # fmt: skip
+            with torch.no_grad():
+                m[0].weight.copy_(p["c1w"])
+                m[0].bias.copy_(p["c1b"])
+                m[3].weight.copy_(p["c2w"])
+                m[3].bias.copy_(p["c2b"])
+            _load_linear(m[7], p["f1w"], p["f1b"])
+            _load_linear(m[9], p["f2w"], p["f2b"])
+        return m
+
+    def from_module(self, module: nn.Module) -> torch.Tensor:
+        """Flatten a module built by :meth:`to_module` back to (P,)."""
+        tensors = []
+        for layer in module:
+            if isinstance(layer, nn.Linear):
+                tensors += [layer.weight.detach().t().reshape(-1), layer.bias.detach().reshape(-1)]
+            elif isinstance(layer, nn.Conv2d):
+                tensors += [layer.weight.detach().reshape(-1), layer.bias.detach().reshape(-1)]
+        return torch.cat(tensors)
+
+
+def _load_linear(layer: nn.Linear, w_in_out: torch.Tensor, b: torch.Tensor) -> None:
+    with torch.no_grad():
+        layer.weight.copy_(w_in_out.t())
+        layer.bias.copy_(b)
+
+
+def make_model(kind: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 32) -> ModelSpec:
+    if kind not in ("logreg", "mlp", "cnn"):
+        raise ValueError(f"fl.model={kind!r} is not allowed: choose one of ['logreg', 'mlp', 'cnn']")
+    spec = ModelSpec(kind, tuple(input_shape), num_classes, hidden)
+    _ = spec.shapes  # validates the input shape for the CNN
+    return spec

@@ -1,0 +1,151 @@
+"""Local training: one batched pass for K vehicles, and the sequential reference it must match.
+
+Unequal data sizes are handled exactly by masking. Each vehicle i has its own batch plan: in each
+of E epochs a fresh permutation of its n_i samples cut into ceil(n_i / B) batches (the last one
+short). Plans are laid end to end and padded to the longest; a padded step has an all-zero sample
+mask, contributes no gradient, and leaves that vehicle's parameters and momentum untouched. The
+loss of a step is the mean over its real samples, so every vehicle takes exactly the SGD steps of
+a plain per-vehicle loop (``torch.optim.SGD`` semantics: weight decay added to the gradient, then
+momentum ``buf = mu buf + d``, first step ``buf = d``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bcfl_env.fl.models import ModelSpec
+
+__all__ = ["BatchPlan", "SGDConfig", "batched_local_train", "make_batch_plan", "sequential_local_train"]
+
+
+@dataclass(frozen=True)
+class SGDConfig:
+    epochs: int = 1
+    batch_size: int = 10
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Sample indices (K, steps, B) into the training set, -1 where padded."""
+
+    index: torch.Tensor
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.index >= 0
+
+    @property
+    def steps(self) -> int:
+        return int(self.index.shape[1])
+
+
+def make_batch_plan(vehicle_indices: list[np.ndarray], epochs: int, batch_size: int, rng: np.random.Generator) -> BatchPlan:
+    """Each vehicle's E epochs of shuffled mini-batches, padded to a common length."""
+    plans = []
+    for idx in vehicle_indices:
+        batches = []
+        for _ in range(epochs):
+            perm = idx[rng.permutation(idx.size)]
+            for start in range(0, idx.size, batch_size):
+                chunk = perm[start : start + batch_size]
+                batches.append(np.pad(chunk, (0, batch_size - chunk.size), constant_values=-1))
+        plans.append(np.stack(batches))
+    steps = max(p.shape[0] for p in plans)
+    out = np.full((len(plans), steps, batch_size), -1, dtype=np.int64)
+    for k, p in enumerate(plans):
+        out[k, : p.shape[0]] = p
+    return BatchPlan(torch.from_numpy(out))
+
+
+def batched_local_train(
+    spec: ModelSpec,
+    init: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plan: BatchPlan,
+    sgd: SGDConfig,
+    label_map: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train K models at once.
+
+    Args:
+        spec: model family.
+        init: (K, P) starting parameters (each vehicle's received global model).
+        x, y: the whole training set (on the training device); the plan indexes into it.
+        plan: per-vehicle batch plan (K, steps, B).
+        sgd: optimiser settings.
+        label_map: optional (K, classes) label substitution (label-flipping attackers).
+
+    Returns:
+        (K, P) trained parameters and (K,) mean training loss over each vehicle's steps.
+    """
+    params = init.detach().clone()
+    momentum = torch.zeros_like(params)
+    k = params.shape[0]
+    index = plan.index.to(x.device)
+    mask_all = index >= 0
+    active_all = mask_all.any(dim=2)  # (K, steps)
+    loss_sum = torch.zeros(k, device=x.device)
+    rows = torch.arange(k, device=x.device)[:, None]
+    for step in range(plan.steps):
+        idx = index[:, step].clamp(min=0)
+        mask = mask_all[:, step].to(x.dtype)
+        xb, yb = x[idx], y[idx]
+        if label_map is not None:
+            yb = label_map[rows, yb]
+        p = params.requires_grad_(True)
+        logits = spec.forward(p, xb)
+        per_sample = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="none").view(k, -1)
+        counts = mask.sum(dim=1).clamp(min=1)
+        per_vehicle = (per_sample * mask).sum(dim=1) / counts
+        (grad,) = torch.autograd.grad(per_vehicle.sum(), p)
+        with torch.no_grad():
+            active = active_all[:, step].to(x.dtype)[:, None]
+            d = grad + sgd.weight_decay * params if sgd.weight_decay else grad
+            if sgd.momentum:
+                # buf starts at zero, so a vehicle's first step gives buf = d as torch.optim.SGD does
+                momentum = torch.where(active > 0, sgd.momentum * momentum + d, momentum)
+                d = momentum
+            params = (params - sgd.lr * active * d).detach()
+            loss_sum += per_vehicle.detach() * active[:, 0]
+    steps_taken = active_all.sum(dim=1).clamp(min=1).to(x.dtype)
+    return params.detach(), loss_sum / steps_taken
+
+
+def sequential_local_train(
+    spec: ModelSpec,
+    init: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    plan: BatchPlan,
+    sgd: SGDConfig,
+    label_map: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: one vehicle at a time, a plain ``nn.Module`` and ``torch.optim.SGD`` loop."""
+    outs, losses = [], []
+    for k in range(init.shape[0]):
+        model = spec.to_module(init[k])
+        opt = torch.optim.SGD(model.parameters(), lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay)
+        total, steps = 0.0, 0
+        for step in range(plan.steps):
+            idx = plan.index[k, step]
+            idx = idx[idx >= 0]
+            if idx.numel() == 0:
+                continue
+            yb = y[idx] if label_map is None else label_map[k][y[idx]]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x[idx]), yb)
+            loss.backward()
+            opt.step()
+            total += float(loss)
+            steps += 1
+        outs.append(spec.from_module(model))
+        losses.append(total / max(steps, 1))
+    return torch.stack(outs), torch.tensor(losses)

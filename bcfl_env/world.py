@@ -1,0 +1,336 @@
+"""One simulated world: a clock coupling the vehicular network, the FL engine and the chain.
+
+A decision epoch (one env step) runs DESIGN.md's "One step":
+
+1. the selection becomes a signed task on chain (who trains, from which global model);
+2. each selected vehicle computes (``t = n E cycles / f``) and then uploads its update over the
+   channel; the network advances tick by tick, and an upload fails on handover or departure;
+3. vehicles whose computation ends in this epoch train for real, batched in one pass;
+4. each finished upload is a signed update transaction; the round's RSU committee screens it
+   (certificate, signature, replay, task, base model), scores it on its own validation data and
+   votes; the block carries a quorum certificate;
+5. the MBS aggregates what was accepted (FedAsync with staleness, or FedAvg) and the new model's
+   hash goes on chain; the global model is evaluated.
+
+Asynchronous mode: an epoch lasts ``epoch_s``; work still in flight at its end arrives in a later
+epoch with its staleness. Synchronous mode: the epoch lasts until every selected vehicle is done or
+``sync_deadline_s`` passes (stragglers are dropped with reason ``deadline``).
+
+Accounting: every selected vehicle ends each step in exactly one of accepted, rejected (with a
+reason), dropped (with a reason: handover, coverage, energy, departure, deadline) or in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from bcfl_env.chain import PermissionedChain, Transaction, UpdateCandidate
+from bcfl_env.config import BCFLConfig
+from bcfl_env.fl import FLEngine
+from bcfl_env.network import UploadTracker, VehicularNetwork, compute_energy_j, compute_time_s, transmit_energy_j
+from bcfl_env.seeding import SeedTree
+
+__all__ = ["RoundReport", "World"]
+
+
+@dataclass
+class _Job:
+    """One selected vehicle's work from selection to outcome."""
+
+    identity: int
+    slot: int
+    task_round: int
+    base_version: int
+    base_hash: str
+    base_params: torch.Tensor
+    compute_done_s: float
+    compute_energy_j: float
+    stage: str = "compute"  # compute -> trained -> uploading -> arrived
+    params: torch.Tensor | None = None
+    loss: float = 0.0
+    arrived_s: float = 0.0
+    energy_j: float = 0.0
+
+
+@dataclass
+class RoundReport:
+    """What one decision epoch did; the env turns it into ``info`` and the reward."""
+
+    round: int
+    selected: list[int] = field(default_factory=list)  # identities selected this epoch
+    selected_slots: list[int] = field(default_factory=list)
+    completed: list[int] = field(default_factory=list)  # identities whose update arrived
+    accepted: list[int] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+    in_flight: list[int] = field(default_factory=list)
+    latency_s: float = 0.0
+    energy_j: float = 0.0
+    consensus_s: float = 0.0
+    accuracy: float = 0.0
+    loss: float = 0.0
+    staleness: list[int] = field(default_factory=list)
+    poisoned_accepted: int = 0
+    poisoned_rejected: int = 0
+    committee: list[str] = field(default_factory=list)
+    safety_violated: bool = False
+    handovers: int = 0
+
+
+class World:
+    """The coupled simulation behind every preset.
+
+    Args:
+        cfg: the whole config tree.
+        seed: root of the world's :class:`~bcfl_env.seeding.SeedTree`.
+    """
+
+    def __init__(self, cfg: BCFLConfig, seed: int | None) -> None:
+        self.cfg = cfg
+        self.seeds = SeedTree(seed)
+        env = cfg.env
+        self.num_slots = env.num_vehicles
+        self.fleet_size = env.resolved_fleet_size
+        rngs = {name: self.seeds.generator(name) for name in ("mobility", "channel", "compute", "fleet")}
+        self.network = VehicularNetwork(cfg.network, self.num_slots, self.fleet_size, rngs)
+        self.fl = FLEngine(
+            cfg.fl, self.fleet_size, self.seeds.generator("fl"), self.seeds.torch_seed("fl"),
+            self.seeds.generator("attack"), validation_shards=self.network.infra.num_rsus,
+        )  # fmt: skip
+        chain_rng = self.seeds.generator("chain")
+        self.rsu_ids = [f"rsu{i}" for i in range(self.network.infra.num_rsus)]
+        faulty_count = int(round(cfg.chain.faulty_fraction * len(self.rsu_ids)))
+        faulty = sorted(chain_rng.choice(self.rsu_ids, size=faulty_count, replace=False).tolist()) if faulty_count else []
+        self.chain = PermissionedChain(cfg.chain, chain_rng, self.rsu_ids, faulty)
+        self.vehicle_ids = [f"veh{j}" for j in range(self.fleet_size)]
+        self.chain.genesis(self.vehicle_ids, self.fl.to_bytes(self.fl.global_params))
+        self.global_hash = next(iter(self.chain.published))
+        self.uploads = UploadTracker(self.num_slots)
+        if cfg.network.upload_payload_mbit is not None:
+            self.payload_bits = cfg.network.upload_payload_mbit * 1e6
+        else:
+            self.payload_bits = float(self.fl.num_params * 32)
+        self.jobs: dict[int, _Job] = {}
+        self.time_s = 0.0
+        self.round = 0
+        self.last_selected_round = np.full(self.fleet_size, -1, dtype=np.int64)
+        self.last_loss = np.zeros(self.fleet_size)
+        self.pending_arrivals: list[_Job] = []
+        self.network.reset()
+        self.last_report = RoundReport(round=0, accuracy=self.fl.accuracy, loss=self.fl.loss)
+
+    # ------------------------------------------------------------------ eligibility
+    def eligible_slots(self) -> np.ndarray:
+        """Slots that may be selected now: present, idle, enrolled and with energy left."""
+        ids = self.network.slot_identity
+        present = self.network.present & (ids >= 0)
+        busy = self.in_flight_slots()
+        energy = self.network.slot_energy_fraction() > 0
+        return present & ~busy & energy
+
+    def in_flight_slots(self) -> np.ndarray:
+        mask = np.zeros(self.num_slots, dtype=bool)
+        for job in [*self.jobs.values(), *self.pending_arrivals]:
+            if job.slot >= 0 and self.network.slot_identity[job.slot] == job.identity:
+                mask[job.slot] = True
+        return mask
+
+    # ------------------------------------------------------------------ one epoch
+    def step(self, slots: np.ndarray) -> RoundReport:
+        """Run one decision epoch with the vehicles in ``slots`` selected (already validated)."""
+        self.round += 1
+        report = RoundReport(round=self.round)
+        start_s = self.time_s
+        energy_before = self._energy_spent()
+        self._select(slots, report)
+        sync = self.cfg.env.fl_mode == "sync"
+        horizon = start_s + (self.cfg.env.sync_deadline_s if sync else self.cfg.env.epoch_s)
+        self._train_due(horizon)
+        arrived = self._run_until(horizon, report, stop_when_idle=sync)
+        if sync:
+            for identity in list(self.jobs):
+                self._drop(identity, "deadline", report)
+        self._verify_and_aggregate(arrived, report)
+        report.in_flight = sorted(set(self.jobs) | {j.identity for j in self.pending_arrivals})
+        report.energy_j = self._energy_spent() - energy_before
+        report.latency_s = self.time_s - start_s
+        report.accuracy, report.loss = self.fl.accuracy, self.fl.loss
+        self.last_report = report
+        return report
+
+    def _energy_spent(self) -> float:
+        return float((self.network.energy_budget_j - self.network.energy_left_j).sum())
+
+    def _select(self, slots: np.ndarray, report: RoundReport) -> None:
+        ids = self.network.slot_identity[slots]
+        report.selected = [int(i) for i in ids]
+        report.selected_slots = [int(s) for s in slots]
+        if slots.size == 0:
+            return
+        self.chain.assign_task(self.round, self.global_hash, [self.vehicle_ids[i] for i in ids], self.time_s)
+        sizes = self.fl.sizes[ids]
+        cpu = self.network.cpu_hz[ids]
+        epochs = self.cfg.fl.local_epochs
+        t_compute = compute_time_s(sizes, epochs, self.cfg.network.compute.cycles_per_sample, cpu)
+        e_compute = compute_energy_j(sizes, epochs, self.cfg.network.compute, cpu)
+        for k, (identity, slot) in enumerate(zip(ids, slots, strict=True)):
+            identity = int(identity)
+            self.last_selected_round[identity] = self.round
+            if self.network.energy_left_j[identity] < e_compute[k]:
+                self.chain.cancel_task(self.vehicle_ids[identity])
+                report.dropped.append((identity, "energy"))
+                continue
+            self.jobs[identity] = _Job(
+                identity, int(slot), self.round, self.fl.version, self.global_hash, self.fl.global_params,
+                self.time_s + float(t_compute[k]), float(e_compute[k]),
+            )  # fmt: skip
+
+    def _train_due(self, horizon_s: float) -> None:
+        """Real local training, in one batch, for every job whose computation ends by ``horizon_s``."""
+        due = [j for j in self.jobs.values() if j.stage == "compute" and j.compute_done_s <= horizon_s]
+        if not due:
+            return
+        due.sort(key=lambda j: j.identity)
+        bases = torch.stack([j.base_params for j in due])
+        result = self.fl.train(np.array([j.identity for j in due]), bases)
+        for k, job in enumerate(due):
+            job.params = result.params[k]
+            job.loss = float(result.losses[k])
+            job.stage = "trained"
+            self.last_loss[job.identity] = job.loss
+
+    def _run_until(self, horizon_s: float, report: RoundReport, stop_when_idle: bool) -> list[_Job]:
+        """Advance the network tick by tick to ``horizon_s``; returns the jobs whose upload arrived."""
+        tick = self.cfg.network.mobility.tick_s
+        arrived, self.pending_arrivals = self.pending_arrivals, []
+        while self.time_s < horizon_s - 1e-9:
+            if stop_when_idle and not self.jobs:
+                break
+            dt = min(tick, horizon_s - self.time_s)
+            self._tick(dt, report, arrived)
+        return arrived
+
+    def _tick(self, dt: float, report: RoundReport, arrived: list[_Job]) -> None:
+        t0 = self.time_s
+        events = self.network.advance(dt)
+        report.handovers += int(events.handovers.size)
+        self.time_s = t0 + dt
+        for identity in events.departed_ids:
+            if int(identity) in self.jobs:
+                self._drop(int(identity), "departure", report)
+        # computations that finished in this tick start their upload (needs an RSU)
+        starting = [j for j in self.jobs.values() if j.stage == "trained" and j.compute_done_s <= self.time_s]
+        for job in starting:
+            self._charge(job.identity, job.compute_energy_j, job)
+            if job.identity not in self.jobs:
+                continue
+            failed = self.uploads.start(np.array([job.slot]), self.payload_bits, self.network.serving, max(job.compute_done_s, t0))
+            if failed.size:
+                self._drop(job.identity, "coverage", report)
+            else:
+                job.stage = "uploading"
+        if not self.uploads.active.any():
+            return
+        sharers = self.uploads.sharers(self.network.serving, self.network.infra.num_rsus)
+        rates = self.network.rates_bps(sharers)
+        step = self.uploads.tick(rates, self.network.serving, self.network.present, t0, dt)
+        slot_job = {j.slot: j for j in self.jobs.values() if j.stage == "uploading"}
+        tx_power = self.cfg.network.channel.tx_power_dbm
+        for slot, reason in zip(step.failed, step.failed_reason, strict=True):
+            job = slot_job[int(slot)]
+            self._charge(job.identity, float(transmit_energy_j(tx_power, self.time_s - self.uploads.started_at_s[slot])), job)
+            if job.identity in self.jobs:
+                self._drop(job.identity, reason, report)
+        for slot, when in zip(step.completed, step.completed_at_s, strict=True):
+            job = slot_job[int(slot)]
+            self._charge(job.identity, float(transmit_energy_j(tx_power, when - self.uploads.started_at_s[slot])), job)
+            job.stage, job.arrived_s = "arrived", float(when)
+            del self.jobs[job.identity]
+            arrived.append(job)
+
+    def _charge(self, identity: int, joules: float, job: _Job) -> None:
+        left = self.network.energy_left_j
+        left[identity] = max(left[identity] - joules, 0.0)
+        job.energy_j += joules
+
+    def _drop(self, identity: int, reason: str, report: RoundReport) -> None:
+        job = self.jobs.pop(identity)
+        if job.stage == "uploading":
+            self.uploads.cancel(np.array([job.slot]))
+        self.chain.cancel_task(self.vehicle_ids[identity])
+        report.dropped.append((identity, reason))
+
+    # ------------------------------------------------------------------ chain and aggregation
+    def _verify_and_aggregate(self, arrived: list[_Job], report: RoundReport) -> None:
+        arrived.sort(key=lambda j: (j.arrived_s, j.identity))
+        report.completed = [j.identity for j in arrived]
+        txs: list[Transaction] = []
+        by_sender: dict[str, _Job] = {}
+        for job in arrived:
+            assert job.params is not None
+            name = self.vehicle_ids[job.identity]
+            txs.append(self.chain.sign_update(
+                name, job.task_round, job.base_hash, self.fl.to_bytes(job.params),
+                int(self.fl.sizes[job.identity]), {"loss": job.loss},
+            ))  # fmt: skip
+            by_sender[name] = job
+        params_of = {self.chain.ledger.models.put(self.fl.to_bytes(j.params)): j for j in arrived if j.params is not None}
+
+        def score_fn(members: list[str], candidates: list[UpdateCandidate]) -> tuple[np.ndarray, np.ndarray]:
+            jobs = [params_of[c.params_hash] for c in candidates]
+            stacked = torch.stack([j.params for j in jobs])  # type: ignore[misc]
+            seats = [self._seat(m) for m in members]
+            samples = self.fl.sizes[[j.identity for j in jobs]]
+            staleness = np.array([self.fl.version - j.base_version for j in jobs])
+            return self.fl.score(stacked, seats, self.fl.mixing_weights(samples, staleness))
+
+        verdict = self.chain.verify_updates(self.round, txs, self.time_s, score_fn)
+        report.committee = verdict.committee
+        for sender, reason in verdict.rejected:
+            job = by_sender.get(sender)
+            identity = job.identity if job else -1
+            report.rejected.append((identity, reason))
+            if job is not None and self.fl.malicious[identity]:
+                report.poisoned_rejected += 1
+        accepted_jobs = [by_sender[c.sender] for c in verdict.accepted]
+        report.accepted = [j.identity for j in accepted_jobs]
+        report.poisoned_accepted = int(sum(self.fl.malicious[j.identity] for j in accepted_jobs))
+        if accepted_jobs:
+            params = torch.stack([j.params for j in accepted_jobs])  # type: ignore[misc]
+            staleness = np.array([self.fl.version - j.base_version for j in accepted_jobs])
+            samples = self.fl.sizes[[j.identity for j in accepted_jobs]]
+            weights = self.fl.aggregate(params, samples, staleness)
+            report.staleness = staleness.tolist()
+            inputs = [(c.tx.tx_id, float(w)) for c, w in zip(verdict.accepted, weights, strict=True)]
+            self.global_hash = self.chain.record_aggregation(self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs)
+        sealed = self.chain.seal_block(self.round, self.time_s, verdict.committee)
+        report.consensus_s = sealed.consensus_s
+        report.safety_violated = sealed.safety_violated
+        # the network keeps moving while the committee agrees; uploads finishing now count next epoch
+        if sealed.consensus_s > 0:
+            spill: list[_Job] = []
+            horizon = self.time_s + sealed.consensus_s
+            tick = self.cfg.network.mobility.tick_s
+            while self.time_s < horizon - 1e-9:
+                self._tick(min(tick, horizon - self.time_s), report, spill)
+            self.pending_arrivals = spill
+
+    def _seat(self, member: str) -> int:
+        """Validation subset of a committee member: RSU i holds subset i."""
+        if member.startswith("rsu"):
+            return int(member[3:])
+        return int(member[3:]) if member.startswith("veh") else 0
+
+    # ------------------------------------------------------------------ views for observations
+    def summary(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "sim_time_s": self.time_s,
+            "accuracy": self.fl.accuracy,
+            "block_height": self.chain.ledger.height,
+            **self.network.summary(),
+        }

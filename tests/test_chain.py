@@ -1,0 +1,252 @@
+import hashlib
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bcfl_env.chain import (
+    Ledger,
+    LedgerIntegrityError,
+    PermissionedChain,
+    Transaction,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    quorum_size,
+    verify_inclusion,
+)
+from bcfl_env.config import ChainConfig
+
+
+# ---------------------------------------------------------------- Merkle (RFC 6962)
+def test_merkle_known_vectors():
+    # RFC 6962 section 2.1: MTH({}) = SHA-256(""), leaf = SHA-256(0x00 || d)
+    assert merkle_root([]).hex() == hashlib.sha256(b"").hexdigest()
+    assert merkle_root([b""]).hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    # the certificate-transparency test vector tree of 8 leaves (root of the first 8 entries)
+    leaves = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]]
+    assert merkle_root(leaves).hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    assert merkle_root(leaves[:3]).hex() == "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+
+
+def test_odd_leaf_is_promoted_not_duplicated():
+    a, b, c = b"a", b"b", b"c"
+    assert merkle_root([a, b, c]) == node_hash(node_hash(leaf_hash(a), leaf_hash(b)), leaf_hash(c))
+    assert merkle_root([a, b, c]) != merkle_root([a, b, c, c])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+def test_inclusion_proofs_verify_and_fail_when_tampered(size):
+    leaves = [f"leaf{i}".encode() for i in range(size)]
+    root = merkle_root(leaves)
+    for i in range(size):
+        proof = inclusion_proof(leaves, i)
+        assert verify_inclusion(leaves[i], i, size, proof, root)
+        assert not verify_inclusion(b"evil", i, size, proof, root)
+        if proof:
+            bad = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
+            assert not verify_inclusion(leaves[i], i, size, bad, root)
+
+
+# ---------------------------------------------------------------- a small chain
+VEHICLES = [f"veh{i}" for i in range(8)]
+
+
+def score_fn(members, candidates):
+    scores = np.array([[0.1 if c.payload["metrics"]["loss"] > 1 else 0.9 for c in candidates] for _ in members])
+    return scores, np.full(len(members), 0.8)
+
+
+def make_chain(faulty=(), behaviour="random", n_rsus=4, **kw) -> PermissionedChain:
+    cfg = ChainConfig(committee_size=n_rsus, faulty_behavior=behaviour, election="round_robin", **kw)
+    chain = PermissionedChain(cfg, np.random.default_rng(0), [f"rsu{i}" for i in range(n_rsus)], faulty)
+    chain.genesis(VEHICLES, b"initial-model")
+    return chain
+
+
+def run_round(chain, round_, selected, losses, extra=(), now=None):
+    now = float(round_ * 10) if now is None else now
+    base = chain.ledger.blocks[-1] and [h for h, v in chain.published.items() if v == max(chain.published.values())][0]
+    chain.assign_task(round_, base, selected, now)
+    txs = [chain.sign_update(v, round_, base, f"{v}-{round_}".encode(), 10, {"loss": loss}) for v, loss in zip(selected, losses)]
+    verdict = chain.verify_updates(round_, [*txs, *extra], now, score_fn)
+    chain.record_aggregation(round_, round_, f"global-{round_}".encode(), [(c.tx.tx_id, 1.0) for c in verdict.accepted])
+    sealed = chain.seal_block(round_, now)
+    return verdict, sealed, txs
+
+
+@pytest.fixture(scope="module")
+def saved_ledger(tmp_path_factory):
+    chain = make_chain()
+    for r in range(1, 6):
+        run_round(chain, r, VEHICLES[:4], [0.5, 0.5, 0.5, 5.0])
+    chain.ledger.verify()
+    path = tmp_path_factory.mktemp("ledger") / "ledger.sqlite"
+    chain.ledger.save(path)
+    return path
+
+
+def test_honest_round_accepts_good_and_rejects_low_quality():
+    chain = make_chain()
+    verdict, _, _ = run_round(chain, 1, ["veh0", "veh1"], [0.5, 5.0])
+    assert [c.sender for c in verdict.accepted] == ["veh0"]
+    assert verdict.rejected == [("veh1", "low_quality")]
+    chain.ledger.verify()
+
+
+def test_forged_signature_is_rejected_with_reason():
+    chain = make_chain()
+    base = next(iter(chain.published))
+    chain.assign_task(1, base, ["veh0"], 10.0)
+    good = chain.sign_update("veh0", 1, base, b"p", 10, {"loss": 0.5})
+    forged = Transaction(good.body, bytes(64))
+    verdict = chain.verify_updates(1, [forged], 10.0, score_fn)
+    assert verdict.rejected == [("veh0", "bad_signature")]
+    sealed = chain.seal_block(1, 10.0)
+    verdict_tx = [tx for tx in sealed.block.transactions if b'"kind":"verdict"' in tx.body]
+    assert b"bad_signature" in verdict_tx[0].body
+    chain.ledger.verify()
+
+
+def test_unknown_and_revoked_certificates_are_rejected():
+    chain = make_chain()
+    base = next(iter(chain.published))
+    chain.assign_task(1, base, ["veh0", "veh1"], 10.0)
+    outsider = chain.sign_update("stranger", 1, base, b"x", 10, {"loss": 0.5})  # has a key, no certificate
+    chain.revoke("veh1", "test", 10.0)
+    revoked = chain.sign_update("veh1", 1, base, b"y", 10, {"loss": 0.5})
+    verdict = chain.verify_updates(1, [outsider, revoked], 10.0, score_fn)
+    assert ("stranger", "unknown_certificate") in verdict.rejected
+    assert ("veh1", "revoked_certificate") in verdict.rejected
+
+
+def test_replay_wrong_model_and_unselected_are_rejected():
+    chain = make_chain()
+    _, _, txs = run_round(chain, 1, ["veh0"], [0.5])
+    base = [h for h, v in chain.published.items() if v == 1][0]
+    chain.assign_task(2, base, ["veh1"], 20.0)
+    wrong_base = chain.sign_update("veh1", 2, "00" * 32, b"z", 10, {"loss": 0.5})
+    unselected = chain.sign_update("veh2", 2, base, b"w", 10, {"loss": 0.5})
+    verdict = chain.verify_updates(2, [txs[0], wrong_base, unselected], 20.0, score_fn)
+    reasons = dict(verdict.rejected)
+    assert reasons == {"veh0": "replay", "veh1": "wrong_base_model", "veh2": "not_selected"}
+
+
+def test_identity_without_certificate_cannot_be_selected():
+    chain = make_chain()
+    from bcfl_env.chain import ChainError
+
+    with pytest.raises(ChainError, match="unknown_certificate"):
+        chain.assign_task(1, next(iter(chain.published)), ["ghost"], 10.0)
+
+
+def test_keys_and_blocks_are_deterministic_per_seed():
+    a, b = make_chain(), make_chain()
+    run_round(a, 1, ["veh0"], [0.5])
+    run_round(b, 1, ["veh0"], [0.5])
+    assert a.ledger.head_hash == b.ledger.head_hash
+
+
+# ---------------------------------------------------------------- tamper evidence
+def _flip(path, table, column, where, position):
+    con = sqlite3.connect(path)
+    (blob,) = con.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchone()
+    data = bytearray(blob)
+    data[position % len(data)] ^= 0x01
+    con.execute(f"UPDATE {table} SET {column}=? WHERE {where}", (bytes(data),))
+    con.commit()
+    con.close()
+
+
+def test_saved_ledger_loads_and_verifies(saved_ledger):
+    ledger = Ledger.load(saved_ledger, verify=True)
+    assert ledger.height == 5
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "where"),
+    [
+        ("blocks", "header", "height=3"),
+        ("blocks", "qc", "height=2"),
+        ("txs", "body", "height=2 AND idx=1"),  # an update
+        ("txs", "signature", "height=4 AND idx=2"),
+        ("txs", "body", "height=0 AND idx=3"),  # an enrolment: the certificate
+        ("models", "data", "rowid=3"),
+        ("meta", "value", "key='root_cert'"),
+    ],
+)
+def test_any_flipped_byte_is_detected(saved_ledger, tmp_path, table, column, where):
+    con = sqlite3.connect(saved_ledger)
+    (size,) = con.execute(f"SELECT length({column}) FROM {table} WHERE {where}").fetchone()
+    con.close()
+    positions = np.random.default_rng(0).choice(size, size=min(size, 25), replace=False)
+    for pos in positions:
+        copy = tmp_path / f"copy-{pos}.sqlite"
+        copy.write_bytes(saved_ledger.read_bytes())
+        _flip(copy, table, column, where, int(pos))
+        with pytest.raises(LedgerIntegrityError):
+            Ledger.load(copy, verify=True)
+
+
+def test_audit_command_exit_codes(saved_ledger, tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "bcfl_env.chain.audit", str(saved_ledger)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(saved_ledger.read_bytes())
+    _flip(bad, "txs", "signature", "height=1 AND idx=0", 5)
+    res = subprocess.run([sys.executable, "-m", "bcfl_env.chain.audit", str(bad)], capture_output=True, text=True)
+    assert res.returncode == 1 and "block 1" in res.stderr
+
+
+def test_verify_names_first_bad_block():
+    chain = make_chain()
+    for r in range(1, 4):
+        run_round(chain, r, ["veh0"], [0.5])
+    block = chain.ledger.blocks[2]
+    block.qc[0] = (block.qc[0][0], bytes(64))
+    with pytest.raises(LedgerIntegrityError) as err:
+        chain.ledger.verify()
+    assert err.value.height == 2 and "quorum certificate" in str(err.value)
+
+
+# ---------------------------------------------------------------- BFT thresholds
+@pytest.mark.parametrize("behaviour", ["always_accept", "random"])
+def test_f_faulty_of_3f_plus_1_never_accept_what_honest_reject(behaviour):
+    for f in (1, 2):
+        n = 3 * f + 1
+        faulty = [f"rsu{i}" for i in range(f)]
+        chain = make_chain(faulty, behaviour, n_rsus=n)
+        for r in range(1, 8):
+            verdict, sealed, _ = run_round(chain, r, ["veh0", "veh1"], [5.0, 5.0])  # both poisoned
+            assert verdict.accepted == []
+            assert not sealed.safety_violated
+        chain.ledger.verify()
+
+
+def test_more_than_f_faulty_accept_poison():
+    n, faulty = 4, ["rsu0", "rsu1", "rsu2"]  # 3 > f = 1: a quorum of liars
+    chain = make_chain(faulty, "always_accept", n_rsus=n)
+    verdict, _, _ = run_round(chain, 1, ["veh0"], [5.0])
+    assert [c.sender for c in verdict.accepted] == ["veh0"]  # the one-third takeover
+
+
+def test_equivocation_within_f_yields_evidence_and_revocation():
+    chain = make_chain(["rsu1"], "equivocate")
+    _, sealed, _ = run_round(chain, 1, ["veh0"], [0.5])
+    assert sealed.conflicting and not sealed.safety_violated  # 1 signature < quorum 3
+    run_round(chain, 2, ["veh1"], [0.5])
+    kinds = [tx.decoded()["kind"] for tx in chain.ledger.blocks[-1].transactions]
+    assert "evidence" in kinds and "revoke" in kinds
+    assert chain.ca.status("rsu1", "rsu", 25.0) == "revoked_certificate"
+    report = chain.ledger.verify()
+    assert report.evidence == 1 and report.revocations == 1
+
+
+def test_equivocation_beyond_f_signs_two_blocks_at_one_height():
+    chain = make_chain(["rsu0", "rsu1", "rsu2"], "equivocate")
+    _, sealed, _ = run_round(chain, 1, ["veh0"], [0.5])
+    assert sealed.safety_violated  # two blocks at height 1 each with a valid quorum: a fork
+    assert quorum_size(4) == 3

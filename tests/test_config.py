@@ -1,0 +1,82 @@
+import dataclasses
+
+import pytest
+
+from bcfl_env.config import BCFLConfig, flat_keys, make_config
+
+
+def test_defaults_build_for_every_preset():
+    for preset in ("iov", "iiot", "ioht"):
+        cfg = make_config(preset)
+        assert cfg.preset == preset
+
+
+def test_override_forms_reach_the_same_field():
+    a = make_config("iov", fl__alpha=0.1)
+    b = make_config("iov", fl={"alpha": 0.1})
+    c = make_config("iov", alpha=0.1)
+    assert a.fl.alpha == b.fl.alpha == c.fl.alpha == 0.1
+    assert make_config("iov", network__channel__fading=False).network.channel.fading is False
+
+
+def test_unknown_key_names_the_nearest_valid_key():
+    with pytest.raises(ValueError, match="num_vehicles"):
+        make_config("iov", num_vehicels=10)
+
+
+def test_ambiguous_short_key_is_refused():
+    with pytest.raises(ValueError, match="ambiguous"):
+        make_config("iov", kind="grid")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "needle"),
+    [
+        ("num_vehicles", 0, "num_vehicles=0 is out of range"),
+        ("vehicles_per_round", 50, "vehicles_per_round=50 is out of range"),
+        ("target_accuracy", 1.5, "target_accuracy=1.5 is out of range"),
+        ("fl__alpha", 0.0, r"fl.alpha=0.0 is out of range: allowed \(0"),
+        ("fl__lr", -1.0, "fl.lr=-1.0"),
+        ("fl__dataset", "imagenet", "choose one of"),
+        ("fl__local_epochs", 1.5, "must be an integer"),
+        ("network__channel__fading", "yes", "True or False"),
+        ("chain__committee_size", 9, "committee_size=9 is out of range"),
+        ("network__mobility__departure_prob", 2.0, "departure_prob=2.0"),
+        ("max_rounds", float("nan"), "max_rounds"),
+    ],
+)
+def test_bad_values_name_key_and_allowed_range(key, value, needle):
+    with pytest.raises(ValueError, match=needle):
+        make_config("iov", **{key: value})
+
+
+def test_every_numeric_field_rejects_values_below_its_range():
+    """Sweep the whole tree: each ranged field refuses a value under its lower bound."""
+    cfg = BCFLConfig()
+    checked = 0
+    for dotted, path in flat_keys().items():
+        section = cfg
+        for part in path[:-1]:
+            section = getattr(section, part)
+        field = next(f for f in dataclasses.fields(section) if f.name == path[-1])
+        if "rng" not in field.metadata:
+            continue
+        lo = field.metadata["rng"][0]
+        if lo == float("-inf"):
+            continue
+        with pytest.raises(ValueError, match=dotted.split(".")[-1]):
+            make_config("iov", **{dotted.replace(".", "__"): lo - 1})
+        checked += 1
+    assert checked > 60
+
+
+def test_missing_data_root_is_reported():
+    with pytest.raises(ValueError, match="data_root"):
+        make_config("iov", fl__dataset="mnist")
+
+
+def test_round_trip_through_dict():
+    cfg = make_config("ioht", num_vehicles=12, vehicles_per_round=3)
+    assert BCFLConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown config key"):
+        BCFLConfig.from_dict({"env": {"bogus": 1}})
