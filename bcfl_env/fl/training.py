@@ -144,7 +144,7 @@ def sequential_local_train(
             loss = F.cross_entropy(model(x[idx]), yb)
             loss.backward()
             opt.step()
-            total += float(loss)
+            total += loss.item()
             steps += 1
         outs.append(spec.from_module(model))
         losses.append(total / max(steps, 1))

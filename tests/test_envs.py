@@ -1,0 +1,240 @@
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import bcfl_env
+from bcfl_env.chain import Ledger, LedgerIntegrityError
+
+SB3_SHAPE_ADVISORY = "unconventional shape"  # the (N+1, F) matrix is DESIGN.md's contract
+
+
+@pytest.mark.parametrize("env_id", list(bcfl_env.ENV_IDS))
+def test_checkers_pass(env_id):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(env_id, max_rounds=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(env.unwrapped)
+    unexpected = [str(w.message) for w in caught if SB3_SHAPE_ADVISORY not in str(w.message)]
+    assert unexpected == []
+
+
+@pytest.mark.parametrize("env_id", list(bcfl_env.ENV_IDS))
+def test_observations_stay_in_space(env_id):
+    env = gym.make(env_id, max_rounds=8)
+    obs, _ = env.reset(seed=3)
+    env.action_space.seed(3)
+    assert env.observation_space.contains(obs)
+    for _ in range(8):
+        obs, reward, term, trunc, info = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        assert np.isfinite(reward)
+        if term or trunc:
+            break
+
+
+def rollout(seed: int, steps: int = 20, **kw):
+    env = gym.make("bcfl/IoV-v0", **kw)
+    obs, _ = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    trace = [obs]
+    for _ in range(steps):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        trace.append((obs, r, info))
+        if term or trunc:
+            break
+    return trace, env
+
+
+def test_same_seed_identical_rollouts_and_different_seed_differs():
+    a, env_a = rollout(5, max_rounds=20, target_accuracy=0.99)
+    b, env_b = rollout(5, max_rounds=20, target_accuracy=0.99)
+    c, _ = rollout(6, max_rounds=20, target_accuracy=0.99)
+    assert len(a) == len(b) == 21
+    assert np.array_equal(a[0], b[0])
+    for (oa, ra, ia), (ob, rb, ib) in zip(a[1:], b[1:]):
+        assert np.array_equal(oa, ob) and ra == rb and ia == ib
+    assert env_a.unwrapped.ledger.head_hash == env_b.unwrapped.ledger.head_hash
+    ga, gb = env_a.unwrapped.world.fl.global_params, env_b.unwrapped.world.fl.global_params
+    assert ga.equal(gb)
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_accounting_invariant_under_attack_handover_and_faulty_committee():
+    env = gym.make(
+        "bcfl/IoV-v0", malicious_fraction=0.25, faulty_fraction=0.25, faulty_behavior="random",
+        max_rounds=60, target_accuracy=0.999, network__mobility__departure_prob=0.6,
+        network__mobility__arrival_rate_per_s=0.5,
+    )
+    env.reset(seed=11)
+    env.action_space.seed(11)
+    open_jobs: set[int] = set()
+    outcomes = {"accepted": 0, "rejected": 0, "dropped": 0}
+    reasons = set()
+    for _ in range(60):
+        _, _, term, trunc, info = env.step(env.action_space.sample())
+        resolved = info["accepted"] + [i for i, _ in info["rejected"]] + [i for i, _ in info["dropped"]]
+        # each identity resolves at most once per step, and only if it had work
+        assert len(resolved) == len(set(resolved))
+        started = set(info["selected_ids"]) | open_jobs
+        assert set(resolved) <= started
+        assert set(info["in_flight"]).isdisjoint(resolved)
+        assert started == set(resolved) | set(info["in_flight"])  # nothing lost silently
+        open_jobs = set(info["in_flight"])
+        outcomes["accepted"] += len(info["accepted"])
+        outcomes["rejected"] += len(info["rejected"])
+        outcomes["dropped"] += len(info["dropped"])
+        reasons |= {r for _, r in info["dropped"]} | {r for _, r in info["rejected"]}
+        if term or trunc:
+            break
+    assert all(v > 0 for v in outcomes.values())
+    assert reasons & {"handover", "coverage", "departure"}
+    assert "low_quality" in reasons
+
+
+def test_ledger_verifies_after_episode_and_detects_a_flipped_byte(tmp_path):
+    import sqlite3
+
+    _, env = rollout(2, steps=10)
+    ledger = env.unwrapped.ledger
+    ledger.verify()
+    path = tmp_path / "episode.sqlite"
+    ledger.save(path)
+    assert Ledger.load(path, verify=True).head_hash == ledger.head_hash
+    con = sqlite3.connect(path)
+    (body,) = con.execute("SELECT body FROM txs WHERE height=5 AND idx=0").fetchone()
+    flipped = bytearray(body)
+    flipped[len(flipped) // 2] ^= 0x10
+    con.execute("UPDATE txs SET body=? WHERE height=5 AND idx=0", (bytes(flipped),))
+    con.commit()
+    con.close()
+    with pytest.raises(LedgerIntegrityError, match="block 5"):
+        Ledger.load(path, verify=True)
+
+
+@pytest.mark.parametrize(
+    ("action", "needle"),
+    [
+        (np.zeros(5, dtype=np.float32), "shape"),
+        (np.zeros((20, 1), dtype=np.float32), "shape"),
+        (np.zeros(20, dtype=np.int64), "dtype"),
+        (np.full(20, np.nan, dtype=np.float32), "NaN"),
+        (np.full(20, 1.5, dtype=np.float32), r"\[-1, 1\]"),
+    ],
+)
+def test_bad_actions_raise(action, needle):
+    env = gym.make("bcfl/IoV-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=needle):
+        env.step(action)
+
+
+def test_step_before_reset_is_refused():
+    env = bcfl_env.BCFLEnv()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(20, dtype=np.float32))
+
+
+def test_top_k_scores_select_the_best_eligible_slots():
+    env = gym.make("bcfl/IoV-v0")
+    env.reset(seed=0)
+    mask = env.unwrapped.action_masks()
+    scores = np.linspace(-1, 1, 20).astype(np.float32)
+    _, _, _, _, info = env.step(scores)
+    expected = sorted(np.flatnonzero(mask)[np.argsort(-scores[mask], kind="stable")][:5].tolist())
+    assert info["selected"] == expected
+
+
+def test_binary_mode_truncates_to_budget_and_reports_ignored():
+    env = gym.make("bcfl/IoV-v0", action_mode="binary")
+    env.reset(seed=0)
+    mask = env.unwrapped.action_masks()
+    _, _, _, _, info = env.step(np.ones(20, dtype=np.int8))
+    eligible = np.flatnonzero(mask)
+    assert info["selected"] == eligible[:5].tolist()
+    assert set(info["ignored"]) == set(range(20)) - set(eligible[:5].tolist())
+    with pytest.raises(ValueError, match="0 or 1"):
+        env.step(np.full(20, 2, dtype=np.int8))
+
+
+def test_discrete_wrapper_builds_a_selection_pick_by_pick():
+    env = bcfl_env.DiscreteSelection(gym.make("bcfl/IoV-v0"))
+    obs, _ = env.reset(seed=0)
+    assert env.action_space.n == 21 and obs.shape == (21, 14)
+    eligible = np.flatnonzero(env.unwrapped.action_masks())
+    obs, reward, _, _, info = env.step(int(eligible[0]))
+    assert reward == 0.0 and info["picked"] == [int(eligible[0])] and obs[eligible[0], -1] == 1.0
+    _, _, _, _, info = env.step(20)  # done: run with one vehicle
+    assert info["selected"] == [int(eligible[0])]
+
+
+def test_render_modes():
+    env = gym.make("bcfl/IoV-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    frame = env.render()
+    assert frame.shape == (480, 480, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    text = gym.make("bcfl/IoV-v0", render_mode="ansi")
+    text.reset(seed=0)
+    assert "accuracy" in text.render()
+
+
+def test_random_policy_reaches_target_on_iov_default():
+    env = gym.make("bcfl/IoV-v0")
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(env.unwrapped.config.env.max_rounds):
+        _, _, term, trunc, info = env.step(env.action_space.sample())
+        if term or trunc:
+            break
+    assert term and info["accuracy"] >= 0.85
+
+
+def test_ioht_reports_epsilon_and_iiot_is_static():
+    env = gym.make("bcfl/IoHT-v0")
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert 0 < info["epsilon"] < float("inf")
+    iiot = gym.make("bcfl/IIoT-v0")
+    iiot.reset(seed=0)
+    before = iiot.unwrapped.world.network.positions().copy()
+    iiot.step(iiot.action_space.sample())
+    assert np.array_equal(before, iiot.unwrapped.world.network.positions())
+
+
+def test_make_vec_and_fresh_subprocess():
+    vec = gym.make_vec("bcfl/IoV-v0", num_envs=2, vectorization_mode="sync", max_rounds=3)
+    obs, _ = vec.reset(seed=0)
+    assert obs.shape == (2, 21, 13)
+    vec.step(vec.action_space.sample())
+    vec.close()
+    code = "import gymnasium as gym; e = gym.make('bcfl_env:bcfl/IoV-v0'); e.reset(seed=0); print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_sb3_subproc_vec_env_and_ppo_smoke():
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    # "module:id" makes each fresh worker process import bcfl_env (and so register the ids)
+    vec = make_vec_env("bcfl_env:bcfl/IoV-v0", n_envs=2, vec_env_cls=SubprocVecEnv, env_kwargs={"max_rounds": 8})
+    model = PPO("MlpPolicy", vec, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(64)
+    vec.close()
+
+
+@pytest.mark.parametrize("env_id", ["bcfl/IIoT-v0", "bcfl/IoHT-v0"])
+def test_ppo_smoke_on_other_presets(env_id):
+    from stable_baselines3 import PPO
+
+    env = gym.make(env_id, max_rounds=8)
+    PPO("MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu").learn(32)

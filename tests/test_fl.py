@@ -1,0 +1,190 @@
+import numpy as np
+import pytest
+import torch
+
+from bcfl_env.config import FLConfig
+from bcfl_env.fl import (
+    FLEngine,
+    SGDConfig,
+    batched_local_train,
+    epsilon,
+    fedasync,
+    fedavg,
+    load_dataset,
+    make_batch_plan,
+    make_model,
+    median,
+    multi_krum,
+    partition,
+    sequential_local_train,
+    staleness_weight,
+    trimmed_mean,
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kind", ["logreg", "mlp", "cnn"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_batched_training_equals_sequential_reference(digits, kind, momentum):
+    rng = np.random.default_rng(1)
+    spec = make_model(kind, digits.input_shape, 10)
+    part = partition(digits.y_train, 12, rng, "quantity", quantity_sigma=1.0)
+    chosen = [part.indices[i] for i in range(6)]
+    assert len({c.size for c in chosen}) > 1  # unequal data sizes
+    init = torch.stack([spec.init(torch.Generator().manual_seed(i)) for i in range(6)])
+    plan = make_batch_plan(chosen, 2, 10, rng)
+    x, y = torch.as_tensor(digits.x_train), torch.as_tensor(digits.y_train)
+    sgd = SGDConfig(2, 10, 0.05, momentum, 1e-3)
+    batched, loss_b = batched_local_train(spec, init, x, y, plan, sgd)
+    reference, loss_r = sequential_local_train(spec, init, x, y, plan, sgd)
+    torch.testing.assert_close(batched, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loss_b, loss_r, atol=1e-5, rtol=1e-5)
+
+
+def test_each_vehicle_takes_ceil_n_over_b_steps_per_epoch():
+    sizes = [3, 10, 11, 25]
+    plan = make_batch_plan([np.arange(s) for s in sizes], 2, 10, np.random.default_rng(0))
+    active = plan.mask.any(dim=2).sum(dim=1).tolist()
+    assert active == [2 * int(np.ceil(s / 10)) for s in sizes]
+    for k, s in enumerate(sizes):  # every sample once per epoch
+        assert plan.mask[k].sum().item() == 2 * s
+
+
+def test_fedavg_on_digits_reaches_90_percent_in_30_rounds():
+    cfg = FLConfig(aggregation="fedavg", partition="dirichlet", alpha=0.5, local_epochs=5, hidden=64)
+    engine = FLEngine(cfg, 50, np.random.default_rng(1), 1, np.random.default_rng(2))
+    picker = np.random.default_rng(3)
+    for _ in range(30):
+        ids = picker.choice(50, 10, replace=False)
+        result = engine.train(ids, engine.global_params.expand(10, -1))
+        engine.aggregate(result.params, result.samples, np.zeros(10))
+    assert engine.accuracy >= 0.90
+
+
+def _run_attack(aggregation: str, malicious: float, rounds: int = 20) -> float:
+    # Multi-Krum is told the number of attackers it should expect among 10 (30 %: 3)
+    cfg = FLConfig(aggregation=aggregation, malicious_fraction=malicious, attack="sign_flip", attack_scale=3.0,
+                   local_epochs=2, krum_f=3)
+    engine = FLEngine(cfg, 30, np.random.default_rng(5), 5, np.random.default_rng(6))
+    picker = np.random.default_rng(7)
+    for _ in range(rounds):
+        ids = picker.choice(30, 10, replace=False)
+        result = engine.train(ids, engine.global_params.expand(10, -1))
+        engine.aggregate(result.params, result.samples, np.zeros(10))
+    return engine.accuracy
+
+
+def test_sign_flipping_hurts_fedavg_and_robust_rules_reduce_the_drop():
+    clean = _run_attack("fedavg", 0.0)
+    attacked = _run_attack("fedavg", 0.3)
+    assert clean - attacked > 0.3
+    for robust in ("median", "krum"):
+        assert _run_attack(robust, 0.3) > attacked + 0.2
+
+
+def test_dp_accuracy_falls_as_noise_rises():
+    accs = []
+    for sigma in (0.0, 0.05, 0.5):
+        cfg = FLConfig(aggregation="fedavg", dp="gaussian", dp_clip=5.0, noise_multiplier=sigma, local_epochs=2)
+        engine = FLEngine(cfg, 30, np.random.default_rng(1), 1, np.random.default_rng(2))
+        picker = np.random.default_rng(3)
+        for _ in range(15):
+            ids = picker.choice(30, 10, replace=False)
+            r = engine.train(ids, engine.global_params.expand(10, -1))
+            engine.aggregate(r.params, r.samples, np.zeros(10))
+        accs.append(engine.accuracy)
+    assert accs[0] > accs[1] > accs[2]
+
+
+def test_epsilon_matches_the_accountant_library():
+    from dp_accounting import dp_event
+    from dp_accounting.rdp import RdpAccountant
+
+    acc = RdpAccountant()
+    acc.compose(dp_event.SelfComposedDpEvent(dp_event.GaussianDpEvent(1.1), 12))
+    assert epsilon("gaussian", 1.1, 12, 1e-5) == pytest.approx(acc.get_epsilon(1e-5))
+    assert epsilon("gaussian", 1.1, 24, 1e-5) > epsilon("gaussian", 1.1, 12, 1e-5)
+    assert epsilon("gaussian", 0.0, 3, 1e-5) == float("inf")
+    assert epsilon("laplace", 2.0, 5, 1e-5) > 0
+
+
+def test_aggregation_rules():
+    p = torch.tensor([[0.0, 0.0], [2.0, 2.0], [100.0, -100.0]])
+    assert torch.allclose(fedavg(p[:2], torch.tensor([1.0, 3.0])), torch.tensor([1.5, 1.5]))
+    assert torch.allclose(median(p), torch.tensor([2.0, 0.0]))
+    assert torch.allclose(trimmed_mean(torch.cat([p, p[:1]]), 0.25), torch.tensor([1.0, 0.0]))
+    agg, chosen = multi_krum(torch.cat([p[:2], p[:2] + 0.1, p[2:]]), f=1)
+    assert 4 not in chosen.tolist()
+    assert staleness_weight(torch.tensor([0.0, 3.0]), "polynomial", 0.5).tolist() == pytest.approx([1.0, 0.5])
+    assert staleness_weight(torch.tensor([2.0, 6.0]), "hinge", 1.0, 4.0).tolist() == pytest.approx([1.0, 1 / 3])
+    new, mix = fedasync(torch.zeros(2), torch.ones(1, 2), torch.tensor([0.0]), 0.5, "constant")
+    assert torch.allclose(new, torch.full((2,), 0.5)) and mix.tolist() == [0.5]
+
+
+@pytest.mark.parametrize("kind", ["iid", "dirichlet", "shards", "quantity"])
+def test_partitions_cover_every_sample_once(digits, kind):
+    part = partition(digits.y_train, 20, np.random.default_rng(0), kind, alpha=0.3)
+    all_idx = np.concatenate(part.indices)
+    assert np.array_equal(np.sort(all_idx), np.arange(len(digits.y_train)))
+    assert np.all(part.sizes >= 1)
+    assert part.histograms.shape == (20, 10) and np.all(part.entropy >= 0)
+
+
+def test_dirichlet_small_alpha_is_more_skewed(digits):
+    skewed = partition(digits.y_train, 20, np.random.default_rng(0), "dirichlet", alpha=0.05)
+    mild = partition(digits.y_train, 20, np.random.default_rng(0), "dirichlet", alpha=100.0)
+    assert skewed.entropy.mean() < mild.entropy.mean()
+
+
+def test_bad_inputs_raise_clear_errors(digits, tmp_path):
+    with pytest.raises(ValueError, match="imagenet"):
+        load_dataset("imagenet", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="data_root"):
+        load_dataset("mnist", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte"):
+        load_dataset("mnist", np.random.default_rng(0), str(tmp_path))
+    with pytest.raises(ValueError, match="cifar-10-batches-py"):
+        load_dataset("cifar10", np.random.default_rng(0), str(tmp_path))
+    with pytest.raises(ValueError, match="alpha"):
+        partition(digits.y_train, 5, np.random.default_rng(0), "dirichlet", alpha=0.0)
+    with pytest.raises(ValueError, match="more vehicles than samples"):
+        partition(digits.y_train[:10], 11, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="fl.model"):
+        make_model("resnet", (1, 8, 8), 10)
+
+
+def test_mnist_reader_on_generated_idx_files(tmp_path):
+    import gzip
+
+    def idx(arr: np.ndarray, path):
+        header = bytes([0, 0, 8, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+        with gzip.open(path, "wb") as fh:
+            fh.write(header + arr.astype(np.uint8).tobytes())
+
+    rng = np.random.default_rng(0)
+    idx(rng.integers(0, 255, (50, 28, 28)), tmp_path / "train-images-idx3-ubyte.gz")
+    idx(rng.integers(0, 10, 50), tmp_path / "train-labels-idx1-ubyte.gz")
+    idx(rng.integers(0, 255, (20, 28, 28)), tmp_path / "t10k-images-idx3-ubyte.gz")
+    idx(rng.integers(0, 10, 20), tmp_path / "t10k-labels-idx1-ubyte.gz")
+    data = load_dataset("mnist", np.random.default_rng(0), str(tmp_path))
+    assert data.x_train.shape == (45, 1, 28, 28) and data.x_test.shape == (20, 1, 28, 28)
+    assert make_model("cnn", data.input_shape, 10).num_params > 0
+
+
+def test_synthetic_generator_is_non_iid():
+    data = load_dataset("synthetic", np.random.default_rng(0), synthetic_devices=10, synthetic_samples=2000)
+    assert data.x_train.shape[1] == 60 and data.owner is not None
+    assert len(np.unique(data.owner)) == 10
+
+
+def test_label_flip_attack_changes_what_is_learnt(digits):
+    cfg = FLConfig(malicious_fraction=1.0, attack="label_flip")
+    engine = FLEngine(cfg, 10, np.random.default_rng(1), 1, np.random.default_rng(2))
+    clean = FLEngine(FLConfig(), 10, np.random.default_rng(1), 1, np.random.default_rng(2))
+    a = engine.train(np.arange(3), engine.global_params.expand(3, -1)).params
+    b = clean.train(np.arange(3), clean.global_params.expand(3, -1)).params
+    assert not torch.allclose(a, b)
