@@ -1,0 +1,79 @@
+"""The Selector protocol: SB3's ``predict`` signature, so baselines and trained agents share one path."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+__all__ = ["BaseSelector", "Selector", "scores_from_ranking"]
+
+
+@runtime_checkable
+class Selector(Protocol):
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]: ...
+
+
+def scores_from_ranking(priority: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Map a priority per slot to scores in [-1, 1] (rank order kept; ineligible slots get -1)."""
+    n = priority.size
+    scores = np.full(n, -1.0, dtype=np.float32)
+    idx = np.flatnonzero(eligible)
+    if idx.size:
+        order = idx[np.argsort(-priority[idx], kind="stable")]
+        scores[order] = np.linspace(1.0, -0.999, num=order.size, dtype=np.float32) if order.size > 1 else 1.0
+    return scores
+
+
+class BaseSelector:
+    """A baseline bound to one env: reads the observation's named columns, returns scores.
+
+    Args:
+        env: the (possibly wrapped) environment the selector acts in; it must be a bcfl env.
+        seed: seeds the selector's own generator (exploration, sampling).
+    """
+
+    name = "base"
+
+    def __init__(self, env: gym.Env[Any, Any], seed: int | None = 0) -> None:
+        base = env.unwrapped
+        if not hasattr(base, "feature_names"):
+            raise ValueError("selectors need a bcfl_env environment (with feature_names)")
+        self.env = env
+        self.base = base
+        self.col = {name: i for i, name in enumerate(base.feature_names)}  # type: ignore[attr-defined]
+        self.n = int(base.num_slots)  # type: ignore[attr-defined]
+        self.k = int(base.budget)  # type: ignore[attr-defined]
+        self.rng = np.random.default_rng(seed)
+
+    def eligible(self, obs: np.ndarray) -> np.ndarray:
+        rows = obs[: self.n]
+        return (rows[:, self.col["present"]] > 0) & (rows[:, self.col["in_flight"]] == 0) & (rows[:, self.col["energy_left"]] > 0)
+
+    def priority(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        obs = np.asarray(observation)
+        if obs.ndim == 3:  # a batch from a vector env
+            return np.stack([self.predict(o, None, None, deterministic)[0] for o in obs]), None
+        if obs.shape[0] != self.n + 1:
+            raise ValueError(f"observation must have {self.n + 1} rows (slots + global), got shape {obs.shape}")
+        eligible = self.eligible(obs)
+        action = scores_from_ranking(self.priority(obs), eligible)
+        if getattr(self.base.config.env, "action_mode", "scores") == "binary":  # type: ignore[attr-defined]
+            return (action >= np.sort(action)[-self.k]).astype(np.int8) * eligible, None
+        return action, None

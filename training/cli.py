@@ -1,0 +1,80 @@
+"""``bcfl``: train, evaluate, leaderboard and audit."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _kv(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise SystemExit(f"--env-kwargs expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            out[key] = raw
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bcfl", description="bcfl-gym: train, evaluate and compare participant selectors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train an SB3 selector")
+    t.add_argument("--algo", default="ppo")
+    t.add_argument("--env", default="bcfl/IoV-v0")
+    t.add_argument("--timesteps", type=int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--n-envs", type=int)
+    t.add_argument("--env-kwargs", nargs="*", default=[])
+    t.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    t.add_argument("--resume", type=Path)
+    t.add_argument("--progress-bar", action="store_true")
+    t.add_argument("--checkpoint-every", type=int, default=1000)
+    e = sub.add_parser("evaluate", help="run a policy on a scenario suite")
+    e.add_argument("--policy", required=True, help="baseline name or path to a trained model.zip")
+    e.add_argument("--suite", default="default")
+    e.add_argument("--episodes", type=int)
+    e.add_argument("--out", type=Path, default=Path("results/results.jsonl"))
+    e.add_argument("--label")
+    lb = sub.add_parser("leaderboard", help="aggregate results into leaderboard.md/csv/json and plots")
+    lb.add_argument("results", nargs="+", type=Path)
+    lb.add_argument("--out-dir", type=Path, default=Path("results"))
+    a = sub.add_parser("audit", help="verify a saved ledger")
+    a.add_argument("ledger")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            from training.train import train
+
+            run = train(args.algo, args.env, args.timesteps, args.seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
+                        args.resume, args.progress_bar, args.checkpoint_every)  # fmt: skip
+            print(f"run directory: {run}")
+        elif args.command == "evaluate":
+            from training.evaluate import evaluate_policy
+
+            rows = evaluate_policy(args.policy, args.suite, args.episodes, args.out, args.label)
+            print(f"{len(rows)} episodes written to {args.out}")
+        elif args.command == "leaderboard":
+            from training.leaderboard import build_leaderboard, markdown
+
+            print(markdown(build_leaderboard(args.results, args.out_dir)))
+        else:
+            from bcfl_env.chain.audit import main as audit_main
+
+            return audit_main([args.ledger])
+    except ValueError as exc:
+        print(f"bcfl {args.command}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

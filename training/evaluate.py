@@ -1,0 +1,79 @@
+"""Run policies on a scenario suite and write per-episode results as JSON lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import bcfl_env  # noqa: F401  (registers the ids)
+from agents import SELECTORS, Selector, make_selector
+from training.suite import SUITES, Scenario
+
+__all__ = ["evaluate_policy", "load_policy", "run_episode"]
+
+
+def load_policy(policy: str, env: gym.Env[Any, Any], seed: int) -> Selector:
+    """A baseline by name, or a trained SB3 model from a ``.zip`` path."""
+    if policy in SELECTORS:
+        return make_selector(policy, env, seed=seed)
+    path = Path(policy)
+    if not path.exists():
+        raise ValueError(f"policy {policy!r} is neither a baseline ({sorted(SELECTORS)}) nor an existing model file")
+    from training.train import load_model
+
+    return load_model(path, env)
+
+
+def run_episode(env: gym.Env[Any, Any], policy: Selector, seed: int) -> dict[str, Any]:
+    obs, info = env.reset(seed=seed)
+    target = env.unwrapped.config.env.target_accuracy  # type: ignore[attr-defined]
+    total, energy, poisoned = 0.0, 0.0, 0
+    curve = [(0.0, float(info["accuracy"]))]
+    time_to_target = rounds_to_target = None
+    while True:
+        action, _ = policy.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        energy += info["energy_j"]
+        poisoned += info["poisoned_accepted"]
+        curve.append((info["sim_time_s"], info["accuracy"]))
+        if info["accuracy"] >= target and time_to_target is None:
+            time_to_target, rounds_to_target = info["sim_time_s"], info["round"]
+        if terminated or truncated:
+            break
+    return {
+        "return": total,
+        "time_to_target_s": time_to_target,
+        "rounds_to_target": rounds_to_target,
+        "final_accuracy": info["accuracy"],
+        "sim_time_s": info["sim_time_s"],
+        "rounds": info["round"],
+        "energy_j": energy,
+        "poisoned_accepted": poisoned,
+        "curve": curve,
+    }
+
+
+def evaluate_policy(policy: str, suite: str, episodes: int | None, out: Path, label: str | None = None) -> list[dict[str, Any]]:
+    if suite not in SUITES:
+        raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
+    rows: list[dict[str, Any]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("a") as fh:
+        for scenario in SUITES[suite]:
+            for seed in scenario.seeds[: episodes or len(scenario.seeds)]:
+                rows.append(_one(policy, scenario, seed, label or Path(policy).stem))
+                fh.write(json.dumps(rows[-1]) + "\n")
+    return rows
+
+
+def _one(policy: str, scenario: Scenario, seed: int, label: str) -> dict[str, Any]:
+    env = gym.make(scenario.env_id, **scenario.overrides)
+    selector = load_policy(policy, env, seed)
+    result = run_episode(env, selector, seed)
+    env.close()
+    return {"policy": label, "scenario": scenario.name, "seed": seed, **result, "max_rounds": int(np.int64(env.unwrapped.config.env.max_rounds))}  # type: ignore[attr-defined]

@@ -1,0 +1,184 @@
+"""Train an SB3 selector: YAML hyperparameters, run directory, manifest, checkpoints, resume."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+
+import bcfl_env
+from agents.base import Selector
+
+__all__ = ["ALGOS", "ChainMetricsCallback", "load_hyperparams", "load_model", "train"]
+
+HYPERPARAMS = Path(__file__).parent / "hyperparams"
+
+
+def _algos() -> dict[str, Any]:
+    from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+
+    algos: dict[str, Any] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "dqn": DQN}
+    try:
+        from sb3_contrib import MaskablePPO
+
+        algos["maskable_ppo"] = MaskablePPO
+    except ImportError:  # the contrib extra is optional
+        pass
+    return algos
+
+
+ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo")
+
+
+class ChainMetricsCallback(BaseCallback):
+    """Logs FL and chain metrics from ``info`` at every episode end and step (TensorBoard)."""
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals.get("infos", []), self.locals.get("dones", []), strict=False):
+            if "accuracy" not in info:
+                continue
+            self.logger.record_mean("fl/accuracy", info["accuracy"])
+            self.logger.record_mean("chain/rejected", len(info["rejected"]))
+            self.logger.record_mean("chain/consensus_s", info["consensus_s"])
+            self.logger.record_mean("fl/dropped", len(info["dropped"]))
+            for term, value in info.get("rewards", {}).items():
+                self.logger.record_mean(f"reward/{term}", value)
+            if done:
+                self.logger.record_mean("fl/rounds_to_target", info["round"])
+        return True
+
+
+def load_hyperparams(algo: str, env_id: str) -> dict[str, Any]:
+    path = HYPERPARAMS / f"{algo}.yml"
+    if not path.is_file():
+        raise ValueError(f"algo={algo!r} is not allowed: choose one of {list(ALGOS)}")
+    table = yaml.safe_load(path.read_text()) or {}
+    params = table.get(env_id) or table.get("bcfl/IoV-v0")
+    if params is None:
+        raise ValueError(f"{path} has no entry for {env_id}")
+    return dict(params)
+
+
+def _schedule(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("lin_"):
+        start = float(value[4:])
+        return lambda progress: progress * start
+    return value
+
+
+def make_env(env_id: str, algo: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
+    env = gym.make(env_id, **env_kwargs)
+    if algo == "dqn":
+        env = bcfl_env.DiscreteSelection(env)
+    return env
+
+
+def train(
+    algo: str,
+    env_id: str,
+    timesteps: int | None,
+    seed: int,
+    n_envs: int | None,
+    env_kwargs: dict[str, Any],
+    runs_dir: Path,
+    resume: Path | None = None,
+    progress_bar: bool = False,
+    checkpoint_every: int = 1000,
+) -> Path:
+    """Train and return the run directory ``{env}__{algo}__{seed}__{timestamp}``."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    algos = _algos()
+    if algo not in algos:
+        raise ValueError(f"algo={algo!r} is not allowed: choose one of {sorted(algos)}")
+    hp = load_hyperparams(algo, env_id)
+    total = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
+    hp.pop("n_timesteps", None)
+    envs = int(n_envs or hp.pop("n_envs", 1))
+    hp.pop("n_envs", None)
+    policy = hp.pop("policy", "MlpPolicy")
+    if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
+        hp["policy_kwargs"] = eval(hp["policy_kwargs"], {"dict": dict})  # zoo convention; shipped files only
+    hp = {k: _schedule(v) for k, v in hp.items()}
+    if resume is not None:
+        run_dir = resume
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        env_id, algo, seed, env_kwargs = manifest["env_id"], manifest["algo"], manifest["seed"], manifest["env_kwargs"]
+    else:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = runs_dir / f"{env_id.replace('/', '-')}__{algo}__{seed}__{stamp}"
+        run_dir.mkdir(parents=True, exist_ok=False)
+    vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
+    cls = algos[algo]
+    if resume is not None:
+        model = cls.load(run_dir / "model.zip", env=vec, device="cpu")
+        done = model.num_timesteps
+    else:
+        model = cls(policy, vec, seed=seed, device="cpu", tensorboard_log=str(run_dir / "tb"), verbose=0, **hp)
+        done = 0
+        cfg = vec.envs[0].unwrapped.config  # type: ignore[attr-defined]
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        (run_dir / "manifest.json").write_text(json.dumps(_manifest(algo, env_id, seed, env_kwargs, hp, total), indent=2, default=str))
+    callbacks = CallbackList([ChainMetricsCallback(), CheckpointCallback(checkpoint_every, str(run_dir / "checkpoints"), name_prefix="model")])
+    model.learn(total_timesteps=max(total - done, 0), callback=callbacks, reset_num_timesteps=resume is None, progress_bar=progress_bar)
+    model.save(run_dir / "model.zip")
+    vec.close()
+    return run_dir
+
+
+def _manifest(algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any], total: int) -> dict[str, Any]:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        rev = ""
+    import stable_baselines3
+
+    return {
+        "algo": algo,
+        "env_id": env_id,
+        "seed": seed,
+        "env_kwargs": env_kwargs,
+        "timesteps": total,
+        "hyperparams": {k: (v if not callable(v) else "schedule") for k, v in hp.items()},
+        "versions": {"bcfl_env": bcfl_env.__version__, "torch": torch.__version__, "sb3": stable_baselines3.__version__,
+                     "python": platform.python_version(), "numpy": np.__version__},
+        "git_revision": rev,
+    }
+
+
+class _SB3Selector:
+    """Adapts a trained SB3 model to the Selector protocol (DQN: FAVOR-style top-K by Q value)."""
+
+    def __init__(self, model: Any, env: gym.Env[Any, Any], algo: str) -> None:
+        self.model, self.env, self.algo = model, env, algo
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        if self.algo != "dqn":
+            return self.model.predict(observation, state, episode_start, deterministic)
+        obs = np.concatenate([observation, np.zeros((observation.shape[0], 1), dtype=np.float32)], axis=1)
+        with torch.no_grad():
+            q = self.model.q_net(torch.as_tensor(obs[None]))[0, :-1].numpy()
+        return np.clip(q / (np.abs(q).max() + 1e-9), -1, 1).astype(np.float32), None
+
+
+def load_model(path: Path, env: gym.Env[Any, Any]) -> Selector:
+    """Load a model saved by :func:`train` (the algorithm is read from the run's manifest or name)."""
+    manifest = path.parent / "manifest.json"
+    algo = json.loads(manifest.read_text())["algo"] if manifest.is_file() else path.stem.split("__")[0]
+    algos = _algos()
+    if algo not in algos:
+        raise ValueError(f"cannot tell the algorithm of {path}: expected a manifest.json beside it")
+    try:
+        model = algos[algo].load(path, device="cpu")
+    except Exception as exc:  # SB3 raises many types for a corrupt zip
+        raise ValueError(f"{path} is not a readable {algo} model: {exc}") from exc
+    return _SB3Selector(model, env, algo)
