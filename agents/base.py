@@ -28,7 +28,9 @@ def scores_from_ranking(priority: np.ndarray, eligible: np.ndarray) -> np.ndarra
     idx = np.flatnonzero(eligible)
     if idx.size:
         order = idx[np.argsort(-priority[idx], kind="stable")]
-        scores[order] = np.linspace(1.0, -0.999, num=order.size, dtype=np.float32) if order.size > 1 else 1.0
+        scores[order] = (
+            np.linspace(1.0, -0.999, num=order.size, dtype=np.float32) if order.size > 1 else 1.0
+        )
     return scores
 
 
@@ -48,14 +50,18 @@ class BaseSelector:
             raise ValueError("selectors need a bcfl_env environment (with feature_names)")
         self.env = env
         self.base = base
-        self.col = {name: i for i, name in enumerate(base.feature_names)}  # type: ignore[attr-defined]
+        self.col = {name: i for i, name in enumerate(base.feature_names)}
         self.n = int(base.num_slots)  # type: ignore[attr-defined]
         self.k = int(base.budget)  # type: ignore[attr-defined]
         self.rng = np.random.default_rng(seed)
 
     def eligible(self, obs: np.ndarray) -> np.ndarray:
         rows = obs[: self.n]
-        return (rows[:, self.col["present"]] > 0) & (rows[:, self.col["in_flight"]] == 0) & (rows[:, self.col["energy_left"]] > 0)
+        return (
+            (rows[:, self.col["present"]] > 0)
+            & (rows[:, self.col["in_flight"]] == 0)
+            & (rows[:, self.col["energy_left"]] > 0)
+        )
 
     def priority(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -71,7 +77,9 @@ class BaseSelector:
         if obs.ndim == 3:  # a batch from a vector env
             return np.stack([self.predict(o, None, None, deterministic)[0] for o in obs]), None
         if obs.shape[0] != self.n + 1:
-            raise ValueError(f"observation must have {self.n + 1} rows (slots + global), got shape {obs.shape}")
+            raise ValueError(
+                f"observation must have {self.n + 1} rows (slots + global), got shape {obs.shape}"
+            )
         eligible = self.eligible(obs)
         action = scores_from_ranking(self.priority(obs), eligible)
         if getattr(self.base.config.env, "action_mode", "scores") == "binary":  # type: ignore[attr-defined]

@@ -70,7 +70,12 @@ class OortSelector(BaseSelector):
         pacer_step: int = 20,
     ) -> None:
         super().__init__(env, seed)
-        self.alpha, self.epsilon, self.decay, self.min_eps = alpha, epsilon, epsilon_decay, epsilon_min
+        self.alpha, self.epsilon, self.decay, self.min_eps = (
+            alpha,
+            epsilon,
+            epsilon_decay,
+            epsilon_min,
+        )
         self.cut_off, self.pacer_delta, self.pacer_step = cut_off, pacer_delta, pacer_step
         self.preferred = 0.5  # T as a fraction of the normalised round trip
         self.rounds = 0
@@ -83,9 +88,13 @@ class OortSelector(BaseSelector):
         size = rows[:, self.col["data_size"]]
         stat = size * np.sqrt(loss**2)
         stale = rows[:, self.col["staleness"]]
-        stat = stat + np.sqrt(0.1 * np.log(max(self.rounds, 1) + 1) / np.maximum(1 - stale, 1e-3)) * (stat > 0)
+        stat = stat + np.sqrt(
+            0.1 * np.log(max(self.rounds, 1) + 1) / np.maximum(1 - stale, 1e-3)
+        ) * (stat > 0)
         trip = rows[:, self.col["round_trip"]]
-        system = np.where(trip > self.preferred, (self.preferred / np.maximum(trip, 1e-6)) ** self.alpha, 1.0)
+        system = np.where(
+            trip > self.preferred, (self.preferred / np.maximum(trip, 1e-6)) ** self.alpha, 1.0
+        )
         return stat * system
 
     def priority(self, obs: np.ndarray) -> np.ndarray:
@@ -123,7 +132,9 @@ class OortSelector(BaseSelector):
         """Pacer: when the summed utility of the last window stops growing, relax T."""
         self._history.append(float(util.sum()) if util.size else 0.0)
         w = self.pacer_step
-        if len(self._history) >= 2 * w and sum(self._history[-w:]) < sum(self._history[-2 * w : -w]):
+        if len(self._history) >= 2 * w and sum(self._history[-w:]) < sum(
+            self._history[-2 * w : -w]
+        ):
             self.preferred = min(self.preferred + self.pacer_delta, 1.0)
             self._history.clear()
 

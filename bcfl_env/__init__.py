@@ -9,4 +9,13 @@ from bcfl_env.envs import ENV_IDS, BCFLEnv, DiscreteSelection, register_envs
 register_envs()
 
 __version__ = "0.1.0"
-__all__ = ["ENV_IDS", "BCFLConfig", "BCFLEnv", "DiscreteSelection", "__version__", "make_config", "register_envs", "with_overrides"]
+__all__ = [
+    "ENV_IDS",
+    "BCFLConfig",
+    "BCFLEnv",
+    "DiscreteSelection",
+    "__version__",
+    "make_config",
+    "register_envs",
+    "with_overrides",
+]

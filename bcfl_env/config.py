@@ -45,7 +45,9 @@ __all__ = [
 INF = math.inf
 
 
-def _num(default: float | int, lo: float, hi: float, *, lo_open: bool = False, doc: str = "") -> Any:
+def _num(
+    default: float | int, lo: float, hi: float, *, lo_open: bool = False, doc: str = ""
+) -> Any:
     return field(default=default, metadata={"rng": (lo, hi, lo_open), "doc": doc})
 
 
@@ -81,22 +83,29 @@ class _Validated:
                 lo, hi, lo_open = meta["rng"]
                 is_int = isinstance(f.default, int) and not isinstance(f.default, bool)
                 if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(f"{key}={value!r} must be a number in {_range_text(lo, hi, lo_open)}")
+                    raise ValueError(
+                        f"{key}={value!r} must be a number in {_range_text(lo, hi, lo_open)}"
+                    )
                 if is_int and not float(value).is_integer():
-                    raise ValueError(f"{key}={value!r} must be an integer in {_range_text(lo, hi, lo_open)}")
+                    raise ValueError(
+                        f"{key}={value!r} must be an integer in {_range_text(lo, hi, lo_open)}"
+                    )
                 if math.isnan(value) or value < lo or value > hi or (lo_open and value == lo):
-                    raise ValueError(f"{key}={value!r} is out of range: allowed {_range_text(lo, hi, lo_open)}")
+                    raise ValueError(
+                        f"{key}={value!r} is out of range: allowed {_range_text(lo, hi, lo_open)}"
+                    )
                 if is_int and not isinstance(value, int):
                     object.__setattr__(self, f.name, int(value))
             elif "choices" in meta:
                 if value not in meta["choices"]:
-                    raise ValueError(f"{key}={value!r} is not allowed: choose one of {list(meta['choices'])}")
+                    raise ValueError(
+                        f"{key}={value!r} is not allowed: choose one of {list(meta['choices'])}"
+                    )
             elif "flag" in meta:
                 if not isinstance(value, bool):
                     raise ValueError(f"{key}={value!r} must be True or False")
-            elif "text" in meta:
-                if value is not None and not isinstance(value, str):
-                    raise ValueError(f"{key}={value!r} must be a string or None")
+            elif "text" in meta and value is not None and not isinstance(value, str):
+                raise ValueError(f"{key}={value!r} must be a string or None")
         self._check()
 
     def _check(self) -> None:
@@ -130,7 +139,9 @@ class RoadConfig(_Validated):
 
     def _check(self) -> None:
         if self.kind == "graphml" and not self.graphml_path:
-            raise ValueError("network.road.graphml_path must name a GraphML file when kind='graphml'")
+            raise ValueError(
+                "network.road.graphml_path must name a GraphML file when kind='graphml'"
+            )
 
 
 @dataclass(frozen=True)
@@ -138,15 +149,21 @@ class MobilityConfig(_Validated):
     """Vehicle movement. Speeds: truncated Gaussian (Ye et al., IEEE TVT 2018 highway model)."""
 
     _section = "network.mobility"
-    backend: str = _choice("builtin", "static", "sumo", doc="builtin networkx routes, static nodes, or SUMO")
+    backend: str = _choice(
+        "builtin", "static", "sumo", doc="builtin networkx routes, static nodes, or SUMO"
+    )
     speed_mean_kmh: float = _num(55.0, 0.0, 250.0, doc="mean speed [km/h]")
     speed_std_kmh: float = _num(2.5, 0.0, 50.0, doc="speed std [km/h]")
     speed_cut_std: float = _num(2.0, 0.0, 10.0, doc="truncation at mean +- cut x std")
     arrival_rate_per_s: float = _num(0.2, 0.0, 1_000.0, doc="Poisson arrivals into the area [1/s]")
     departure_prob: float = _num(0.3, 0.0, 1.0, doc="chance to leave at a boundary node on arrival")
     initial_occupancy: float = _num(0.8, 0.0, 1.0, doc="fraction of slots filled at reset")
-    tick_s: float = _num(1.0, 0.01, 60.0, lo_open=True, doc="world advance step inside an epoch [s]")
-    sumo_net_file: str | None = _text(None, doc="SUMO .net.xml (backend='sumo'); generated when None")
+    tick_s: float = _num(
+        1.0, 0.01, 60.0, lo_open=True, doc="world advance step inside an epoch [s]"
+    )
+    sumo_net_file: str | None = _text(
+        None, doc="SUMO .net.xml (backend='sumo'); generated when None"
+    )
 
 
 @dataclass(frozen=True)
@@ -183,8 +200,12 @@ class ComputeConfig(_Validated):
     cpu_cut_std: float = _num(2.0, 0.0, 10.0, doc="truncation at mean +- cut x std")
     cycles_per_sample: float = _num(2e7, 1.0, 1e12, doc="CPU cycles per sample and epoch")
     kappa: float = _num(1e-28, 0.0, 1e-20, doc="effective switched capacitance")
-    energy_budget_j: float = _num(200.0, 0.0, 1e9, lo_open=True, doc="energy per vehicle per episode [J]")
-    energy_budget_spread: float = _num(0.2, 0.0, 0.99, doc="budgets uniform in (1 +- spread) x budget")
+    energy_budget_j: float = _num(
+        200.0, 0.0, 1e9, lo_open=True, doc="energy per vehicle per episode [J]"
+    )
+    energy_budget_spread: float = _num(
+        0.2, 0.0, 0.99, doc="budgets uniform in (1 +- spread) x budget"
+    )
 
 
 @dataclass(frozen=True)
@@ -208,9 +229,15 @@ class ChainConfig(_Validated):
     """Permissioned chain: CA, RSU committee (BFLC / proof of quality), latency model."""
 
     _section = "chain"
-    committee_size: int = _num(4, 1, 1000, doc="committee members n per round (n = 3f + 1 tolerates f)")
-    election: str = _choice("reputation", "top_trainers", "round_robin", doc="committee election rule")
-    acceptance: str = _choice("quorum", "median", doc="2f+1 accept votes, or median score >= threshold")
+    committee_size: int = _num(
+        4, 1, 1000, doc="committee members n per round (n = 3f + 1 tolerates f)"
+    )
+    election: str = _choice(
+        "reputation", "top_trainers", "round_robin", doc="committee election rule"
+    )
+    acceptance: str = _choice(
+        "quorum", "median", doc="2f+1 accept votes, or median score >= threshold"
+    )
     score_margin: float = _num(0.1, 0.0, 1.0, doc="accept if score >= global accuracy - margin")
     faulty_fraction: float = _num(0.0, 0.0, 1.0, doc="fraction of RSUs that are faulty")
     faulty_behavior: str = _choice(
@@ -219,7 +246,9 @@ class ChainConfig(_Validated):
     consensus: str = _choice("bft", "pow", doc="BFT committee, or BlockFL-like proof of work")
     backhaul_latency_s: float = _num(0.005, 0.0, 10.0, doc="RSU backhaul one-way latency [s]")
     backhaul_bandwidth_bps: float = _num(1e9, 1e3, 1e12, doc="RSU backhaul bandwidth [bit/s]")
-    signature_verify_s: float = _num(60e-6, 0.0, 1.0, doc="modelled cost of one signature check [s]")
+    signature_verify_s: float = _num(
+        60e-6, 0.0, 1.0, doc="modelled cost of one signature check [s]"
+    )
     score_eval_s: float = _num(2e-3, 0.0, 10.0, doc="modelled cost of one update evaluation [s]")
     pow_mean_block_s: float = _num(5.0, 1e-3, 1e4, doc="PoW mean block interval [s]")
     pow_fork_prob: float = _num(0.05, 0.0, 0.99, doc="PoW fork probability per block")
@@ -235,15 +264,21 @@ class FLConfig(_Validated):
     """Data, partition, model, local training, aggregation, attacks and privacy."""
 
     _section = "fl"
-    dataset: str = _choice("digits", "mnist", "fashion_mnist", "cifar10", "synthetic", doc="learning task")
+    dataset: str = _choice(
+        "digits", "mnist", "fashion_mnist", "cifar10", "synthetic", doc="learning task"
+    )
     data_root: str | None = _text(None, doc="folder with MNIST / Fashion-MNIST / CIFAR-10 files")
-    synthetic_alpha: float = _num(1.0, 0.0, 100.0, doc="FedProx synthetic(alpha, beta): model spread")
+    synthetic_alpha: float = _num(
+        1.0, 0.0, 100.0, doc="FedProx synthetic(alpha, beta): model spread"
+    )
     synthetic_beta: float = _num(1.0, 0.0, 100.0, doc="FedProx synthetic(alpha, beta): data spread")
     synthetic_samples: int = _num(6000, 100, 10_000_000, doc="synthetic samples in total")
     partition: str = _choice("dirichlet", "iid", "shards", "quantity", doc="non-IID partitioner")
     alpha: float = _num(0.5, 0.0, 1e6, lo_open=True, doc="Dirichlet concentration (label skew)")
     shards_per_vehicle: int = _num(2, 1, 100, doc="classes per vehicle (pathological shards)")
-    quantity_sigma: float = _num(1.0, 0.0, 10.0, doc="log-normal sigma of data sizes (quantity skew)")
+    quantity_sigma: float = _num(
+        1.0, 0.0, 10.0, doc="log-normal sigma of data sizes (quantity skew)"
+    )
     model: str = _choice("mlp", "logreg", "cnn", doc="model trained by every vehicle")
     hidden: int = _num(32, 1, 4096, doc="MLP hidden units")
     local_epochs: int = _num(2, 1, 100, doc="local epochs E")
@@ -255,20 +290,31 @@ class FLConfig(_Validated):
         "fedasync", "fedavg", "median", "trimmed_mean", "krum", doc="aggregation rule at the MBS"
     )
     async_alpha: float = _num(0.5, 0.0, 1.0, lo_open=True, doc="FedAsync mixing weight alpha")
-    staleness_fn: str = _choice("polynomial", "constant", "hinge", doc="FedAsync staleness function s(t)")
+    staleness_fn: str = _choice(
+        "polynomial", "constant", "hinge", doc="FedAsync staleness function s(t)"
+    )
     staleness_a: float = _num(0.5, 0.0, 100.0, doc="polynomial (t+1)^-a, hinge slope a")
     staleness_b: float = _num(4.0, 0.0, 1000.0, doc="hinge knee b")
     trim_fraction: float = _num(0.1, 0.0, 0.49, doc="trimmed mean: fraction cut at each end")
     krum_f: int = _num(1, 0, 1000, doc="Multi-Krum: assumed Byzantine updates")
     malicious_fraction: float = _num(0.0, 0.0, 1.0, doc="fraction of vehicles that poison updates")
     attack: str = _choice(
-        "sign_flip", "label_flip", "gaussian", "scaled", "free_ride", doc="what malicious vehicles do"
+        "sign_flip",
+        "label_flip",
+        "gaussian",
+        "scaled",
+        "free_ride",
+        doc="what malicious vehicles do",
     )
     attack_scale: float = _num(5.0, 0.0, 1e6, doc="sign flip / scaled factor, Gaussian std")
     dp: str = _choice("none", "gaussian", "laplace", doc="update privacy mechanism")
     dp_clip: float = _num(1.0, 0.0, 1e6, lo_open=True, doc="L2 clip of an update")
-    noise_multiplier: float = _num(0.0, 0.0, 1e3, doc="Gaussian noise std / clip; Laplace scale / clip")
-    dp_delta: float = _num(1e-5, 0.0, 1.0, lo_open=True, doc="delta of the reported (epsilon, delta)")
+    noise_multiplier: float = _num(
+        0.0, 0.0, 1e3, doc="Gaussian noise std / clip; Laplace scale / clip"
+    )
+    dp_delta: float = _num(
+        1e-5, 0.0, 1.0, lo_open=True, doc="delta of the reported (epsilon, delta)"
+    )
     device: str = _choice("cpu", "cuda", doc="torch device")
     eval_every: int = _num(1, 1, 10_000, doc="evaluate the global model every N aggregations")
 
@@ -288,11 +334,15 @@ class RewardConfig(_Validated):
     """Reward terms; see the env docstring for the formulas."""
 
     _section = "reward"
-    kind: str = _choice("gain_cost", "favor", doc="accuracy gain minus costs, or FAVOR's exponential")
+    kind: str = _choice(
+        "gain_cost", "favor", doc="accuracy gain minus costs, or FAVOR's exponential"
+    )
     w_accuracy: float = _num(10.0, 0.0, 1e6, doc="weight of accuracy gain (per unit accuracy)")
     w_latency: float = _num(0.02, 0.0, 1e6, doc="weight of latency [1/s]")
     w_energy: float = _num(0.002, 0.0, 1e6, doc="weight of energy [1/J]")
-    favor_xi: float = _num(64.0, 1.0, 1e6, lo_open=True, doc="FAVOR base Xi of Xi^(acc - target) - 1")
+    favor_xi: float = _num(
+        64.0, 1.0, 1e6, lo_open=True, doc="FAVOR base Xi of Xi^(acc - target) - 1"
+    )
     target_bonus: float = _num(1.0, 0.0, 1e6, doc="bonus when the target accuracy is reached")
 
 
@@ -303,9 +353,13 @@ class EnvConfig(_Validated):
     _section = ""
     num_vehicles: int = _num(20, 1, 100_000, doc="node slots N (vehicles present never exceed it)")
     vehicles_per_round: int = _num(5, 1, 100_000, doc="selection budget K")
-    fleet_size: int | None = _opt_num(1, 1_000_000, doc="identities with data; None: 2 x num_vehicles")
+    fleet_size: int | None = _opt_num(
+        1, 1_000_000, doc="identities with data; None: 2 x num_vehicles"
+    )
     max_rounds: int = _num(60, 1, 1_000_000, doc="decision epochs before truncation")
-    target_accuracy: float = _num(0.85, 0.0, 1.0, lo_open=True, doc="global test accuracy that ends the episode")
+    target_accuracy: float = _num(
+        0.85, 0.0, 1.0, lo_open=True, doc="global test accuracy that ends the episode"
+    )
     sim_time_budget_s: float = _num(3600.0, 1.0, 1e9, doc="simulated time before truncation [s]")
     epoch_s: float = _num(5.0, 0.01, 1e6, doc="length of one decision epoch (async) [s]")
     sync_deadline_s: float = _num(30.0, 0.01, 1e6, doc="deadline of a synchronous round [s]")
@@ -372,7 +426,11 @@ def _build(cls: type[_T], data: dict[str, Any], prefix: str) -> _T:
         if key not in names:
             raise ValueError(f"unknown config key {dotted!r}{_suggest(key, list(names))}")
         sub = _section_type(names[key])
-        kwargs[key] = _build(sub, value, dotted + ".") if sub is not None and isinstance(value, dict) else value
+        kwargs[key] = (
+            _build(sub, value, dotted + ".")
+            if sub is not None and isinstance(value, dict)
+            else value
+        )
     return cls(**kwargs)
 
 
@@ -435,7 +493,9 @@ def with_overrides(cfg: BCFLConfig, **overrides: Any) -> BCFLConfig:
     sections = {f.name for f in dataclasses.fields(BCFLConfig) if _section_type(f) is not None}
     for key, value in overrides.items():
         if key == "config":
-            raise ValueError("'config' cannot be mixed into with_overrides; pass it to the env directly")
+            raise ValueError(
+                "'config' cannot be mixed into with_overrides; pass it to the env directly"
+            )
         if key in sections and isinstance(value, dict):
             for sub_key, sub_value in value.items():
                 cfg = with_overrides(cfg, **{f"{key}__{sub_key}": sub_value})
@@ -447,10 +507,19 @@ def with_overrides(cfg: BCFLConfig, **overrides: Any) -> BCFLConfig:
             path = by_name[key][0]
         elif key in by_name:
             options = [".".join(p) for p in by_name[key]]
-            raise ValueError(f"config key {key!r} is ambiguous: use one of {options} (dots as '__')")
+            raise ValueError(
+                f"config key {key!r} is ambiguous: use one of {options} (dots as '__')"
+            )
         else:
-            raise ValueError(f"unknown config key {key!r}{_suggest(dotted, list(leaves) + list(by_name))}")
-        if path[0] == "network" and len(path) == 2 and _is_section_name(path[1]) and isinstance(value, dict):
+            raise ValueError(
+                f"unknown config key {key!r}{_suggest(dotted, list(leaves) + list(by_name))}"
+            )
+        if (
+            path[0] == "network"
+            and len(path) == 2
+            and _is_section_name(path[1])
+            and isinstance(value, dict)
+        ):
             for sub_key, sub_value in value.items():
                 cfg = with_overrides(cfg, **{f"network__{path[1]}__{sub_key}": sub_value})
             continue
@@ -478,7 +547,9 @@ def iiot() -> BCFLConfig:
     return BCFLConfig(
         env=EnvConfig(fl_mode="sync", epoch_s=5.0, sync_deadline_s=20.0),
         network=NetworkConfig(
-            mobility=MobilityConfig(backend="static", arrival_rate_per_s=0.0, initial_occupancy=1.0),
+            mobility=MobilityConfig(
+                backend="static", arrival_rate_per_s=0.0, initial_occupancy=1.0
+            ),
             infra=InfraConfig(num_rsus=4, rsu_coverage_m=2000.0),
             channel=ChannelConfig(shadowing_std_db=2.0, fading=False, rsu_bandwidth_hz=5e6),
             compute=ComputeConfig(cpu_mean_ghz=2.5, cpu_std_ghz=0.2, energy_budget_j=1e6),
@@ -498,9 +569,13 @@ def ioht() -> BCFLConfig:
             mobility=MobilityConfig(
                 backend="builtin", speed_mean_kmh=4.5, speed_std_kmh=1.0, arrival_rate_per_s=0.05
             ),
-            road=RoadConfig(kind="grid", rows=3, cols=3, block_length_m=150.0, speed_limit_kmh=10.0),
+            road=RoadConfig(
+                kind="grid", rows=3, cols=3, block_length_m=150.0, speed_limit_kmh=10.0
+            ),
             infra=InfraConfig(num_rsus=4, rsu_coverage_m=250.0),
-            compute=ComputeConfig(cpu_mean_ghz=0.8, cpu_std_ghz=0.1, energy_budget_j=25.0, cycles_per_sample=1e7),
+            compute=ComputeConfig(
+                cpu_mean_ghz=0.8, cpu_std_ghz=0.1, energy_budget_j=25.0, cycles_per_sample=1e7
+            ),
             upload_payload_mbit=2.0,
         ),
         chain=ChainConfig(contract_rules=True),
@@ -519,7 +594,9 @@ def ioht() -> BCFLConfig:
 PRESETS = {"iov": iov, "iiot": iiot, "ioht": ioht}
 
 
-def make_config(preset: str = "iov", config: BCFLConfig | None = None, **overrides: Any) -> BCFLConfig:
+def make_config(
+    preset: str = "iov", config: BCFLConfig | None = None, **overrides: Any
+) -> BCFLConfig:
     """The preset's config (or ``config``) with ``overrides`` applied."""
     if config is not None:
         if not isinstance(config, BCFLConfig):

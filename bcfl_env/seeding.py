@@ -26,12 +26,16 @@ class SeedTree:
         if isinstance(seed, np.random.SeedSequence):
             self.root = seed
         else:
-            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0):
+            if seed is not None and (
+                isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+            ):
                 raise ValueError(f"seed={seed!r} must be a non-negative integer or None")
             self.root = np.random.SeedSequence(seed)
 
     def sequence(self, name: str) -> np.random.SeedSequence:
-        return np.random.SeedSequence(self.root.entropy, spawn_key=(*self.root.spawn_key, _name_key(name)))
+        return np.random.SeedSequence(
+            self.root.entropy, spawn_key=(*self.root.spawn_key, _name_key(name))
+        )
 
     def generator(self, name: str) -> np.random.Generator:
         return np.random.Generator(np.random.PCG64(self.sequence(name)))

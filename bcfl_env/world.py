@@ -31,7 +31,13 @@ import torch
 from bcfl_env.chain import PermissionedChain, Transaction, UpdateCandidate
 from bcfl_env.config import BCFLConfig
 from bcfl_env.fl import FLEngine
-from bcfl_env.network import UploadTracker, VehicularNetwork, compute_energy_j, compute_time_s, transmit_energy_j
+from bcfl_env.network import (
+    UploadTracker,
+    VehicularNetwork,
+    compute_energy_j,
+    compute_time_s,
+    transmit_energy_j,
+)
 from bcfl_env.seeding import SeedTree
 
 __all__ = ["RoundReport", "World"]
@@ -95,7 +101,9 @@ class World:
         env = cfg.env
         self.num_slots = env.num_vehicles
         self.fleet_size = env.resolved_fleet_size
-        rngs = {name: self.seeds.generator(name) for name in ("mobility", "channel", "compute", "fleet")}
+        rngs = {
+            name: self.seeds.generator(name) for name in ("mobility", "channel", "compute", "fleet")
+        }
         self.network = VehicularNetwork(cfg.network, self.num_slots, self.fleet_size, rngs)
         self.fl = FLEngine(
             cfg.fl, self.fleet_size, self.seeds.generator("fl"), self.seeds.torch_seed("fl"),
@@ -104,7 +112,11 @@ class World:
         chain_rng = self.seeds.generator("chain")
         self.rsu_ids = [f"rsu{i}" for i in range(self.network.infra.num_rsus)]
         faulty_count = int(round(cfg.chain.faulty_fraction * len(self.rsu_ids)))
-        faulty = sorted(chain_rng.choice(self.rsu_ids, size=faulty_count, replace=False).tolist()) if faulty_count else []
+        faulty = (
+            sorted(chain_rng.choice(self.rsu_ids, size=faulty_count, replace=False).tolist())
+            if faulty_count
+            else []
+        )
         self.chain = PermissionedChain(cfg.chain, chain_rng, self.rsu_ids, faulty)
         self.vehicle_ids = [f"veh{j}" for j in range(self.fleet_size)]
         self.chain.genesis(self.vehicle_ids, self.fl.to_bytes(self.fl.global_params))
@@ -171,7 +183,9 @@ class World:
         report.selected_slots = [int(s) for s in slots]
         if slots.size == 0:
             return
-        self.chain.assign_task(self.round, self.global_hash, [self.vehicle_ids[i] for i in ids], self.time_s)
+        self.chain.assign_task(
+            self.round, self.global_hash, [self.vehicle_ids[i] for i in ids], self.time_s
+        )
         sizes = self.fl.sizes[ids]
         cpu = self.network.cpu_hz[ids]
         epochs = self.cfg.fl.local_epochs
@@ -191,7 +205,9 @@ class World:
 
     def _train_due(self, horizon_s: float) -> None:
         """Real local training, in one batch, for every job whose computation ends by ``horizon_s``."""
-        due = [j for j in self.jobs.values() if j.stage == "compute" and j.compute_done_s <= horizon_s]
+        due = [
+            j for j in self.jobs.values() if j.stage == "compute" and j.compute_done_s <= horizon_s
+        ]
         if not due:
             return
         due.sort(key=lambda j: j.identity)
@@ -223,12 +239,21 @@ class World:
             if int(identity) in self.jobs:
                 self._drop(int(identity), "departure", report)
         # computations that finished in this tick start their upload (needs an RSU)
-        starting = [j for j in self.jobs.values() if j.stage == "trained" and j.compute_done_s <= self.time_s]
+        starting = [
+            j
+            for j in self.jobs.values()
+            if j.stage == "trained" and j.compute_done_s <= self.time_s
+        ]
         for job in starting:
             self._charge(job.identity, job.compute_energy_j, job)
             if job.identity not in self.jobs:
                 continue
-            failed = self.uploads.start(np.array([job.slot]), self.payload_bits, self.network.serving, max(job.compute_done_s, t0))
+            failed = self.uploads.start(
+                np.array([job.slot]),
+                self.payload_bits,
+                self.network.serving,
+                max(job.compute_done_s, t0),
+            )
             if failed.size:
                 self._drop(job.identity, "coverage", report)
             else:
@@ -242,12 +267,20 @@ class World:
         tx_power = self.cfg.network.channel.tx_power_dbm
         for slot, reason in zip(step.failed, step.failed_reason, strict=True):
             job = slot_job[int(slot)]
-            self._charge(job.identity, float(transmit_energy_j(tx_power, self.time_s - self.uploads.started_at_s[slot])), job)
+            self._charge(
+                job.identity,
+                float(transmit_energy_j(tx_power, self.time_s - self.uploads.started_at_s[slot])),
+                job,
+            )
             if job.identity in self.jobs:
                 self._drop(job.identity, reason, report)
         for slot, when in zip(step.completed, step.completed_at_s, strict=True):
             job = slot_job[int(slot)]
-            self._charge(job.identity, float(transmit_energy_j(tx_power, when - self.uploads.started_at_s[slot])), job)
+            self._charge(
+                job.identity,
+                float(transmit_energy_j(tx_power, when - self.uploads.started_at_s[slot])),
+                job,
+            )
             job.stage, job.arrived_s = "arrived", float(when)
             del self.jobs[job.identity]
             arrived.append(job)
@@ -278,9 +311,15 @@ class World:
                 int(self.fl.sizes[job.identity]), {"loss": job.loss},
             ))  # fmt: skip
             by_sender[name] = job
-        params_of = {self.chain.ledger.models.put(self.fl.to_bytes(j.params)): j for j in arrived if j.params is not None}
+        params_of = {
+            self.chain.ledger.models.put(self.fl.to_bytes(j.params)): j
+            for j in arrived
+            if j.params is not None
+        }
 
-        def score_fn(members: list[str], candidates: list[UpdateCandidate]) -> tuple[np.ndarray, np.ndarray]:
+        def score_fn(
+            members: list[str], candidates: list[UpdateCandidate]
+        ) -> tuple[np.ndarray, np.ndarray]:
             jobs = [params_of[c.params_hash] for c in candidates]
             stacked = torch.stack([j.params for j in jobs])  # type: ignore[misc]
             seats = [self._seat(m) for m in members]
@@ -291,10 +330,10 @@ class World:
         verdict = self.chain.verify_updates(self.round, txs, self.time_s, score_fn)
         report.committee = verdict.committee
         for sender, reason in verdict.rejected:
-            job = by_sender.get(sender)
-            identity = job.identity if job else -1
+            rejected_job = by_sender.get(sender)
+            identity = rejected_job.identity if rejected_job else -1
             report.rejected.append((identity, reason))
-            if job is not None and self.fl.malicious[identity]:
+            if rejected_job is not None and self.fl.malicious[identity]:
                 report.poisoned_rejected += 1
         accepted_jobs = [by_sender[c.sender] for c in verdict.accepted]
         report.accepted = [j.identity for j in accepted_jobs]
@@ -305,8 +344,12 @@ class World:
             samples = self.fl.sizes[[j.identity for j in accepted_jobs]]
             weights = self.fl.aggregate(params, samples, staleness)
             report.staleness = staleness.tolist()
-            inputs = [(c.tx.tx_id, float(w)) for c, w in zip(verdict.accepted, weights, strict=True)]
-            self.global_hash = self.chain.record_aggregation(self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs)
+            inputs = [
+                (c.tx.tx_id, float(w)) for c, w in zip(verdict.accepted, weights, strict=True)
+            ]
+            self.global_hash = self.chain.record_aggregation(
+                self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs
+            )
         sealed = self.chain.seal_block(self.round, self.time_s, verdict.committee)
         report.consensus_s = sealed.consensus_s
         report.safety_violated = sealed.safety_violated

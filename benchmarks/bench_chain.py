@@ -19,7 +19,9 @@ from bcfl_env.config import ChainConfig
 
 
 def build(blocks: int, updates: int) -> PermissionedChain:
-    chain = PermissionedChain(ChainConfig(), np.random.default_rng(0), [f"rsu{i}" for i in range(4)])
+    chain = PermissionedChain(
+        ChainConfig(), np.random.default_rng(0), [f"rsu{i}" for i in range(4)]
+    )
     vehicles = [f"veh{i}" for i in range(updates * 2)]
     chain.genesis(vehicles, b"model-0")
     base = next(iter(chain.published))
@@ -27,9 +29,14 @@ def build(blocks: int, updates: int) -> PermissionedChain:
     for r in range(1, blocks + 1):
         chosen = vehicles[(r % 2) * updates : (r % 2) * updates + updates]
         chain.assign_task(r, base, chosen, float(r))
-        txs = [chain.sign_update(v, r, base, f"{v}/{r}".encode() * 64, 10, {"loss": 0.5}) for v in chosen]
+        txs = [
+            chain.sign_update(v, r, base, f"{v}/{r}".encode() * 64, 10, {"loss": 0.5})
+            for v in chosen
+        ]
         verdict = chain.verify_updates(r, txs, float(r), ones)
-        base = chain.record_aggregation(r, r, f"global/{r}".encode() * 64, [(c.tx.tx_id, 0.1) for c in verdict.accepted])
+        base = chain.record_aggregation(
+            r, r, f"global/{r}".encode() * 64, [(c.tx.tx_id, 0.1) for c in verdict.accepted]
+        )
         chain.seal_block(r, float(r))
     return chain
 
@@ -57,7 +64,9 @@ def main() -> None:
             public.verify(signature, message)
         raw_times.append(time.perf_counter() - t)
     lv, rv = np.median(ledger_times), np.median(raw_times)
-    print(f"signatures checked by verify(): {count}  transactions: {report.transactions}  models re-hashed: {report.models}")
+    print(
+        f"signatures checked by verify(): {count}  transactions: {report.transactions}  models re-hashed: {report.models}"
+    )
     print(f"ledger verify: median {lv:.3f} s = {count / lv:,.0f} signatures/s")
     print(f"raw Ed25519 loop: median {rv:.3f} s = {count / rv:,.0f} verifications/s")
     print(f"ratio (ledger rate / raw rate): {rv / lv:.2f}  (target >= 0.70)")

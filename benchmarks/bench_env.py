@@ -16,9 +16,24 @@ import numpy as np
 import bcfl_env  # noqa: F401
 
 COMPONENTS = {
-    "world (mobility, channel, uploads)": ("vehicular.py", "uploads.py", "mobility.py", "channel.py", "infrastructure.py"),
+    "world (mobility, channel, uploads)": (
+        "vehicular.py",
+        "uploads.py",
+        "mobility.py",
+        "channel.py",
+        "infrastructure.py",
+    ),
     "training": ("training.py", "attacks.py", "privacy.py"),
-    "chain (crypto, committee, blocks)": ("permissioned.py", "crypto.py", "ca.py", "block.py", "merkle.py", "committee.py", "transactions.py", "store.py"),
+    "chain (crypto, committee, blocks)": (
+        "permissioned.py",
+        "crypto.py",
+        "ca.py",
+        "block.py",
+        "merkle.py",
+        "committee.py",
+        "transactions.py",
+        "store.py",
+    ),
     "evaluation and scoring": ("evaluation.py",),
     "observation": ("observation.py",),
 }
@@ -41,7 +56,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     rates = [run(args.steps, seed) for seed in range(args.repeats)]
-    print(f"IoV-v0 default: median {np.median(rates):.0f} steps/s over {args.repeats} runs of {args.steps} steps (target >= 200)")
+    print(
+        f"IoV-v0 default: median {np.median(rates):.0f} steps/s over {args.repeats} runs of {args.steps} steps (target >= 200)"
+    )
     prof = cProfile.Profile()
     prof.enable()
     run(args.steps)

@@ -13,7 +13,15 @@ import time
 import numpy as np
 import torch
 
-from bcfl_env.fl import SGDConfig, batched_local_train, load_dataset, make_batch_plan, make_model, partition, sequential_local_train
+from bcfl_env.fl import (
+    SGDConfig,
+    batched_local_train,
+    load_dataset,
+    make_batch_plan,
+    make_model,
+    partition,
+    sequential_local_train,
+)
 
 
 def timed(fn, repeats: int, sync) -> float:  # type: ignore[no-untyped-def]
@@ -33,7 +41,11 @@ def main() -> None:
     parser.add_argument("--ks", default="10,50,200")
     parser.add_argument("--model", default="mlp")
     parser.add_argument("--no-sequential", action="store_true")
-    parser.add_argument("--image28", action="store_true", help="time on random 1x28x28 inputs (MNIST-sized), timing only")
+    parser.add_argument(
+        "--image28",
+        action="store_true",
+        help="time on random 1x28x28 inputs (MNIST-sized), timing only",
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     device = torch.device(args.device)
@@ -61,10 +73,18 @@ def main() -> None:
         if args.no_sequential:
             print(f"{k:>6} {b * 1e3:>11.2f}")
             continue
-        sequential_local_train(spec, init[:1].cpu(), x.cpu(), y.cpu(), make_batch_plan(indices[:1], 1, 10, rng), sgd)
-        s = timed(lambda: sequential_local_train(spec, init.cpu(), x.cpu(), y.cpu(), plan, sgd), max(1, args.repeats // 2), lambda: None)
+        sequential_local_train(
+            spec, init[:1].cpu(), x.cpu(), y.cpu(), make_batch_plan(indices[:1], 1, 10, rng), sgd
+        )
+        s = timed(
+            lambda: sequential_local_train(spec, init.cpu(), x.cpu(), y.cpu(), plan, sgd),
+            max(1, args.repeats // 2),
+            lambda: None,
+        )
         print(f"{k:>6} {b * 1e3:>11.2f} {s * 1e3:>14.1f} {s / b:>8.1f}x")
-    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
     if device.type == "cuda":
         print(f"peak CUDA memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
 

@@ -26,14 +26,21 @@ def main() -> None:
                           network__infra__num_rsus=100, chain__committee_size=4,
                           network__mobility__arrival_rate_per_s=n / 100)  # fmt: skip
         tree = SeedTree(0)
-        net = VehicularNetwork(cfg.network, n, n, {k: tree.generator(k) for k in ("mobility", "channel", "compute", "fleet")})
+        net = VehicularNetwork(
+            cfg.network,
+            n,
+            n,
+            {k: tree.generator(k) for k in ("mobility", "channel", "compute", "fleet")},
+        )
         net.reset()
         times = []
         for _ in range(args.repeats):
             t = time.perf_counter()
             net.advance(1.0)
             times.append(time.perf_counter() - t)
-        print(f"{n:>9} {100:>5} {np.median(times) * 1e3:>10.2f} {np.quantile(times, 0.9) * 1e3:>8.2f}")
+        print(
+            f"{n:>9} {100:>5} {np.median(times) * 1e3:>10.2f} {np.quantile(times, 0.9) * 1e3:>8.2f}"
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MiB")
 

@@ -25,11 +25,32 @@ from bcfl_env.config import ChainConfig
 def test_merkle_known_vectors():
     # RFC 6962 section 2.1: MTH({}) = SHA-256(""), leaf = SHA-256(0x00 || d)
     assert merkle_root([]).hex() == hashlib.sha256(b"").hexdigest()
-    assert merkle_root([b""]).hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    assert (
+        merkle_root([b""]).hex()
+        == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+    )
     # the certificate-transparency test vector tree of 8 leaves (root of the first 8 entries)
-    leaves = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]]
-    assert merkle_root(leaves).hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
-    assert merkle_root(leaves[:3]).hex() == "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+    leaves = [
+        bytes.fromhex(h)
+        for h in [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ]
+    ]
+    assert (
+        merkle_root(leaves).hex()
+        == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
+    )
+    assert (
+        merkle_root(leaves[:3]).hex()
+        == "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+    )
 
 
 def test_odd_leaf_is_promoted_not_duplicated():
@@ -56,24 +77,38 @@ VEHICLES = [f"veh{i}" for i in range(8)]
 
 
 def score_fn(members, candidates):
-    scores = np.array([[0.1 if c.payload["metrics"]["loss"] > 1 else 0.9 for c in candidates] for _ in members])
+    scores = np.array(
+        [[0.1 if c.payload["metrics"]["loss"] > 1 else 0.9 for c in candidates] for _ in members]
+    )
     return scores, np.full(len(members), 0.8)
 
 
 def make_chain(faulty=(), behaviour="random", n_rsus=4, **kw) -> PermissionedChain:
-    cfg = ChainConfig(committee_size=n_rsus, faulty_behavior=behaviour, election="round_robin", **kw)
-    chain = PermissionedChain(cfg, np.random.default_rng(0), [f"rsu{i}" for i in range(n_rsus)], faulty)
+    cfg = ChainConfig(
+        committee_size=n_rsus, faulty_behavior=behaviour, election="round_robin", **kw
+    )
+    chain = PermissionedChain(
+        cfg, np.random.default_rng(0), [f"rsu{i}" for i in range(n_rsus)], faulty
+    )
     chain.genesis(VEHICLES, b"initial-model")
     return chain
 
 
 def run_round(chain, round_, selected, losses, extra=(), now=None):
     now = float(round_ * 10) if now is None else now
-    base = chain.ledger.blocks[-1] and [h for h, v in chain.published.items() if v == max(chain.published.values())][0]
+    base = (
+        chain.ledger.blocks[-1]
+        and [h for h, v in chain.published.items() if v == max(chain.published.values())][0]
+    )
     chain.assign_task(round_, base, selected, now)
-    txs = [chain.sign_update(v, round_, base, f"{v}-{round_}".encode(), 10, {"loss": loss}) for v, loss in zip(selected, losses)]
+    txs = [
+        chain.sign_update(v, round_, base, f"{v}-{round_}".encode(), 10, {"loss": loss})
+        for v, loss in zip(selected, losses, strict=False)
+    ]
     verdict = chain.verify_updates(round_, [*txs, *extra], now, score_fn)
-    chain.record_aggregation(round_, round_, f"global-{round_}".encode(), [(c.tx.tx_id, 1.0) for c in verdict.accepted])
+    chain.record_aggregation(
+        round_, round_, f"global-{round_}".encode(), [(c.tx.tx_id, 1.0) for c in verdict.accepted]
+    )
     sealed = chain.seal_block(round_, now)
     return verdict, sealed, txs
 
@@ -115,7 +150,9 @@ def test_unknown_and_revoked_certificates_are_rejected():
     chain = make_chain()
     base = next(iter(chain.published))
     chain.assign_task(1, base, ["veh0", "veh1"], 10.0)
-    outsider = chain.sign_update("stranger", 1, base, b"x", 10, {"loss": 0.5})  # has a key, no certificate
+    outsider = chain.sign_update(
+        "stranger", 1, base, b"x", 10, {"loss": 0.5}
+    )  # has a key, no certificate
     chain.revoke("veh1", "test", 10.0)
     revoked = chain.sign_update("veh1", 1, base, b"y", 10, {"loss": 0.5})
     verdict = chain.verify_updates(1, [outsider, revoked], 10.0, score_fn)
@@ -192,12 +229,18 @@ def test_any_flipped_byte_is_detected(saved_ledger, tmp_path, table, column, whe
 
 
 def test_audit_command_exit_codes(saved_ledger, tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "bcfl_env.chain.audit", str(saved_ledger)], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "bcfl_env.chain.audit", str(saved_ledger)],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and "OK" in ok.stdout
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(saved_ledger.read_bytes())
     _flip(bad, "txs", "signature", "height=1 AND idx=0", 5)
-    res = subprocess.run([sys.executable, "-m", "bcfl_env.chain.audit", str(bad)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "bcfl_env.chain.audit", str(bad)], capture_output=True, text=True
+    )
     assert res.returncode == 1 and "block 1" in res.stderr
 
 

@@ -59,7 +59,7 @@ def test_same_seed_identical_rollouts_and_different_seed_differs():
     c, _ = rollout(6, max_rounds=20, target_accuracy=0.99)
     assert len(a) == len(b) == 21
     assert np.array_equal(a[0], b[0])
-    for (oa, ra, ia), (ob, rb, ib) in zip(a[1:], b[1:]):
+    for (oa, ra, ia), (ob, rb, ib) in zip(a[1:], b[1:], strict=False):
         assert np.array_equal(oa, ob) and ra == rb and ia == ib
     assert env_a.unwrapped.ledger.head_hash == env_b.unwrapped.ledger.head_hash
     ga, gb = env_a.unwrapped.world.fl.global_params, env_b.unwrapped.world.fl.global_params
@@ -69,8 +69,13 @@ def test_same_seed_identical_rollouts_and_different_seed_differs():
 
 def test_accounting_invariant_under_attack_handover_and_faulty_committee():
     env = gym.make(
-        "bcfl/IoV-v0", malicious_fraction=0.25, faulty_fraction=0.25, faulty_behavior="random",
-        max_rounds=60, target_accuracy=0.999, network__mobility__departure_prob=0.6,
+        "bcfl/IoV-v0",
+        malicious_fraction=0.25,
+        faulty_fraction=0.25,
+        faulty_behavior="random",
+        max_rounds=60,
+        target_accuracy=0.999,
+        network__mobility__departure_prob=0.6,
         network__mobility__arrival_rate_per_s=0.5,
     )
     env.reset(seed=11)
@@ -80,7 +85,9 @@ def test_accounting_invariant_under_attack_handover_and_faulty_committee():
     reasons = set()
     for _ in range(60):
         _, _, term, trunc, info = env.step(env.action_space.sample())
-        resolved = info["accepted"] + [i for i, _ in info["rejected"]] + [i for i, _ in info["dropped"]]
+        resolved = (
+            info["accepted"] + [i for i, _ in info["rejected"]] + [i for i, _ in info["dropped"]]
+        )
         # each identity resolves at most once per step, and only if it had work
         assert len(resolved) == len(set(resolved))
         started = set(info["selected_ids"]) | open_jobs
@@ -226,7 +233,9 @@ def test_sb3_subproc_vec_env_and_ppo_smoke():
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
     # "module:id" makes each fresh worker process import bcfl_env (and so register the ids)
-    vec = make_vec_env("bcfl_env:bcfl/IoV-v0", n_envs=2, vec_env_cls=SubprocVecEnv, env_kwargs={"max_rounds": 8})
+    vec = make_vec_env(
+        "bcfl_env:bcfl/IoV-v0", n_envs=2, vec_env_cls=SubprocVecEnv, env_kwargs={"max_rounds": 8}
+    )
     model = PPO("MlpPolicy", vec, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
     model.learn(64)
     vec.close()

@@ -55,7 +55,9 @@ def test_each_vehicle_takes_ceil_n_over_b_steps_per_epoch():
 
 
 def test_fedavg_on_digits_reaches_90_percent_in_30_rounds():
-    cfg = FLConfig(aggregation="fedavg", partition="dirichlet", alpha=0.5, local_epochs=5, hidden=64)
+    cfg = FLConfig(
+        aggregation="fedavg", partition="dirichlet", alpha=0.5, local_epochs=5, hidden=64
+    )
     engine = FLEngine(cfg, 50, np.random.default_rng(1), 1, np.random.default_rng(2))
     picker = np.random.default_rng(3)
     for _ in range(30):
@@ -67,8 +69,14 @@ def test_fedavg_on_digits_reaches_90_percent_in_30_rounds():
 
 def _run_attack(aggregation: str, malicious: float, rounds: int = 20) -> float:
     # Multi-Krum is told the number of attackers it should expect among 10 (30 %: 3)
-    cfg = FLConfig(aggregation=aggregation, malicious_fraction=malicious, attack="sign_flip", attack_scale=3.0,
-                   local_epochs=2, krum_f=3)
+    cfg = FLConfig(
+        aggregation=aggregation,
+        malicious_fraction=malicious,
+        attack="sign_flip",
+        attack_scale=3.0,
+        local_epochs=2,
+        krum_f=3,
+    )
     engine = FLEngine(cfg, 30, np.random.default_rng(5), 5, np.random.default_rng(6))
     picker = np.random.default_rng(7)
     for _ in range(rounds):
@@ -89,7 +97,9 @@ def test_sign_flipping_hurts_fedavg_and_robust_rules_reduce_the_drop():
 def test_dp_accuracy_falls_as_noise_rises():
     accs = []
     for sigma in (0.0, 0.05, 0.5):
-        cfg = FLConfig(aggregation="fedavg", dp="gaussian", dp_clip=5.0, noise_multiplier=sigma, local_epochs=2)
+        cfg = FLConfig(
+            aggregation="fedavg", dp="gaussian", dp_clip=5.0, noise_multiplier=sigma, local_epochs=2
+        )
         engine = FLEngine(cfg, 30, np.random.default_rng(1), 1, np.random.default_rng(2))
         picker = np.random.default_rng(3)
         for _ in range(15):
@@ -119,8 +129,12 @@ def test_aggregation_rules():
     assert torch.allclose(trimmed_mean(torch.cat([p, p[:1]]), 0.25), torch.tensor([1.0, 0.0]))
     agg, chosen = multi_krum(torch.cat([p[:2], p[:2] + 0.1, p[2:]]), f=1)
     assert 4 not in chosen.tolist()
-    assert staleness_weight(torch.tensor([0.0, 3.0]), "polynomial", 0.5).tolist() == pytest.approx([1.0, 0.5])
-    assert staleness_weight(torch.tensor([2.0, 6.0]), "hinge", 1.0, 4.0).tolist() == pytest.approx([1.0, 1 / 3])
+    assert staleness_weight(torch.tensor([0.0, 3.0]), "polynomial", 0.5).tolist() == pytest.approx(
+        [1.0, 0.5]
+    )
+    assert staleness_weight(torch.tensor([2.0, 6.0]), "hinge", 1.0, 4.0).tolist() == pytest.approx(
+        [1.0, 1 / 3]
+    )
     new, mix = fedasync(torch.zeros(2), torch.ones(1, 2), torch.tensor([0.0]), 0.5, "constant")
     assert torch.allclose(new, torch.full((2,), 0.5)) and mix.tolist() == [0.5]
 
@@ -176,7 +190,9 @@ def test_mnist_reader_on_generated_idx_files(tmp_path):
 
 
 def test_synthetic_generator_is_non_iid():
-    data = load_dataset("synthetic", np.random.default_rng(0), synthetic_devices=10, synthetic_samples=2000)
+    data = load_dataset(
+        "synthetic", np.random.default_rng(0), synthetic_devices=10, synthetic_samples=2000
+    )
     assert data.x_train.shape[1] == 60 and data.owner is not None
     assert len(np.unique(data.owner)) == 10
 

@@ -93,8 +93,13 @@ def test_same_seed_same_trajectories_different_seed_differs():
 
 
 def test_population_stays_within_slots_under_arrivals_and_departures():
-    net = make_network(3, num_vehicles=10, vehicles_per_round=2, network__mobility__arrival_rate_per_s=5.0,
-                       network__mobility__departure_prob=0.9)
+    net = make_network(
+        3,
+        num_vehicles=10,
+        vehicles_per_round=2,
+        network__mobility__arrival_rate_per_s=5.0,
+        network__mobility__departure_prob=0.9,
+    )
     departed = arrived = 0
     for _ in range(300):
         ev = net.advance(1.0)

@@ -11,7 +11,13 @@ from agents import GreedySelector, OortSelector, PowerOfChoiceSelector, make_sel
 
 
 def cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "training.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "training.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
@@ -19,8 +25,20 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
 
     root = os.getcwd()
     env = {**os.environ, "PYTHONPATH": root}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "training.cli", *a], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)  # noqa: E731
-    res = run("train", "--timesteps", "64", "--env-kwargs", "max_rounds=8", "--checkpoint-every", "32")
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "training.cli", *a],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )  # noqa: E731
+
+    res = run(
+        "train", "--timesteps", "64", "--env-kwargs", "max_rounds=8", "--checkpoint-every", "32"
+    )
     assert res.returncode == 0, res.stderr
     run_dir = next((tmp_path / "runs").iterdir())
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -30,9 +48,13 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
     assert res.returncode == 0, res.stderr
     res = run("evaluate", "--policy", "random", "--suite", "smoke")
     assert res.returncode == 0, res.stderr
-    res = run("evaluate", "--policy", str(run_dir / "model.zip"), "--suite", "smoke", "--label", "ppo")
+    res = run(
+        "evaluate", "--policy", str(run_dir / "model.zip"), "--suite", "smoke", "--label", "ppo"
+    )
     assert res.returncode == 0, res.stderr
-    rows = [json.loads(x) for x in (tmp_path / "results" / "results.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x) for x in (tmp_path / "results" / "results.jsonl").read_text().splitlines()
+    ]
     assert {r["policy"] for r in rows} == {"random", "ppo"}
     res = run("leaderboard", "results/results.jsonl")
     assert res.returncode == 0 and "| random |" in res.stdout

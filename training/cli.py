@@ -25,7 +25,9 @@ def _kv(items: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bcfl", description="bcfl-gym: train, evaluate and compare participant selectors")
+    parser = argparse.ArgumentParser(
+        prog="bcfl", description="bcfl-gym: train, evaluate and compare participant selectors"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an SB3 selector")
     t.add_argument("--algo", default="ppo")
@@ -44,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--episodes", type=int)
     e.add_argument("--out", type=Path, default=Path("results/results.jsonl"))
     e.add_argument("--label")
-    lb = sub.add_parser("leaderboard", help="aggregate results into leaderboard.md/csv/json and plots")
+    lb = sub.add_parser(
+        "leaderboard", help="aggregate results into leaderboard.md/csv/json and plots"
+    )
     lb.add_argument("results", nargs="+", type=Path)
     lb.add_argument("--out-dir", type=Path, default=Path("results"))
     a = sub.add_parser("audit", help="verify a saved ledger")

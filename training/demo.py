@@ -30,7 +30,9 @@ def main(out: Path = Path("results/demo"), episodes: int = 3, timesteps: int | N
         evaluate_policy(policy, "iov", episodes, results, label)
     table = build_leaderboard([results], out)
     print(markdown([r for r in table if r["scenario"] == "iov-default"]))
-    print(f"leaderboard: {out / 'leaderboard.md'}  plot: {out / 'accuracy_vs_time.png'}  ({time.perf_counter() - start:.0f} s)")
+    print(
+        f"leaderboard: {out / 'leaderboard.md'}  plot: {out / 'accuracy_vs_time.png'}  ({time.perf_counter() - start:.0f} s)"
+    )
     return 0
 
 

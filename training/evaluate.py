@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 import bcfl_env  # noqa: F401  (registers the ids)
 from agents import SELECTORS, Selector, make_selector
@@ -22,7 +21,9 @@ def load_policy(policy: str, env: gym.Env[Any, Any], seed: int) -> Selector:
         return make_selector(policy, env, seed=seed)
     path = Path(policy)
     if not path.exists():
-        raise ValueError(f"policy {policy!r} is neither a baseline ({sorted(SELECTORS)}) nor an existing model file")
+        raise ValueError(
+            f"policy {policy!r} is neither a baseline ({sorted(SELECTORS)}) nor an existing model file"
+        )
     from training.train import load_model
 
     return load_model(path, env)
@@ -58,7 +59,9 @@ def run_episode(env: gym.Env[Any, Any], policy: Selector, seed: int) -> dict[str
     }
 
 
-def evaluate_policy(policy: str, suite: str, episodes: int | None, out: Path, label: str | None = None) -> list[dict[str, Any]]:
+def evaluate_policy(
+    policy: str, suite: str, episodes: int | None, out: Path, label: str | None = None
+) -> list[dict[str, Any]]:
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
     rows: list[dict[str, Any]] = []
@@ -76,4 +79,10 @@ def _one(policy: str, scenario: Scenario, seed: int, label: str) -> dict[str, An
     selector = load_policy(policy, env, seed)
     result = run_episode(env, selector, seed)
     env.close()
-    return {"policy": label, "scenario": scenario.name, "seed": seed, **result, "max_rounds": int(np.int64(env.unwrapped.config.env.max_rounds))}  # type: ignore[attr-defined]
+    return {
+        "policy": label,
+        "scenario": scenario.name,
+        "seed": seed,
+        **result,
+        "max_rounds": int(env.unwrapped.config.env.max_rounds),  # type: ignore[attr-defined]
+    }

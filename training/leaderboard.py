@@ -21,13 +21,22 @@ def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
 def _ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     if values.size < 2 or np.all(values == values[0]):
         return float(values.mean()), float(values.mean())
-    res = stats.bootstrap((values,), iqm, n_resamples=2000, confidence_level=0.95, random_state=seed, method="percentile")
+    res = stats.bootstrap(
+        (values,),
+        iqm,
+        n_resamples=2000,
+        confidence_level=0.95,
+        random_state=seed,
+        method="percentile",
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def _time_metric(row: dict[str, Any]) -> float:
     """Simulated time to target; an episode that never reached it counts its whole time."""
-    return float(row["time_to_target_s"] if row["time_to_target_s"] is not None else row["sim_time_s"])
+    return float(
+        row["time_to_target_s"] if row["time_to_target_s"] is not None else row["sim_time_s"]
+    )
 
 
 def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:

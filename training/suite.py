@@ -20,10 +20,18 @@ class Scenario:
 
 DEFAULT = [
     Scenario("iov-default", "bcfl/IoV-v0"),
-    Scenario("iov-dense", "bcfl/IoV-v0", {"network__mobility__arrival_rate_per_s": 1.0, "network__mobility__initial_occupancy": 1.0}),
+    Scenario(
+        "iov-dense",
+        "bcfl/IoV-v0",
+        {"network__mobility__arrival_rate_per_s": 1.0, "network__mobility__initial_occupancy": 1.0},
+    ),
     Scenario("iov-noniid", "bcfl/IoV-v0", {"fl__alpha": 0.1}),
     Scenario("iov-poison20", "bcfl/IoV-v0", {"malicious_fraction": 0.2}),
-    Scenario("iov-faulty-committee", "bcfl/IoV-v0", {"faulty_fraction": 0.25, "faulty_behavior": "random"}),
+    Scenario(
+        "iov-faulty-committee",
+        "bcfl/IoV-v0",
+        {"faulty_fraction": 0.25, "faulty_behavior": "random"},
+    ),
     Scenario("iiot", "bcfl/IIoT-v0"),
     Scenario("ioht", "bcfl/IoHT-v0"),
 ]

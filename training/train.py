@@ -43,7 +43,9 @@ class ChainMetricsCallback(BaseCallback):
     """Logs FL and chain metrics from ``info`` at every episode end and step (TensorBoard)."""
 
     def _on_step(self) -> bool:
-        for info, done in zip(self.locals.get("infos", []), self.locals.get("dones", []), strict=False):
+        for info, done in zip(
+            self.locals.get("infos", []), self.locals.get("dones", []), strict=False
+        ):
             if "accuracy" not in info:
                 continue
             self.logger.record_mean("fl/accuracy", info["accuracy"])
@@ -107,12 +109,19 @@ def train(
     hp.pop("n_envs", None)
     policy = hp.pop("policy", "MlpPolicy")
     if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
-        hp["policy_kwargs"] = eval(hp["policy_kwargs"], {"dict": dict})  # zoo convention; shipped files only
+        hp["policy_kwargs"] = eval(
+            hp["policy_kwargs"], {"dict": dict}
+        )  # zoo convention; shipped files only
     hp = {k: _schedule(v) for k, v in hp.items()}
     if resume is not None:
         run_dir = resume
         manifest = json.loads((run_dir / "manifest.json").read_text())
-        env_id, algo, seed, env_kwargs = manifest["env_id"], manifest["algo"], manifest["seed"], manifest["env_kwargs"]
+        env_id, algo, seed, env_kwargs = (
+            manifest["env_id"],
+            manifest["algo"],
+            manifest["seed"],
+            manifest["env_kwargs"],
+        )
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = runs_dir / f"{env_id.replace('/', '-')}__{algo}__{seed}__{stamp}"
@@ -123,21 +132,45 @@ def train(
         model = cls.load(run_dir / "model.zip", env=vec, device="cpu")
         done = model.num_timesteps
     else:
-        model = cls(policy, vec, seed=seed, device="cpu", tensorboard_log=str(run_dir / "tb"), verbose=0, **hp)
+        model = cls(
+            policy,
+            vec,
+            seed=seed,
+            device="cpu",
+            tensorboard_log=str(run_dir / "tb"),
+            verbose=0,
+            **hp,
+        )
         done = 0
         cfg = vec.envs[0].unwrapped.config  # type: ignore[attr-defined]
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        (run_dir / "manifest.json").write_text(json.dumps(_manifest(algo, env_id, seed, env_kwargs, hp, total), indent=2, default=str))
-    callbacks = CallbackList([ChainMetricsCallback(), CheckpointCallback(checkpoint_every, str(run_dir / "checkpoints"), name_prefix="model")])
-    model.learn(total_timesteps=max(total - done, 0), callback=callbacks, reset_num_timesteps=resume is None, progress_bar=progress_bar)
+        (run_dir / "manifest.json").write_text(
+            json.dumps(_manifest(algo, env_id, seed, env_kwargs, hp, total), indent=2, default=str)
+        )
+    callbacks = CallbackList(
+        [
+            ChainMetricsCallback(),
+            CheckpointCallback(checkpoint_every, str(run_dir / "checkpoints"), name_prefix="model"),
+        ]
+    )
+    model.learn(
+        total_timesteps=max(total - done, 0),
+        callback=callbacks,
+        reset_num_timesteps=resume is None,
+        progress_bar=progress_bar,
+    )
     model.save(run_dir / "model.zip")
     vec.close()
     return run_dir
 
 
-def _manifest(algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any], total: int) -> dict[str, Any]:
+def _manifest(
+    algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any], total: int
+) -> dict[str, Any]:
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+        ).stdout.strip()
     except OSError:
         rev = ""
     import stable_baselines3
@@ -149,8 +182,13 @@ def _manifest(algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp:
         "env_kwargs": env_kwargs,
         "timesteps": total,
         "hyperparams": {k: (v if not callable(v) else "schedule") for k, v in hp.items()},
-        "versions": {"bcfl_env": bcfl_env.__version__, "torch": torch.__version__, "sb3": stable_baselines3.__version__,
-                     "python": platform.python_version(), "numpy": np.__version__},
+        "versions": {
+            "bcfl_env": bcfl_env.__version__,
+            "torch": torch.__version__,
+            "sb3": stable_baselines3.__version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
         "git_revision": rev,
     }
 
@@ -161,10 +199,18 @@ class _SB3Selector:
     def __init__(self, model: Any, env: gym.Env[Any, Any], algo: str) -> None:
         self.model, self.env, self.algo = model, env, algo
 
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
         if self.algo != "dqn":
             return self.model.predict(observation, state, episode_start, deterministic)
-        obs = np.concatenate([observation, np.zeros((observation.shape[0], 1), dtype=np.float32)], axis=1)
+        obs = np.concatenate(
+            [observation, np.zeros((observation.shape[0], 1), dtype=np.float32)], axis=1
+        )
         with torch.no_grad():
             q = self.model.q_net(torch.as_tensor(obs[None]))[0, :-1].numpy()
         return np.clip(q / (np.abs(q).max() + 1e-9), -1, 1).astype(np.float32), None
@@ -173,7 +219,9 @@ class _SB3Selector:
 def load_model(path: Path, env: gym.Env[Any, Any]) -> Selector:
     """Load a model saved by :func:`train` (the algorithm is read from the run's manifest or name)."""
     manifest = path.parent / "manifest.json"
-    algo = json.loads(manifest.read_text())["algo"] if manifest.is_file() else path.stem.split("__")[0]
+    algo = (
+        json.loads(manifest.read_text())["algo"] if manifest.is_file() else path.stem.split("__")[0]
+    )
     algos = _algos()
     if algo not in algos:
         raise ValueError(f"cannot tell the algorithm of {path}: expected a manifest.json beside it")

@@ -21,7 +21,8 @@ def audit(path: str) -> tuple[bool, str]:
     lines = [
         f"ledger {path}: OK",
         f"  blocks        {report.blocks} (head {ledger.head_hash[:16]}...)",
-        f"  transactions  {report.transactions}  " + ", ".join(f"{k}={v}" for k, v in sorted(report.kinds.items())),
+        f"  transactions  {report.transactions}  "
+        + ", ".join(f"{k}={v}" for k, v in sorted(report.kinds.items())),
         f"  signatures    {report.signatures} checked",
         f"  certificates  {report.certificates} ({report.revocations} revoked)",
         f"  models        {report.models} re-hashed",

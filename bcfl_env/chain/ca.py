@@ -18,7 +18,14 @@ from cryptography.x509.oid import NameOID
 from bcfl_env.chain.crypto import KeyPair, load_public_key, sha256_hex, verify_signature
 from bcfl_env.chain.errors import ChainError
 
-__all__ = ["ROLES", "SIM_EPOCH", "CertificateAuthority", "CertificateInfo", "check_certificate", "parse_certificate"]
+__all__ = [
+    "ROLES",
+    "SIM_EPOCH",
+    "CertificateAuthority",
+    "CertificateInfo",
+    "check_certificate",
+    "parse_certificate",
+]
 
 SIM_EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 ROLES = ("ca", "mbs", "rsu", "vehicle")
@@ -62,7 +69,9 @@ def parse_certificate(der: bytes, ca_public: bytes) -> CertificateInfo:
     ou = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     if not cn or not ou or ou[0].value not in ROLES:
         raise ValueError(f"certificate lacks an identity or a role in {list(ROLES)}")
-    public = cert.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    public = cert.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
     return CertificateInfo(
         identity=str(cn[0].value),
         role=str(ou[0].value),
@@ -76,7 +85,10 @@ def parse_certificate(der: bytes, ca_public: bytes) -> CertificateInfo:
 
 
 def check_certificate(
-    info: CertificateInfo | None, role: str | tuple[str, ...], at_s: float, revoked: dict[int, float]
+    info: CertificateInfo | None,
+    role: str | tuple[str, ...],
+    at_s: float,
+    revoked: dict[int, float],
 ) -> str | None:
     """Why ``info`` may not act as ``role`` at ``at_s``, or None when it may."""
     if info is None:
@@ -106,12 +118,20 @@ class CertificateAuthority:
     def public_key(self) -> bytes:
         return self.key.public_bytes
 
-    def _build(self, identity: str, role: str, subject_key: KeyPair, start_s: float, validity_s: float) -> CertificateInfo:
+    def _build(
+        self, identity: str, role: str, subject_key: KeyPair, start_s: float, validity_s: float
+    ) -> CertificateInfo:
         name = x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, identity), x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role)]
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, identity),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            ]
         )
         issuer = x509.Name(
-            [x509.NameAttribute(NameOID.COMMON_NAME, "bcfl-ca"), x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ca")]
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, "bcfl-ca"),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ca"),
+            ]
         )
         cert = (
             x509.CertificateBuilder()
@@ -127,7 +147,9 @@ class CertificateAuthority:
         der = cert.public_bytes(serialization.Encoding.DER)
         return parse_certificate(der, self.key.public_bytes)
 
-    def issue(self, identity: str, role: str, subject_key: KeyPair, now_s: float) -> CertificateInfo:
+    def issue(
+        self, identity: str, role: str, subject_key: KeyPair, now_s: float
+    ) -> CertificateInfo:
         """Enrol ``identity`` for ``role``; one live certificate per identity."""
         if role not in ROLES[1:]:
             raise ChainError(f"role={role!r} is not allowed: choose one of {list(ROLES[1:])}")

@@ -62,7 +62,11 @@ class CommitteeVotes:
 
 
 def member_votes(
-    scores: np.ndarray, baseline: np.ndarray, margin: float, behaviour: list[str | None], rng: np.random.Generator
+    scores: np.ndarray,
+    baseline: np.ndarray,
+    margin: float,
+    behaviour: list[str | None],
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each member's (accept, reported score) per update.
 
@@ -82,7 +86,9 @@ def member_votes(
     return accept, reported
 
 
-def decide(accept: np.ndarray, scores: np.ndarray, baseline: np.ndarray, rule: str, margin: float) -> np.ndarray:
+def decide(
+    accept: np.ndarray, scores: np.ndarray, baseline: np.ndarray, rule: str, margin: float
+) -> np.ndarray:
     """Committee decision per update: 2f + 1 accept votes (``quorum``) or median score rule."""
     n = accept.shape[0]
     if rule == "median":

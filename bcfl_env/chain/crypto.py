@@ -22,7 +22,9 @@ __all__ = ["KeyPair", "canonical_bytes", "load_public_key", "sha256_hex", "verif
 
 def canonical_bytes(obj: Any) -> bytes:
     """The one byte encoding of a JSON-like object (see module docstring)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    ).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -35,7 +37,9 @@ class KeyPair:
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self.private = private
         self.public = private.public_key()
-        self.public_bytes = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.public_bytes = self.public.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
 
     @classmethod
     def from_rng(cls, rng: np.random.Generator) -> KeyPair:

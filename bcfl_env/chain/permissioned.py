@@ -17,7 +17,12 @@ import numpy as np
 from bcfl_env.chain.block import Block, make_header, quorum_size
 from bcfl_env.chain.ca import CertificateAuthority
 from bcfl_env.chain.committee import consensus_latency_s, decide, elect_committee, member_votes
-from bcfl_env.chain.crypto import KeyPair, canonical_bytes, load_public_key, sha256_hex, verify_signature
+from bcfl_env.chain.crypto import (
+    KeyPair,
+    load_public_key,
+    sha256_hex,
+    verify_signature,
+)
 from bcfl_env.chain.errors import ChainError
 from bcfl_env.chain.ledger import Ledger
 from bcfl_env.chain.reputation import Reputation
@@ -58,12 +63,16 @@ class RoundVerdict:
 class SealedBlock:
     block: Block
     consensus_s: float
-    conflicting: list[Block] = field(default_factory=list)  # equivocation: other blocks signed at this height
+    conflicting: list[Block] = field(
+        default_factory=list
+    )  # equivocation: other blocks signed at this height
 
     @property
     def safety_violated(self) -> bool:
         """True when a conflicting block at the same height also carries a valid quorum."""
-        return any(len(b.qc) >= quorum_size(len(b.header_fields()["committee"])) for b in self.conflicting)
+        return any(
+            len(b.qc) >= quorum_size(len(b.header_fields()["committee"])) for b in self.conflicting
+        )
 
 
 class PermissionedChain:
@@ -76,7 +85,13 @@ class PermissionedChain:
         faulty: RSU identities that misbehave as ``cfg.faulty_behavior``.
     """
 
-    def __init__(self, cfg: ChainConfig, rng: np.random.Generator, rsus: Sequence[str], faulty: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        cfg: ChainConfig,
+        rng: np.random.Generator,
+        rsus: Sequence[str],
+        faulty: Sequence[str] = (),
+    ) -> None:
         self.cfg = cfg
         self.rng = rng
         self.ca = CertificateAuthority(rng, cfg.cert_validity_s)
@@ -86,7 +101,9 @@ class PermissionedChain:
         self.keys: dict[str, KeyPair] = {}
         self.reputation = Reputation()
         self.pending: list[Transaction] = []
-        self.open_tasks: dict[str, tuple[int, str]] = {}  # identity -> (task round, base model hash)
+        self.open_tasks: dict[
+            str, tuple[int, str]
+        ] = {}  # identity -> (task round, base model hash)
         self.seen: set[str] = set()
         self.published: dict[str, int] = {}  # global model hash -> version
         self._public_keys: dict[str, Any] = {}
@@ -124,7 +141,10 @@ class PermissionedChain:
             self.enrol(vehicle, "vehicle", now_s)
         self.publish_model(0, 0, initial_model)
         txs, self.pending = self.pending, []
-        extra = {"ca_public_key": self.ca.public_key.hex(), "root_cert_sha256": sha256_hex(self.ca.root.der)}
+        extra = {
+            "ca_public_key": self.ca.public_key.hex(),
+            "root_cert_sha256": sha256_hex(self.ca.root.der),
+        }
         header = make_header(0, 0, self.ledger.head_hash, now_s, "ca", txs, ["ca"], extra)
         block = Block(header, txs, [("ca", self.ca.key.sign(bytes.fromhex(sha256_hex(header))))])
         self.ledger.append(block)
@@ -139,7 +159,9 @@ class PermissionedChain:
         self.pending.append(make_transaction("global_model", MBS, payload, self._key(MBS)))
         return digest
 
-    def assign_task(self, round_: int, base_model: str, selected: Sequence[str], now_s: float) -> None:
+    def assign_task(
+        self, round_: int, base_model: str, selected: Sequence[str], now_s: float
+    ) -> None:
         """The MBS's signed selection: only these identities may submit an update for ``round_``."""
         if base_model not in self.published:
             raise ChainError(f"base model {base_model[:16]}... was never published")
@@ -155,7 +177,9 @@ class PermissionedChain:
         """The task of a vehicle that dropped out (handover, energy, departure) closes unfilled."""
         self.open_tasks.pop(identity, None)
 
-    def record_aggregation(self, round_: int, version: int, params: bytes, inputs: list[tuple[str, float]]) -> str:
+    def record_aggregation(
+        self, round_: int, version: int, params: bytes, inputs: list[tuple[str, float]]
+    ) -> str:
         digest = self.ledger.models.put(params)
         self.published[digest] = version
         payload = {
@@ -169,7 +193,13 @@ class PermissionedChain:
 
     # ------------------------------------------------------------------ vehicle side
     def sign_update(
-        self, identity: str, task_round: int, base_model: str, params: bytes, samples: int, metrics: dict[str, float]
+        self,
+        identity: str,
+        task_round: int,
+        base_model: str,
+        params: bytes,
+        samples: int,
+        metrics: dict[str, float],
     ) -> Transaction:
         """What a vehicle submits: its parameters go to the model store, their hash on chain."""
         digest = self.ledger.models.put(params)
@@ -220,13 +250,17 @@ class PermissionedChain:
         """Record equivocation evidence seen last round and revoke the liars before they act again."""
         if not self._pending_evidence:
             return
-        reporter = self._leader([m for m in committee if m not in {e[0] for e in self._pending_evidence}] or committee)
+        reporter = self._leader(
+            [m for m in committee if m not in {e[0] for e in self._pending_evidence}] or committee
+        )
         for member, blocks in self._pending_evidence:
             headers = [b.header.hex() for b in blocks]
             sigs = [dict(b.qc)[member].hex() for b in blocks]
             height = blocks[0].header_fields()["height"]
             payload = {"member": member, "height": height, "headers": headers, "signatures": sigs}
-            self.pending.append(make_transaction("evidence", reporter, payload, self._key(reporter)))
+            self.pending.append(
+                make_transaction("evidence", reporter, payload, self._key(reporter))
+            )
             if self.ca.status(member, ("rsu", "vehicle"), now_s) is None:
                 self.revoke(member, "equivocation", now_s)
         self._pending_evidence = []
@@ -241,7 +275,9 @@ class PermissionedChain:
         top = [t for t in self._last_top if self.ca.status(t, "vehicle", now_s) is None]
         return elect_committee(eligible, size, self.rng, self.cfg.election, reps, round_, top)
 
-    def verify_updates(self, round_: int, txs: Sequence[Transaction], now_s: float, score_fn: ScoreFn) -> RoundVerdict:
+    def verify_updates(
+        self, round_: int, txs: Sequence[Transaction], now_s: float, score_fn: ScoreFn
+    ) -> RoundVerdict:
         """Screen, score and vote on this round's updates; queue ballots and the verdict.
 
         Every update ends accepted or rejected with a reason; nothing is dropped silently.
@@ -264,14 +300,25 @@ class PermissionedChain:
         behaviour = [self.cfg.faulty_behavior if m in self.faulty else None for m in committee]
         if candidates:
             scores, baseline = score_fn(committee, candidates)
-            votes, reported = member_votes(scores, baseline, self.cfg.score_margin, behaviour, self.rng)
-            accepted_mask = decide(votes, reported, baseline, self.cfg.acceptance, self.cfg.score_margin)
+            votes, reported = member_votes(
+                scores, baseline, self.cfg.score_margin, behaviour, self.rng
+            )
+            accepted_mask = decide(
+                votes, reported, baseline, self.cfg.acceptance, self.cfg.score_margin
+            )
         else:
             reported = votes = np.zeros((len(committee), 0))
             accepted_mask = np.zeros(0, dtype=bool)
         for m, member in enumerate(committee):
-            ballot = [[c.tx.tx_id, round(float(reported[m, j]), 6), bool(votes[m, j])] for j, c in enumerate(candidates)]
-            self.pending.append(make_transaction("ballot", member, {"round": round_, "votes": ballot}, self._key(member)))
+            ballot = [
+                [c.tx.tx_id, round(float(reported[m, j]), 6), bool(votes[m, j])]
+                for j, c in enumerate(candidates)
+            ]
+            self.pending.append(
+                make_transaction(
+                    "ballot", member, {"round": round_, "votes": ballot}, self._key(member)
+                )
+            )
             agree = float((votes[m] == accepted_mask).mean()) if candidates else 1.0
             self.reputation.record(member, agree >= 0.5)
         accepted = []
@@ -299,7 +346,9 @@ class PermissionedChain:
         return (honest or committee)[0]
 
     # ------------------------------------------------------------------ blocks
-    def seal_block(self, round_: int, now_s: float, committee: list[str] | None = None) -> SealedBlock:
+    def seal_block(
+        self, round_: int, now_s: float, committee: list[str] | None = None
+    ) -> SealedBlock:
         """Pack pending transactions into a block signed by the committee (quorum certificate)."""
         committee = committee or self.last_committee or self.elect(round_, now_s)
         self._flush_evidence(now_s, committee)
@@ -319,20 +368,30 @@ class PermissionedChain:
         return SealedBlock(block, latency, conflicting)
 
     def _equivocate(
-        self, honest: Block, height: int, round_: int, now_s: float, committee: list[str], txs: list[Transaction]
+        self,
+        honest: Block,
+        height: int,
+        round_: int,
+        now_s: float,
+        committee: list[str],
+        txs: list[Transaction],
     ) -> list[Block]:
         """Equivocating members also sign a conflicting block (the same minus its updates).
 
         The honest leader sees both signatures; the evidence and the liar's revocation go into
         the next block. The conflicting block only counts if the liars alone reach a quorum.
         """
-        liars = [m for m in committee if m in self.faulty and self.cfg.faulty_behavior == "equivocate"]
+        liars = [
+            m for m in committee if m in self.faulty and self.cfg.faulty_behavior == "equivocate"
+        ]
         if not liars:
             return []
         other_txs = [tx for tx in txs if b'"kind":"update"' not in tx.body]
         if len(other_txs) == len(txs):
             other_txs = other_txs[:-1]
-        header = make_header(height, round_, self.ledger.head_hash, now_s, liars[0], other_txs, committee)
+        header = make_header(
+            height, round_, self.ledger.head_hash, now_s, liars[0], other_txs, committee
+        )
         message = bytes.fromhex(sha256_hex(header))
         other = Block(header, other_txs, [(m, self._key(m).sign(message)) for m in liars])
         for liar in liars:

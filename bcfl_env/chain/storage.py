@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS models (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
-def save_ledger(ledger, path: Path) -> None:  # type: ignore[no-untyped-def]
+def save_ledger(ledger, path: Path) -> None:
     """Append the blocks not yet in ``path`` (creating it); refuses a file of another chain."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
@@ -48,14 +48,20 @@ def save_ledger(ledger, path: Path) -> None:  # type: ignore[no-untyped-def]
         for height in range(stored + 1, len(ledger.blocks)):
             block = ledger.blocks[height]
             with con:  # one transaction per block: a crash leaves whole blocks only
-                con.execute("INSERT INTO blocks VALUES (?, ?, ?)", (height, block.header, block.qc_bytes()))
+                con.execute(
+                    "INSERT INTO blocks VALUES (?, ?, ?)", (height, block.header, block.qc_bytes())
+                )
                 con.executemany(
                     "INSERT INTO txs VALUES (?, ?, ?, ?)",
                     [(height, i, tx.body, tx.signature) for i, tx in enumerate(block.transactions)],
                 )
                 con.executemany(
                     "INSERT OR IGNORE INTO models VALUES (?, ?)",
-                    [(d, ledger.models.get(d)) for d in referenced.get(height, []) if d in ledger.models],
+                    [
+                        (d, ledger.models.get(d))
+                        for d in referenced.get(height, [])
+                        if d in ledger.models
+                    ],
                 )
         with con:  # models stored without a reference in any block (kept for completeness)
             con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", ledger.models.items())
@@ -63,7 +69,7 @@ def save_ledger(ledger, path: Path) -> None:  # type: ignore[no-untyped-def]
         con.close()
 
 
-def _model_refs(ledger) -> dict[int, list[str]]:  # type: ignore[no-untyped-def]
+def _model_refs(ledger) -> dict[int, list[str]]:
     refs: dict[int, list[str]] = {}
     for height, tx in ledger.transactions():
         payload = tx["payload"]
@@ -73,7 +79,7 @@ def _model_refs(ledger) -> dict[int, list[str]]:  # type: ignore[no-untyped-def]
     return refs
 
 
-def load_ledger(path: Path):  # type: ignore[no-untyped-def]
+def load_ledger(path: Path):
     from bcfl_env.chain.ledger import Ledger
 
     if not path.is_file():
@@ -84,26 +90,38 @@ def load_ledger(path: Path):  # type: ignore[no-untyped-def]
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             ledger = Ledger(bytes(meta["ca_public_key"]), bytes(meta["root_cert"]))
             txs: dict[int, list[Transaction]] = {}
-            for height, _idx, body, sig in con.execute("SELECT height, idx, body, signature FROM txs ORDER BY height, idx"):
+            for height, _idx, body, sig in con.execute(
+                "SELECT height, idx, body, signature FROM txs ORDER BY height, idx"
+            ):
                 txs.setdefault(height, []).append(Transaction(bytes(body), bytes(sig)))
             expected = 0
-            for height, header, qc in con.execute("SELECT height, header, qc FROM blocks ORDER BY height"):
+            for height, header, qc in con.execute(
+                "SELECT height, header, qc FROM blocks ORDER BY height"
+            ):
                 if height != expected:
-                    raise LedgerIntegrityError(expected, f"block {expected} is missing from the file")
+                    raise LedgerIntegrityError(
+                        expected, f"block {expected} is missing from the file"
+                    )
                 try:
                     qc_list = Block.qc_from_bytes(bytes(qc))
                 except ValueError as exc:
-                    raise LedgerIntegrityError(height, f"unreadable quorum certificate: {exc}") from exc
+                    raise LedgerIntegrityError(
+                        height, f"unreadable quorum certificate: {exc}"
+                    ) from exc
                 ledger.append(Block(bytes(header), txs.pop(height, []), qc_list))
                 expected += 1
             if txs:
-                raise LedgerIntegrityError(min(txs), "transactions stored for a block that does not exist")
+                raise LedgerIntegrityError(
+                    min(txs), "transactions stored for a block that does not exist"
+                )
             for digest, data in con.execute("SELECT digest, data FROM models"):
                 ledger.models._blobs[str(digest)] = bytes(data)
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise LedgerIntegrityError(None, f"{path} is not a readable ledger database: {exc}") from exc
+        raise LedgerIntegrityError(
+            None, f"{path} is not a readable ledger database: {exc}"
+        ) from exc
     except KeyError as exc:
         raise LedgerIntegrityError(None, f"{path} lacks ledger metadata {exc}") from exc
     return ledger

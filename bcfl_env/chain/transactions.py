@@ -28,7 +28,17 @@ from bcfl_env.chain.crypto import KeyPair, canonical_bytes, sha256_hex
 
 __all__ = ["KINDS", "Transaction", "make_transaction"]
 
-KINDS = ("enrol", "revoke", "task", "global_model", "update", "ballot", "verdict", "aggregation", "evidence")
+KINDS = (
+    "enrol",
+    "revoke",
+    "task",
+    "global_model",
+    "update",
+    "ballot",
+    "verdict",
+    "aggregation",
+    "evidence",
+)
 
 
 @dataclass(frozen=True)

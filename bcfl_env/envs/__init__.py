@@ -5,4 +5,11 @@ from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES
 from bcfl_env.envs.registration import ENV_IDS, register_envs
 from bcfl_env.envs.wrappers import DiscreteSelection
 
-__all__ = ["ENV_IDS", "FEATURES", "GLOBAL_FEATURES", "BCFLEnv", "DiscreteSelection", "register_envs"]
+__all__ = [
+    "ENV_IDS",
+    "FEATURES",
+    "GLOBAL_FEATURES",
+    "BCFLEnv",
+    "DiscreteSelection",
+    "register_envs",
+]

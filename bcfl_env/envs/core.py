@@ -93,10 +93,18 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 4}
 
-    def __init__(self, config: BCFLConfig | None = None, preset: str = "iov", render_mode: str | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: BCFLConfig | None = None,
+        preset: str = "iov",
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
         self.config = make_config(preset, config, **overrides)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not allowed: choose one of {self.metadata['render_modes']} or None")
+            raise ValueError(
+                f"render_mode={render_mode!r} is not allowed: choose one of {self.metadata['render_modes']} or None"
+            )
         self.render_mode = render_mode
         env = self.config.env
         n = env.num_vehicles
@@ -104,34 +112,57 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self.budget = env.vehicles_per_round
         self.feature_names = [name for name, _ in FEATURES]
         self.global_feature_names = list(GLOBAL_FEATURES)
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(n + 1, len(FEATURES)), dtype=np.float32)
+        self.observation_space = spaces.Box(
+            0.0, 1.0, shape=(n + 1, len(FEATURES)), dtype=np.float32
+        )
         if env.action_mode == "scores":
-            self.action_space: spaces.Space[Any] = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+            self.action_space: spaces.Space[Any] = spaces.Box(
+                -1.0, 1.0, shape=(n,), dtype=np.float32
+            )
         else:
             self.action_space = spaces.MultiBinary(n)
         self.world: World | None = None
         self._last_selected: list[int] = []
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         world_seed = int(self.np_random.integers(0, 2**63 - 1))
         self.world = World(self.config, world_seed)
         self._last_selected = []
         return build_observation(self.world), self._info(self.world.last_report, {}, [])
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         world = self._require_world()
         slots, ignored = self._selection(action)
         previous = world.fl.accuracy
         report = world.step(slots)
         self._last_selected = [int(s) for s in slots]
         env = self.config.env
-        terms = reward_terms(self.config.reward, report.accuracy, previous, env.target_accuracy, report.latency_s, report.energy_j)
+        terms = reward_terms(
+            self.config.reward,
+            report.accuracy,
+            previous,
+            env.target_accuracy,
+            report.latency_s,
+            report.energy_j,
+        )
         terminated = report.accuracy >= env.target_accuracy
-        truncated = not terminated and (world.round >= env.max_rounds or world.time_s >= env.sim_time_budget_s)
+        truncated = not terminated and (
+            world.round >= env.max_rounds or world.time_s >= env.sim_time_budget_s
+        )
         obs = build_observation(world)
-        return obs, float(sum(terms.values())), terminated, truncated, self._info(report, terms, ignored)
+        return (
+            obs,
+            float(sum(terms.values())),
+            terminated,
+            truncated,
+            self._info(report, terms, ignored),
+        )
 
     def action_masks(self) -> np.ndarray:
         """Eligible slots (the mask sb3-contrib's MaskablePPO asks for)."""
@@ -142,15 +173,23 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         arr = np.asarray(action)
         n = self.num_slots
         if arr.shape != (n,):
-            raise ValueError(f"action must have shape ({n},) (one entry per vehicle slot), got {arr.shape}")
+            raise ValueError(
+                f"action must have shape ({n},) (one entry per vehicle slot), got {arr.shape}"
+            )
         eligible = self.action_masks()
         if self.config.env.action_mode == "scores":
             if not np.issubdtype(arr.dtype, np.floating):
-                raise ValueError(f"action dtype must be floating (scores in [-1, 1]), got {arr.dtype}")
+                raise ValueError(
+                    f"action dtype must be floating (scores in [-1, 1]), got {arr.dtype}"
+                )
             if not np.all(np.isfinite(arr)):
-                raise ValueError("action contains NaN or infinite scores; allowed: finite values in [-1, 1]")
+                raise ValueError(
+                    "action contains NaN or infinite scores; allowed: finite values in [-1, 1]"
+                )
             if arr.min() < -1.0 or arr.max() > 1.0:
-                raise ValueError(f"action scores must lie in [-1, 1], got min {arr.min():.4g} and max {arr.max():.4g}")
+                raise ValueError(
+                    f"action scores must lie in [-1, 1], got min {arr.min():.4g} and max {arr.max():.4g}"
+                )
             candidates = np.flatnonzero(eligible)
             order = candidates[np.argsort(-arr[candidates], kind="stable")]
             return np.sort(order[: self.budget]), []
@@ -170,7 +209,9 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         return self.world
 
     # ------------------------------------------------------------------ info
-    def _info(self, report: RoundReport, terms: dict[str, float], ignored: list[int]) -> dict[str, Any]:
+    def _info(
+        self, report: RoundReport, terms: dict[str, float], ignored: list[int]
+    ) -> dict[str, Any]:
         world = self._require_world()
         ledger = world.chain.ledger
         epsilon = world.fl.epsilon(report.selected) if self.config.fl.dp != "none" else 0.0

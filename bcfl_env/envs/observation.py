@@ -60,9 +60,13 @@ def build_observation(world: World) -> np.ndarray:
     reputation = np.array([world.chain.reputation.score(world.vehicle_ids[i]) for i in ids])
     dwell = net.dwell_time_s()
     finite = np.isfinite(dwell)
-    dwell = np.where(finite, np.divide(dwell, dwell + epoch, out=np.ones_like(dwell), where=finite), 1.0)
+    dwell = np.where(
+        finite, np.divide(dwell, dwell + epoch, out=np.ones_like(dwell), where=finite), 1.0
+    )
     loss = world.last_loss[ids]
-    compute_s = sizes[ids] * cfg.fl.local_epochs * c.cycles_per_sample / np.maximum(net.cpu_hz[ids], 1.0)
+    compute_s = (
+        sizes[ids] * cfg.fl.local_epochs * c.cycles_per_sample / np.maximum(net.cpu_hz[ids], 1.0)
+    )
     upload_s = np.where(rates > 0, world.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
     trip = compute_s + upload_s
     cols = [

@@ -13,4 +13,9 @@ def register_envs() -> None:
     for env_id, preset in ENV_IDS.items():
         if env_id in gym.registry:
             continue
-        gym.register(id=env_id, entry_point="bcfl_env.envs.core:BCFLEnv", kwargs={"preset": preset}, disable_env_checker=True)
+        gym.register(
+            id=env_id,
+            entry_point="bcfl_env.envs.core:BCFLEnv",
+            kwargs={"preset": preset},
+            disable_env_checker=True,
+        )

@@ -27,7 +27,11 @@ def render_rgb(world: World, selected: list[int], size_px: int = 480) -> np.ndar
     faulty = world.chain.faulty
     for i, (x, y) in enumerate(net.infra.rsu_xy):
         bad = f"rsu{i}" in faulty
-        ax.add_patch(matplotlib.patches.Circle((x, y), radius, color="tab:red" if bad else "tab:blue", alpha=0.08, zorder=0))
+        ax.add_patch(
+            matplotlib.patches.Circle(
+                (x, y), radius, color="tab:red" if bad else "tab:blue", alpha=0.08, zorder=0
+            )
+        )
         ax.scatter([x], [y], marker="^", s=80, color="tab:red" if bad else "tab:blue", zorder=3)
     pos = net.positions()
     present = net.present
@@ -37,10 +41,19 @@ def render_rgb(world: World, selected: list[int], size_px: int = 480) -> np.ndar
     malicious = world.fl.malicious[ids] & present
     ax.scatter(pos[present, 0], pos[present, 1], s=28, c=colours[present], zorder=4)
     if malicious.any():
-        ax.scatter(pos[malicious, 0], pos[malicious, 1], s=60, facecolors="none", edgecolors="tab:red", zorder=5)
+        ax.scatter(
+            pos[malicious, 0],
+            pos[malicious, 1],
+            s=60,
+            facecolors="none",
+            edgecolors="tab:red",
+            zorder=5,
+        )
     sel = [s for s in selected if present[s]]
     if sel:
-        ax.scatter(pos[sel, 0], pos[sel, 1], s=140, facecolors="none", edgecolors="k", lw=1.5, zorder=6)
+        ax.scatter(
+            pos[sel, 0], pos[sel, 1], s=140, facecolors="none", edgecolors="k", lw=1.5, zorder=6
+        )
     lo, hi = xy.min(axis=0) - radius * 0.3, xy.max(axis=0) + radius * 0.3
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])

@@ -16,7 +16,12 @@ __all__ = ["reward_terms"]
 
 
 def reward_terms(
-    cfg: RewardConfig, accuracy: float, previous_accuracy: float, target: float, latency_s: float, energy_j: float
+    cfg: RewardConfig,
+    accuracy: float,
+    previous_accuracy: float,
+    target: float,
+    latency_s: float,
+    energy_j: float,
 ) -> dict[str, float]:
     reached = accuracy >= target
     if cfg.kind == "favor":

@@ -31,7 +31,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         self.k = int(base.budget)  # type: ignore[attr-defined]
         rows, cols = env.observation_space.shape  # type: ignore[misc]
         self.observation_space = spaces.Box(0.0, 1.0, shape=(rows, cols + 1), dtype=np.float32)
-        self.action_space = spaces.Discrete(self.n + 1)  # type: ignore[assignment]
+        self.action_space = spaces.Discrete(self.n + 1)
         self._picked: list[int] = []
         self._obs: np.ndarray | None = None
         self._invalid = 0
@@ -74,11 +74,13 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         info["invalid_picks"] = self._invalid
         return self._augment(obs), reward, terminated, truncated, info
 
-    def _run(self, scores: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+    def _run(
+        self, scores: np.ndarray
+    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         base = self.env.unwrapped
         keep = base.budget  # type: ignore[attr-defined]
         base.budget = len(self._picked)  # type: ignore[attr-defined]
         try:
-            return self.env.step(scores)
+            return self.env.step(scores)  # type: ignore[arg-type]
         finally:
             base.budget = keep  # type: ignore[attr-defined]

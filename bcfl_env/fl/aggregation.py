@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["aggregate", "fedasync", "fedavg", "median", "multi_krum", "staleness_weight", "trimmed_mean"]
+__all__ = [
+    "aggregate",
+    "fedasync",
+    "fedavg",
+    "median",
+    "multi_krum",
+    "staleness_weight",
+    "trimmed_mean",
+]
 
 
 def fedavg(params: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -25,7 +33,9 @@ def fedavg(params: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (w[:, None] * params).sum(dim=0) / w.sum()
 
 
-def staleness_weight(staleness: torch.Tensor, fn: str, a: float = 0.5, b: float = 4.0) -> torch.Tensor:
+def staleness_weight(
+    staleness: torch.Tensor, fn: str, a: float = 0.5, b: float = 4.0
+) -> torch.Tensor:
     t = staleness.to(torch.float32)
     if fn == "constant":
         return torch.ones_like(t)
@@ -33,11 +43,19 @@ def staleness_weight(staleness: torch.Tensor, fn: str, a: float = 0.5, b: float 
         return (t + 1) ** (-a)
     if fn == "hinge":
         return torch.where(t <= b, torch.ones_like(t), 1.0 / (a * (t - b) + 1))
-    raise ValueError(f"fl.staleness_fn={fn!r} is not allowed: choose one of ['constant', 'polynomial', 'hinge']")
+    raise ValueError(
+        f"fl.staleness_fn={fn!r} is not allowed: choose one of ['constant', 'polynomial', 'hinge']"
+    )
 
 
 def fedasync(
-    global_params: torch.Tensor, params: torch.Tensor, staleness: torch.Tensor, alpha: float, fn: str, a: float = 0.5, b: float = 4.0
+    global_params: torch.Tensor,
+    params: torch.Tensor,
+    staleness: torch.Tensor,
+    alpha: float,
+    fn: str,
+    a: float = 0.5,
+    b: float = 4.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mix updates into the global model in order; returns the new model and each mixing weight."""
     mix = alpha * staleness_weight(staleness, fn, a, b)
@@ -60,7 +78,9 @@ def trimmed_mean(params: torch.Tensor, fraction: float) -> torch.Tensor:
     return ordered[cut : u - cut].mean(dim=0)
 
 
-def multi_krum(params: torch.Tensor, f: int, m: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def multi_krum(
+    params: torch.Tensor, f: int, m: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-Krum; returns the aggregate and the indices chosen."""
     u = params.shape[0]
     neighbours = max(u - f - 2, 1)
@@ -71,7 +91,14 @@ def multi_krum(params: torch.Tensor, f: int, m: int | None = None) -> tuple[torc
     return params[chosen].mean(dim=0), chosen
 
 
-def aggregate(rule: str, params: torch.Tensor, weights: torch.Tensor, *, trim_fraction: float = 0.1, krum_f: int = 1) -> torch.Tensor:
+def aggregate(
+    rule: str,
+    params: torch.Tensor,
+    weights: torch.Tensor,
+    *,
+    trim_fraction: float = 0.1,
+    krum_f: int = 1,
+) -> torch.Tensor:
     """Synchronous aggregation of (U, P) updates by ``rule``."""
     if params.shape[0] == 0:
         raise ValueError("aggregation needs at least one update")
@@ -83,4 +110,6 @@ def aggregate(rule: str, params: torch.Tensor, weights: torch.Tensor, *, trim_fr
         return trimmed_mean(params, trim_fraction)
     if rule == "krum":
         return multi_krum(params, krum_f)[0]
-    raise ValueError(f"fl.aggregation={rule!r} is not allowed here: choose one of ['fedavg', 'median', 'trimmed_mean', 'krum']")
+    raise ValueError(
+        f"fl.aggregation={rule!r} is not allowed here: choose one of ['fedavg', 'median', 'trimmed_mean', 'krum']"
+    )

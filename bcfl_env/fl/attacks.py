@@ -19,12 +19,17 @@ ATTACKS = ("sign_flip", "label_flip", "gaussian", "scaled", "free_ride")
 def label_flip_map(malicious: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(K, classes) label substitution: identity for honest vehicles, reversed for attackers."""
     ident = torch.arange(num_classes).expand(malicious.numel(), -1)
-    flipped = (num_classes - 1 - ident)
+    flipped = num_classes - 1 - ident
     return torch.where(malicious[:, None], flipped, ident).to(torch.long)
 
 
 def poison_updates(
-    kind: str, base: torch.Tensor, trained: torch.Tensor, malicious: torch.Tensor, scale: float, generator: torch.Generator
+    kind: str,
+    base: torch.Tensor,
+    trained: torch.Tensor,
+    malicious: torch.Tensor,
+    scale: float,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     """Replace the malicious rows of ``trained`` (K, P) by the attack's output."""
     if kind not in ATTACKS:

@@ -41,7 +41,9 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
 
-def _split(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, val: float, test: float) -> tuple[np.ndarray, ...]:
+def _split(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, val: float, test: float
+) -> tuple[np.ndarray, ...]:
     order = rng.permutation(len(y))
     n_test, n_val = int(round(test * len(y))), int(round(val * len(y)))
     te, va, tr = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
@@ -54,7 +56,8 @@ def _digits(rng: np.random.Generator) -> Dataset:
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
     y = bunch.target.astype(np.int64)
-    return Dataset("digits", *_split(x, y, rng, 0.1, 0.2), num_classes=10)
+    xtr, ytr, xva, yva, xte, yte = _split(x, y, rng, 0.1, 0.2)
+    return Dataset("digits", xtr, ytr, xva, yva, xte, yte, num_classes=10)
 
 
 def _find(root: Path, stem: str) -> Path:
@@ -66,7 +69,7 @@ def _find(root: Path, stem: str) -> Path:
 
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:  # type: ignore[operator]
+    with opener(path, "rb") as fh:
         data = fh.read()
     dims = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
@@ -74,7 +77,12 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def _mnist_like(name: str, root: Path, rng: np.random.Generator) -> Dataset:
-    stems = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    stems = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
     try:
         paths = [_find(root, s) for s in stems]
     except FileNotFoundError as exc:
@@ -88,8 +96,16 @@ def _mnist_like(name: str, root: Path, rng: np.random.Generator) -> Dataset:
     order = rng.permutation(len(ytr))
     n_val = len(ytr) // 10
     va, tr = order[:n_val], order[n_val:]
-    return Dataset(name, x_train[tr], ytr[tr].astype(np.int64), x_train[va], ytr[va].astype(np.int64),
-                   x_test, yte.astype(np.int64), num_classes=10)
+    return Dataset(
+        name,
+        x_train[tr],
+        ytr[tr].astype(np.int64),
+        x_train[va],
+        ytr[va].astype(np.int64),
+        x_test,
+        yte.astype(np.int64),
+        num_classes=10,
+    )
 
 
 def _cifar10(root: Path, rng: np.random.Generator) -> Dataset:
@@ -105,7 +121,9 @@ def _cifar10(root: Path, rng: np.random.Generator) -> Dataset:
     def read(name: str) -> tuple[np.ndarray, np.ndarray]:
         with open(folder / name, "rb") as fh:
             d = pickle.load(fh, encoding="bytes")  # the standard distribution's format
-        return d[b"data"].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, np.asarray(d[b"labels"], dtype=np.int64)
+        return d[b"data"].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, np.asarray(
+            d[b"labels"], dtype=np.int64
+        )
 
     parts = [read(n) for n in names[:5]]
     x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -115,7 +133,9 @@ def _cifar10(root: Path, rng: np.random.Generator) -> Dataset:
     return Dataset("cifar10", x[tr], y[tr], x[va], y[va], xte, yte, num_classes=10)
 
 
-def synthetic(alpha: float, beta: float, devices: int, samples: int, rng: np.random.Generator) -> Dataset:
+def synthetic(
+    alpha: float, beta: float, devices: int, samples: int, rng: np.random.Generator
+) -> Dataset:
     """FedProx synthetic(alpha, beta): 60 features, 10 classes, device-specific model and inputs.
 
     Device k: u_k ~ N(0, alpha), B_k ~ N(0, beta); W_k, b_k ~ N(u_k, 1); v_k ~ N(B_k, 1);
@@ -141,7 +161,17 @@ def synthetic(alpha: float, beta: float, devices: int, samples: int, rng: np.ran
     order = rng.permutation(len(y_all))
     n_test, n_val = len(order) // 5, len(order) // 10
     te, va, tr = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
-    return Dataset("synthetic", x_all[tr], y_all[tr], x_all[va], y_all[va], x_all[te], y_all[te], classes, own[tr])
+    return Dataset(
+        "synthetic",
+        x_all[tr],
+        y_all[tr],
+        x_all[va],
+        y_all[va],
+        x_all[te],
+        y_all[te],
+        classes,
+        own[tr],
+    )
 
 
 def load_dataset(
@@ -165,9 +195,13 @@ def load_dataset(
         return synthetic(synthetic_alpha, synthetic_beta, synthetic_devices, synthetic_samples, rng)
     if name in ("mnist", "fashion_mnist", "cifar10"):
         if not data_root:
-            raise ValueError(f"fl.data_root must name a local folder for fl.dataset={name!r}; nothing is downloaded")
+            raise ValueError(
+                f"fl.data_root must name a local folder for fl.dataset={name!r}; nothing is downloaded"
+            )
         root = Path(data_root)
         if not root.is_dir():
             raise ValueError(f"fl.data_root={data_root!r} is not a folder")
         return _cifar10(root, rng) if name == "cifar10" else _mnist_like(name, root, rng)
-    raise ValueError(f"fl.dataset={name!r} is not allowed: choose one of ['digits', 'mnist', 'fashion_mnist', 'cifar10', 'synthetic']")
+    raise ValueError(
+        f"fl.dataset={name!r} is not allowed: choose one of ['digits', 'mnist', 'fashion_mnist', 'cifar10', 'synthetic']"
+    )

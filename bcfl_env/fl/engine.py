@@ -21,7 +21,9 @@ __all__ = ["FLEngine", "TrainResult"]
 class TrainResult:
     """What one batched round of local training produced, row k for identity k."""
 
-    def __init__(self, identities: np.ndarray, params: torch.Tensor, losses: np.ndarray, samples: np.ndarray) -> None:
+    def __init__(
+        self, identities: np.ndarray, params: torch.Tensor, losses: np.ndarray, samples: np.ndarray
+    ) -> None:
         self.identities = identities
         self.params = params
         self.losses = losses
@@ -50,7 +52,9 @@ class FLEngine:
         validation_shards: int = 4,
     ) -> None:
         if cfg.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("fl.device='cuda' was asked for but torch sees no CUDA device; use 'cpu'")
+            raise ValueError(
+                "fl.device='cuda' was asked for but torch sees no CUDA device; use 'cpu'"
+            )
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         self.rng = rng
@@ -67,7 +71,9 @@ class FLEngine:
                 self.data.y_train, fleet_size, rng, cfg.partition, cfg.alpha, cfg.shards_per_vehicle,
                 cfg.quantity_sigma, self.data.num_classes,
             )  # fmt: skip
-        self.spec: ModelSpec = make_model(cfg.model, self.data.input_shape, self.data.num_classes, cfg.hidden)
+        self.spec: ModelSpec = make_model(
+            cfg.model, self.data.input_shape, self.data.num_classes, cfg.hidden
+        )
         t = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
         self.x_train, self.y_train = t(self.data.x_train), t(self.data.y_train)
         self.x_val, self.y_val = t(self.data.x_val), t(self.data.y_val)
@@ -78,7 +84,9 @@ class FLEngine:
         self.malicious = np.zeros(fleet_size, dtype=bool)
         if count:
             self.malicious[attack_rng.choice(fleet_size, size=count, replace=False)] = True
-        self.sgd = SGDConfig(cfg.local_epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay)
+        self.sgd = SGDConfig(
+            cfg.local_epochs, cfg.batch_size, cfg.lr, cfg.momentum, cfg.weight_decay
+        )
         self.global_params = self.spec.init(self.generator).to(self.device)
         self.version = 0
         self.participations = np.zeros(fleet_size, dtype=np.int64)
@@ -106,16 +114,35 @@ class FLEngine:
         identities = np.asarray(identities, dtype=np.int64)
         if identities.size == 0:
             return TrainResult(identities, bases[:0], np.zeros(0), np.zeros(0, dtype=np.int64))
-        plan = make_batch_plan([self.partition.indices[i] for i in identities], self.sgd.epochs, self.sgd.batch_size, self.rng)
+        plan = make_batch_plan(
+            [self.partition.indices[i] for i in identities],
+            self.sgd.epochs,
+            self.sgd.batch_size,
+            self.rng,
+        )
         bad = torch.as_tensor(self.malicious[identities], device=self.device)
-        label_map = label_flip_map(bad, self.data.num_classes).to(self.device) if self.cfg.attack == "label_flip" and bool(bad.any()) else None
-        trained, losses = batched_local_train(self.spec, bases, self.x_train, self.y_train, plan, self.sgd, label_map)
-        trained = poison_updates(self.cfg.attack, bases, trained, bad, self.cfg.attack_scale, self.generator)
-        trained = clip_and_noise(bases, trained, self.cfg.dp, self.cfg.dp_clip, self.cfg.noise_multiplier, self.generator)
+        label_map = (
+            label_flip_map(bad, self.data.num_classes).to(self.device)
+            if self.cfg.attack == "label_flip" and bool(bad.any())
+            else None
+        )
+        trained, losses = batched_local_train(
+            self.spec, bases, self.x_train, self.y_train, plan, self.sgd, label_map
+        )
+        trained = poison_updates(
+            self.cfg.attack, bases, trained, bad, self.cfg.attack_scale, self.generator
+        )
+        trained = clip_and_noise(
+            bases, trained, self.cfg.dp, self.cfg.dp_clip, self.cfg.noise_multiplier, self.generator
+        )
         self.participations[identities] += 1
-        return TrainResult(identities, trained, losses.cpu().numpy(), self.partition.sizes[identities])
+        return TrainResult(
+            identities, trained, losses.cpu().numpy(), self.partition.sizes[identities]
+        )
 
-    def score(self, params: torch.Tensor, shards: list[int], mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score(
+        self, params: torch.Tensor, shards: list[int], mix: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Proof of quality: each seat's validation accuracy of the updated model and of the global one.
 
         The updated model is the global model with this update folded in at its aggregation weight
@@ -143,11 +170,18 @@ class FLEngine:
     def mixing_weights(self, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
         """Each update's weight in the next aggregation: alpha s(staleness), or its FedAvg share."""
         if self.cfg.aggregation == "fedasync":
-            s = staleness_weight(torch.as_tensor(staleness), self.cfg.staleness_fn, self.cfg.staleness_a, self.cfg.staleness_b)
+            s = staleness_weight(
+                torch.as_tensor(staleness),
+                self.cfg.staleness_fn,
+                self.cfg.staleness_a,
+                self.cfg.staleness_b,
+            )
             return (self.cfg.async_alpha * s).cpu().numpy().astype(np.float64)
         return (samples / max(samples.sum(), 1)).astype(np.float64)
 
-    def aggregate(self, params: torch.Tensor, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
+    def aggregate(
+        self, params: torch.Tensor, samples: np.ndarray, staleness: np.ndarray
+    ) -> np.ndarray:
         """Fold accepted updates into the global model; returns each update's weight."""
         if params.shape[0] == 0:
             return np.zeros(0)
@@ -159,7 +193,13 @@ class FLEngine:
             weights = mix.cpu().numpy().astype(np.float64)
         else:
             w = torch.as_tensor(samples, dtype=torch.float32, device=self.device)
-            new = aggregate(self.cfg.aggregation, params, w, trim_fraction=self.cfg.trim_fraction, krum_f=self.cfg.krum_f)
+            new = aggregate(
+                self.cfg.aggregation,
+                params,
+                w,
+                trim_fraction=self.cfg.trim_fraction,
+                krum_f=self.cfg.krum_f,
+            )
             weights = (samples / max(samples.sum(), 1)).astype(np.float64)
         self.global_params = new.detach()
         self.version += 1
@@ -171,8 +211,12 @@ class FLEngine:
         acc, loss = evaluate(self.spec, self.global_params[None], self.x_test, self.y_test)
         return float(acc[0]), float(loss[0])
 
-    def epsilon(self, identities: np.ndarray | None = None) -> float:
+    def epsilon(self, identities: np.ndarray | list[int] | None = None) -> float:
         """Largest epsilon among ``identities`` (all when None) for the configured delta."""
-        counts = self.participations if identities is None else self.participations[np.asarray(identities, dtype=np.int64)]
+        counts = (
+            self.participations
+            if identities is None
+            else self.participations[np.asarray(identities, dtype=np.int64)]
+        )
         top = int(counts.max()) if counts.size else 0
         return epsilon(self.cfg.dp, self.cfg.noise_multiplier, top, self.cfg.dp_delta)

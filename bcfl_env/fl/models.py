@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +54,9 @@ class ModelSpec:
 
     def _image_shape(self) -> tuple[int, int, int]:
         if len(self.input_shape) != 3 or self.input_shape[1] < 4 or self.input_shape[2] < 4:
-            raise ValueError(f"fl.model='cnn' needs (C, H, W) images of at least 4x4, got shape {self.input_shape}")
+            raise ValueError(
+                f"fl.model='cnn' needs (C, H, W) images of at least 4x4, got shape {self.input_shape}"
+            )
         c, h, w = self.input_shape
         return c, h, w
 
@@ -85,7 +88,15 @@ class ModelSpec:
 
     def _fan_in_of_bias(self, name: str) -> int:
         shapes = dict(self.shapes)
-        weight = {"b": "w", "b1": "w1", "b2": "w2", "c1b": "c1w", "c2b": "c2w", "f1b": "f1w", "f2b": "f2w"}[name]
+        weight = {
+            "b": "w",
+            "b1": "w1",
+            "b2": "w2",
+            "c1b": "c1w",
+            "c2b": "c2w",
+            "f1b": "f1w",
+            "f2b": "f2w",
+        }[name]
         shape = shapes[weight]
         return math.prod(shape[1:]) if len(shape) == 4 else shape[0]
 
@@ -95,7 +106,11 @@ class ModelSpec:
         p = self.unflatten(flat)
         k = flat.shape[0]
         if self.kind in ("logreg", "mlp"):
-            xs = x.reshape(x.shape[0], x.shape[1], -1) if x.dim() == len(self.input_shape) + 2 else x.reshape(1, x.shape[0], -1).expand(k, -1, -1)
+            xs = (
+                x.reshape(x.shape[0], x.shape[1], -1)
+                if x.dim() == len(self.input_shape) + 2
+                else x.reshape(1, x.shape[0], -1).expand(k, -1, -1)
+            )
             if self.kind == "logreg":
                 return torch.baddbmm(p["b"].unsqueeze(1), xs, p["w"])
             h = torch.relu(torch.baddbmm(p["b1"].unsqueeze(1), xs, p["w1"]))
@@ -112,7 +127,9 @@ class ModelSpec:
             z = x.repeat(1, k, 1, 1)
         z = F.conv2d(z, p["c1w"].reshape(k * 6, c, 3, 3), p["c1b"].reshape(-1), padding=1, groups=k)
         z = F.max_pool2d(torch.relu(z), 2)
-        z = F.conv2d(z, p["c2w"].reshape(k * 16, 6, 3, 3), p["c2b"].reshape(-1), padding=1, groups=k)
+        z = F.conv2d(
+            z, p["c2w"].reshape(k * 16, 6, 3, 3), p["c2b"].reshape(-1), padding=1, groups=k
+        )
         z = F.max_pool2d(torch.relu(z), 2)
         z = z.reshape(b, k, -1).transpose(0, 1)  # (K, B, flat)
         z = torch.relu(torch.baddbmm(p["f1b"].unsqueeze(1), z, p["f1w"]))
@@ -123,10 +140,12 @@ class ModelSpec:
         """A plain ``torch.nn`` model holding one model's parameters (P,)."""
         p = {name: t[0] for name, t in self.unflatten(flat.detach().reshape(1, -1).clone()).items()}
         if self.kind == "logreg":
-            m: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(*p["w"].shape))
+            m: Any = nn.Sequential(nn.Flatten(), nn.Linear(*p["w"].shape))
             _load_linear(m[1], p["w"], p["b"])
         elif self.kind == "mlp":
-            m = nn.Sequential(nn.Flatten(), nn.Linear(*p["w1"].shape), nn.ReLU(), nn.Linear(*p["w2"].shape))
+            m = nn.Sequential(
+                nn.Flatten(), nn.Linear(*p["w1"].shape), nn.ReLU(), nn.Linear(*p["w2"].shape)
+            )
             _load_linear(m[1], p["w1"], p["b1"])
             _load_linear(m[3], p["w2"], p["b2"])
         else:
@@ -148,11 +167,12 @@ class ModelSpec:
     def from_module(self, module: nn.Module) -> torch.Tensor:
         """Flatten a module built by :meth:`to_module` back to (P,)."""
         tensors = []
-        for layer in module:
+        for layer in module.children():
+            bias: Any = getattr(layer, "bias", None)
             if isinstance(layer, nn.Linear):
-                tensors += [layer.weight.detach().t().reshape(-1), layer.bias.detach().reshape(-1)]
+                tensors += [layer.weight.detach().t().reshape(-1), bias.detach().reshape(-1)]
             elif isinstance(layer, nn.Conv2d):
-                tensors += [layer.weight.detach().reshape(-1), layer.bias.detach().reshape(-1)]
+                tensors += [layer.weight.detach().reshape(-1), bias.detach().reshape(-1)]
         return torch.cat(tensors)
 
 
@@ -162,9 +182,13 @@ def _load_linear(layer: nn.Linear, w_in_out: torch.Tensor, b: torch.Tensor) -> N
         layer.bias.copy_(b)
 
 
-def make_model(kind: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 32) -> ModelSpec:
+def make_model(
+    kind: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 32
+) -> ModelSpec:
     if kind not in ("logreg", "mlp", "cnn"):
-        raise ValueError(f"fl.model={kind!r} is not allowed: choose one of ['logreg', 'mlp', 'cnn']")
+        raise ValueError(
+            f"fl.model={kind!r} is not allowed: choose one of ['logreg', 'mlp', 'cnn']"
+        )
     spec = ModelSpec(kind, tuple(input_shape), num_classes, hidden)
     _ = spec.shapes  # validates the input shape for the CNN
     return spec

@@ -25,15 +25,21 @@ class Partition:
     entropy: np.ndarray  # label entropy per vehicle [nats]
 
     @classmethod
-    def from_indices(cls, indices: list[np.ndarray], labels: np.ndarray, num_classes: int) -> Partition:
-        hist = np.stack([np.bincount(labels[i], minlength=num_classes) for i in indices]).astype(np.float64)
+    def from_indices(
+        cls, indices: list[np.ndarray], labels: np.ndarray, num_classes: int
+    ) -> Partition:
+        hist = np.stack([np.bincount(labels[i], minlength=num_classes) for i in indices]).astype(
+            np.float64
+        )
         p = hist / np.maximum(hist.sum(axis=1, keepdims=True), 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
         return cls(indices, hist.sum(axis=1).astype(np.int64), hist, ent)
 
 
-def _fill_empty(parts: list[list[int]] | list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+def _fill_empty(
+    parts: list[list[int]] | list[np.ndarray], rng: np.random.Generator
+) -> list[np.ndarray]:
     out = [np.asarray(p, dtype=np.int64) for p in parts]
     for k in range(len(out)):
         while out[k].size == 0:
@@ -64,7 +70,9 @@ def partition(
     if vehicles < 1:
         raise ValueError(f"vehicles={vehicles} is out of range: allowed [1, {n}]")
     if vehicles > n:
-        raise ValueError(f"vehicles={vehicles} is out of range: allowed [1, {n}] (more vehicles than samples)")
+        raise ValueError(
+            f"vehicles={vehicles} is out of range: allowed [1, {n}] (more vehicles than samples)"
+        )
     if kind == "iid":
         parts = np.array_split(rng.permutation(n), vehicles)
     elif kind == "dirichlet":
@@ -81,7 +89,9 @@ def partition(
     elif kind == "shards":
         count = vehicles * shards_per_vehicle
         if count > n:
-            raise ValueError(f"fl.shards_per_vehicle={shards_per_vehicle} x {vehicles} vehicles exceeds {n} samples")
+            raise ValueError(
+                f"fl.shards_per_vehicle={shards_per_vehicle} x {vehicles} vehicles exceeds {n} samples"
+            )
         order = np.argsort(labels, kind="stable")
         shards = np.array_split(order, count)
         deal = rng.permutation(count).reshape(vehicles, shards_per_vehicle)
@@ -91,5 +101,7 @@ def partition(
         cuts = (np.cumsum(weights / weights.sum())[:-1] * n).astype(int)
         parts = [np.sort(p) for p in np.split(rng.permutation(n), cuts)]
     else:
-        raise ValueError(f"fl.partition={kind!r} is not allowed: choose one of ['iid', 'dirichlet', 'shards', 'quantity']")
+        raise ValueError(
+            f"fl.partition={kind!r} is not allowed: choose one of ['iid', 'dirichlet', 'shards', 'quantity']"
+        )
     return Partition.from_indices(_fill_empty(parts, rng), labels, classes)

@@ -24,7 +24,12 @@ __all__ = ["clip_and_noise", "epsilon"]
 
 
 def clip_and_noise(
-    base: torch.Tensor, trained: torch.Tensor, mechanism: str, clip: float, noise_multiplier: float, generator: torch.Generator
+    base: torch.Tensor,
+    trained: torch.Tensor,
+    mechanism: str,
+    clip: float,
+    noise_multiplier: float,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     """Privatise (K, P) updates relative to ``base`` (K, P) or (P,)."""
     if mechanism == "none":
@@ -34,17 +39,23 @@ def clip_and_noise(
         norm = delta.norm(dim=1, keepdim=True)
         delta = delta * torch.clamp(clip / norm.clamp(min=1e-12), max=1.0)
         if noise_multiplier > 0:
-            delta = delta + noise_multiplier * clip * torch.randn(delta.shape, generator=generator).to(delta.device)
+            delta = delta + noise_multiplier * clip * torch.randn(
+                delta.shape, generator=generator
+            ).to(delta.device)
     elif mechanism == "laplace":
         norm = delta.abs().sum(dim=1, keepdim=True)
         delta = delta * torch.clamp(clip / norm.clamp(min=1e-12), max=1.0)
         if noise_multiplier > 0:
             lap = torch.distributions.Laplace(0.0, noise_multiplier * clip)
             u = torch.rand(delta.shape, generator=generator).to(delta.device) - 0.5
-            noise = -lap.scale * torch.sign(u) * torch.log1p(-2 * u.abs())  # inverse CDF with our generator
+            noise = (
+                -lap.scale * torch.sign(u) * torch.log1p(-2 * u.abs())
+            )  # inverse CDF with our generator
             delta = delta + noise
     else:
-        raise ValueError(f"fl.dp={mechanism!r} is not allowed: choose one of ['none', 'gaussian', 'laplace']")
+        raise ValueError(
+            f"fl.dp={mechanism!r} is not allowed: choose one of ['none', 'gaussian', 'laplace']"
+        )
     return base + delta
 
 
@@ -54,7 +65,11 @@ def epsilon(mechanism: str, noise_multiplier: float, releases: int, delta: float
         return 0.0 if releases == 0 else math.inf
     if noise_multiplier <= 0:
         return math.inf
-    event = dp_event.GaussianDpEvent(noise_multiplier) if mechanism == "gaussian" else dp_event.LaplaceDpEvent(noise_multiplier)
+    event = (
+        dp_event.GaussianDpEvent(noise_multiplier)
+        if mechanism == "gaussian"
+        else dp_event.LaplaceDpEvent(noise_multiplier)
+    )
     accountant = RdpAccountant()
     accountant.compose(dp_event.SelfComposedDpEvent(event, int(releases)))
     return float(accountant.get_epsilon(delta))

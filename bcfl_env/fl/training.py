@@ -19,7 +19,13 @@ import torch.nn.functional as F
 
 from bcfl_env.fl.models import ModelSpec
 
-__all__ = ["BatchPlan", "SGDConfig", "batched_local_train", "make_batch_plan", "sequential_local_train"]
+__all__ = [
+    "BatchPlan",
+    "SGDConfig",
+    "batched_local_train",
+    "make_batch_plan",
+    "sequential_local_train",
+]
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,9 @@ class BatchPlan:
         return int(self.index.shape[1])
 
 
-def make_batch_plan(vehicle_indices: list[np.ndarray], epochs: int, batch_size: int, rng: np.random.Generator) -> BatchPlan:
+def make_batch_plan(
+    vehicle_indices: list[np.ndarray], epochs: int, batch_size: int, rng: np.random.Generator
+) -> BatchPlan:
     """Each vehicle's E epochs of shuffled mini-batches, padded to a common length."""
     plans = []
     for idx in vehicle_indices:
@@ -102,7 +110,9 @@ def batched_local_train(
             yb = label_map[rows, yb]
         p = params.requires_grad_(True)
         logits = spec.forward(p, xb)
-        per_sample = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="none").view(k, -1)
+        per_sample = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="none"
+        ).view(k, -1)
         counts = mask.sum(dim=1).clamp(min=1)
         per_vehicle = (per_sample * mask).sum(dim=1) / counts
         (grad,) = torch.autograd.grad(per_vehicle.sum(), p)
@@ -132,7 +142,9 @@ def sequential_local_train(
     outs, losses = [], []
     for k in range(init.shape[0]):
         model = spec.to_module(init[k])
-        opt = torch.optim.SGD(model.parameters(), lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=sgd.lr, momentum=sgd.momentum, weight_decay=sgd.weight_decay
+        )
         total, steps = 0.0, 0
         for step in range(plan.steps):
             idx = plan.index[k, step]

@@ -64,7 +64,9 @@ class Channel:
     def _complex_normal(self, k: int) -> np.ndarray:
         return (self.rng.normal(size=k) + 1j * self.rng.normal(size=k)) / np.sqrt(2)
 
-    def evolve(self, moved_m: np.ndarray, speed_mps: np.ndarray, dt_s: float, serving: np.ndarray) -> None:
+    def evolve(
+        self, moved_m: np.ndarray, speed_mps: np.ndarray, dt_s: float, serving: np.ndarray
+    ) -> None:
         """Advance shadowing over the distance moved and fading over ``dt_s``; redraw on handover."""
         changed = np.flatnonzero(serving != self.link_rsu)
         self.link_rsu = serving.copy()
@@ -76,7 +78,9 @@ class Channel:
         if self.cfg.fading:
             doppler_hz = speed_mps * self.cfg.carrier_hz / SPEED_OF_LIGHT_MPS
             rho_f = j0(2 * np.pi * doppler_hz * dt_s)
-            self.fading = rho_f * self.fading + np.sqrt(np.maximum(1 - rho_f**2, 0.0)) * self._complex_normal(n)
+            self.fading = rho_f * self.fading + np.sqrt(
+                np.maximum(1 - rho_f**2, 0.0)
+            ) * self._complex_normal(n)
         self.new_links(changed[serving[changed] >= 0])
 
     def gain_db(self) -> np.ndarray:
@@ -84,8 +88,12 @@ class Channel:
         power = np.abs(self.fading) ** 2 if self.cfg.fading else np.ones_like(self.shadow_db)
         return -self.shadow_db + 10 * np.log10(np.maximum(power, 1e-12))
 
-    def rates_bps(self, distance_m: np.ndarray, serving: np.ndarray, sharers: np.ndarray) -> np.ndarray:
+    def rates_bps(
+        self, distance_m: np.ndarray, serving: np.ndarray, sharers: np.ndarray
+    ) -> np.ndarray:
         """Uplink rate per slot [bit/s] when ``sharers`` uploads (>= 1) share the serving RSU; 0 unserved."""
         bw = self.cfg.rsu_bandwidth_hz / np.maximum(sharers, 1)
-        rate = shannon_rate_bps(np.where(serving >= 0, distance_m, 1e3), bw, self.cfg, self.gain_db())
+        rate = shannon_rate_bps(
+            np.where(serving >= 0, distance_m, 1e3), bw, self.cfg, self.gain_db()
+        )
         return np.where(serving >= 0, rate, 0.0)

@@ -15,11 +15,20 @@ from bcfl_env.config import ComputeConfig
 __all__ = ["compute_energy_j", "compute_time_s", "dbm_to_watt", "transmit_energy_j"]
 
 
-def compute_time_s(samples: np.ndarray | float, epochs: int, cycles_per_sample: float, cpu_hz: np.ndarray | float) -> np.ndarray:
-    return np.asarray(samples, dtype=np.float64) * epochs * cycles_per_sample / np.asarray(cpu_hz, dtype=np.float64)
+def compute_time_s(
+    samples: np.ndarray | float, epochs: int, cycles_per_sample: float, cpu_hz: np.ndarray | float
+) -> np.ndarray:
+    return (
+        np.asarray(samples, dtype=np.float64)
+        * epochs
+        * cycles_per_sample
+        / np.asarray(cpu_hz, dtype=np.float64)
+    )
 
 
-def compute_energy_j(samples: np.ndarray | float, epochs: int, cfg: ComputeConfig, cpu_hz: np.ndarray | float) -> np.ndarray:
+def compute_energy_j(
+    samples: np.ndarray | float, epochs: int, cfg: ComputeConfig, cpu_hz: np.ndarray | float
+) -> np.ndarray:
     cycles = np.asarray(samples, dtype=np.float64) * epochs * cfg.cycles_per_sample
     return cfg.kappa * cycles * np.asarray(cpu_hz, dtype=np.float64) ** 2
 

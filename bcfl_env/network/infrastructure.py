@@ -45,14 +45,18 @@ class Infrastructure:
     def num_rsus(self) -> int:
         return int(self.rsu_xy.shape[0])
 
-    def associate(self, positions: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def associate(
+        self, positions: np.ndarray, present: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Serving RSU index per slot (-1 when out of coverage or absent) and the distance to it [m]."""
         dist, idx = self._tree.query(positions, k=1)
         covered = present & (dist <= self.cfg.rsu_coverage_m)
         serving = np.where(covered, idx, -1).astype(np.int64)
         return serving, np.where(covered, dist, np.inf)
 
-    def dwell_time_s(self, positions: np.ndarray, velocities: np.ndarray, serving: np.ndarray) -> np.ndarray:
+    def dwell_time_s(
+        self, positions: np.ndarray, velocities: np.ndarray, serving: np.ndarray
+    ) -> np.ndarray:
         """Time until each vehicle leaves its serving RSU's disc on its current heading [s].
 
         Solves |p + v t - r| = R for the positive root; inf for a vehicle at rest, 0 when unserved.

@@ -27,7 +27,9 @@ def truncated_normal(
     """Draws from N(mean, std) truncated to mean +- cut x std (std 0 gives the mean)."""
     if std == 0 or cut == 0:
         return np.full(size, float(mean))
-    return np.asarray(truncnorm.rvs(-cut, cut, loc=mean, scale=std, size=size, random_state=rng), dtype=np.float64)
+    return np.asarray(
+        truncnorm.rvs(-cut, cut, loc=mean, scale=std, size=size, random_state=rng), dtype=np.float64
+    )
 
 
 @dataclass
@@ -46,7 +48,9 @@ class Mobility:
     ``progress_m`` along it, ``goal`` node of the route, ``speed_mps``.
     """
 
-    def __init__(self, roads: RoadNetwork, cfg: MobilityConfig, num_slots: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self, roads: RoadNetwork, cfg: MobilityConfig, num_slots: int, rng: np.random.Generator
+    ) -> None:
         self.roads = roads
         self.cfg = cfg
         self.num_slots = num_slots
@@ -65,7 +69,11 @@ class Mobility:
     def populate(self) -> np.ndarray:
         """Fill ``initial_occupancy`` of the slots; returns the filled slot indices."""
         count = int(round(self.cfg.initial_occupancy * self.num_slots))
-        slots = np.sort(self.rng.choice(self.num_slots, size=count, replace=False)) if count else np.zeros(0, np.int64)
+        slots = (
+            np.sort(self.rng.choice(self.num_slots, size=count, replace=False))
+            if count
+            else np.zeros(0, np.int64)
+        )
         self._spawn(slots, anywhere=True)
         return slots
 
@@ -80,7 +88,11 @@ class Mobility:
             self._static_xy[slots] = roads.xy[nodes] + jitter
             self.speed_mps[slots] = 0.0
             return
-        start = self.rng.integers(0, roads.num_nodes, size=k) if anywhere else self.rng.choice(roads.boundary, size=k)
+        start = (
+            self.rng.integers(0, roads.num_nodes, size=k)
+            if anywhere
+            else self.rng.choice(roads.boundary, size=k)
+        )
         goal = self._draw_goals(start)
         self.src[slots] = start
         self.goal[slots] = goal
@@ -137,7 +149,11 @@ class Mobility:
         arrivals = int(self.rng.poisson(self.cfg.arrival_rate_per_s * dt_s))
         free = np.flatnonzero(~self.present)
         take = min(arrivals, free.size)
-        slots = np.sort(self.rng.choice(free, size=take, replace=False)) if take else np.zeros(0, np.int64)
+        slots = (
+            np.sort(self.rng.choice(free, size=take, replace=False))
+            if take
+            else np.zeros(0, np.int64)
+        )
         self._spawn(slots, anywhere=False)
         events.arrived = slots
         events.rejected_arrivals = arrivals - take

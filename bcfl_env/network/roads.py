@@ -18,8 +18,12 @@ def _grid(cfg: RoadConfig) -> nx.Graph:
     g = nx.Graph()
     for r in range(cfg.rows):
         for c in range(cfg.cols):
-            g.add_node(r * cfg.cols + c, x=c * cfg.block_length_m, y=r * cfg.block_length_m,
-                       boundary=r in (0, cfg.rows - 1) or c in (0, cfg.cols - 1))
+            g.add_node(
+                r * cfg.cols + c,
+                x=c * cfg.block_length_m,
+                y=r * cfg.block_length_m,
+                boundary=r in (0, cfg.rows - 1) or c in (0, cfg.cols - 1),
+            )
     for r in range(cfg.rows):
         for c in range(cfg.cols):
             if c + 1 < cfg.cols:
@@ -34,8 +38,12 @@ def _ring(cfg: RoadConfig) -> nx.Graph:
     n = cfg.ring_nodes
     for i in range(n):
         angle = 2 * math.pi * i / n
-        g.add_node(i, x=cfg.ring_radius_m * (1 + math.cos(angle)), y=cfg.ring_radius_m * (1 + math.sin(angle)),
-                   boundary=i % 3 == 0)  # every third junction is a ramp in and out of the area
+        g.add_node(
+            i,
+            x=cfg.ring_radius_m * (1 + math.cos(angle)),
+            y=cfg.ring_radius_m * (1 + math.sin(angle)),
+            boundary=i % 3 == 0,
+        )  # every third junction is a ramp in and out of the area
     for i in range(n):
         g.add_edge(i, (i + 1) % n)
     return g
@@ -61,12 +69,16 @@ def _graphml(cfg: RoadConfig) -> nx.Graph:
     mapping = {node: i for i, node in enumerate(raw.nodes)}
     for node, data in raw.nodes(data=True):
         if "x" not in data or "y" not in data:
-            raise ValueError(f"network.road.graphml_path: node {node!r} lacks 'x' and 'y' attributes [m]")
+            raise ValueError(
+                f"network.road.graphml_path: node {node!r} lacks 'x' and 'y' attributes [m]"
+            )
         g.add_node(mapping[node], x=float(data["x"]), y=float(data["y"]), boundary=False)
     for u, v in raw.edges:
         g.add_edge(mapping[u], mapping[v])
     for node in g.nodes:
-        g.nodes[node]["boundary"] = g.degree[node] <= 1 or g.degree[node] < max(dict(g.degree).values())
+        g.nodes[node]["boundary"] = g.degree[node] <= 1 or g.degree[node] < max(
+            dict(g.degree).values()
+        )
     return g
 
 
@@ -126,7 +138,9 @@ class RoadNetwork:
         for src, paths in nx.all_pairs_dijkstra_path(g, weight="length_m"):
             for dst, path in paths.items():
                 next_hop[src, dst] = path[1] if len(path) > 1 else src
-        boundary = np.array([i for i in range(n) if g.nodes[i].get("boundary", False)], dtype=np.int64)
+        boundary = np.array(
+            [i for i in range(n) if g.nodes[i].get("boundary", False)], dtype=np.int64
+        )
         return cls(g, xy, length, limit, next_hop, boundary)
 
     @property

@@ -29,7 +29,13 @@ class UploadTracker:
         self.rsu = np.full(num_slots, -1, dtype=np.int64)
         self.started_at_s = np.zeros(num_slots)
 
-    def start(self, slots: np.ndarray, bits: np.ndarray | float, serving: np.ndarray, now_s: np.ndarray | float) -> np.ndarray:
+    def start(
+        self,
+        slots: np.ndarray,
+        bits: np.ndarray | float,
+        serving: np.ndarray,
+        now_s: np.ndarray | float,
+    ) -> np.ndarray:
         """Begin uploads; returns the slots that could not start because they had no RSU."""
         serving_now = serving[slots]
         ok = serving_now >= 0
@@ -37,7 +43,9 @@ class UploadTracker:
         self.active[go] = True
         self.bits_left[go] = np.broadcast_to(np.asarray(bits, dtype=np.float64), slots.shape)[ok]
         self.rsu[go] = serving_now[ok]
-        self.started_at_s[go] = np.broadcast_to(np.asarray(now_s, dtype=np.float64), slots.shape)[ok]
+        self.started_at_s[go] = np.broadcast_to(np.asarray(now_s, dtype=np.float64), slots.shape)[
+            ok
+        ]
         return slots[~ok]
 
     def sharers(self, serving: np.ndarray, num_rsus: int) -> np.ndarray:
@@ -49,7 +57,14 @@ class UploadTracker:
     def cancel(self, slots: np.ndarray) -> None:
         self.active[slots] = False
 
-    def tick(self, rates_bps: np.ndarray, serving: np.ndarray, present: np.ndarray, start_s: float, dt_s: float) -> UploadStep:
+    def tick(
+        self,
+        rates_bps: np.ndarray,
+        serving: np.ndarray,
+        present: np.ndarray,
+        start_s: float,
+        dt_s: float,
+    ) -> UploadStep:
         """Advance every active upload over ``[start_s, start_s + dt_s]``."""
         act = self.active
         departed = act & ~present
@@ -64,7 +79,9 @@ class UploadTracker:
         sent = rates_bps * window
         done = go & (sent >= self.bits_left)
         done_idx = np.flatnonzero(done)
-        finish = begin[done_idx] + self.bits_left[done_idx] / np.maximum(rates_bps[done_idx], 1e-300)
+        finish = begin[done_idx] + self.bits_left[done_idx] / np.maximum(
+            rates_bps[done_idx], 1e-300
+        )
         self.bits_left[go] -= sent[go]
         self.active[done_idx] = False
         self.bits_left[done_idx] = 0.0

@@ -38,7 +38,13 @@ class VehicularNetwork:
         rngs: generators named ``mobility``, ``channel``, ``compute`` and ``fleet``.
     """
 
-    def __init__(self, cfg: NetworkConfig, num_slots: int, fleet_size: int, rngs: dict[str, np.random.Generator]) -> None:
+    def __init__(
+        self,
+        cfg: NetworkConfig,
+        num_slots: int,
+        fleet_size: int,
+        rngs: dict[str, np.random.Generator],
+    ) -> None:
         self.cfg = cfg
         self.num_slots = num_slots
         self.fleet_size = fleet_size
@@ -46,7 +52,7 @@ class VehicularNetwork:
         if cfg.mobility.backend == "sumo":
             from bcfl_env.network.sumo import SumoMobility
 
-            self.mobility: Mobility = SumoMobility(cfg, num_slots, rngs["mobility"])  # type: ignore[assignment]
+            self.mobility: Mobility = SumoMobility(cfg, num_slots, rngs["mobility"])
             self.roads = self.mobility.roads
         else:
             self.roads = RoadNetwork.from_config(cfg.road)
@@ -55,9 +61,13 @@ class VehicularNetwork:
         self.channel = Channel(cfg.channel, num_slots, rngs["channel"])
         c = cfg.compute
         crng = rngs["compute"]
-        self.cpu_hz = truncated_normal(crng, c.cpu_mean_ghz, c.cpu_std_ghz, c.cpu_cut_std, fleet_size) * 1e9
+        self.cpu_hz = (
+            truncated_normal(crng, c.cpu_mean_ghz, c.cpu_std_ghz, c.cpu_cut_std, fleet_size) * 1e9
+        )
         self.cpu_hz = np.maximum(self.cpu_hz, 1e6)
-        spread = crng.uniform(1 - c.energy_budget_spread, 1 + c.energy_budget_spread, size=fleet_size)
+        spread = crng.uniform(
+            1 - c.energy_budget_spread, 1 + c.energy_budget_spread, size=fleet_size
+        )
         self.energy_budget_j = c.energy_budget_j * spread
         self.energy_left_j = self.energy_budget_j.copy()
         self.slot_identity = np.full(num_slots, -1, dtype=np.int64)
@@ -124,7 +134,9 @@ class VehicularNetwork:
         return self.channel.rates_bps(self.distance_m, self.serving, share)
 
     def dwell_time_s(self) -> np.ndarray:
-        return self.infra.dwell_time_s(self.mobility.positions(), self.mobility.velocities(), self.serving)
+        return self.infra.dwell_time_s(
+            self.mobility.positions(), self.mobility.velocities(), self.serving
+        )
 
     def slot_cpu_hz(self) -> np.ndarray:
         ids = self.slot_identity
