@@ -10,16 +10,6 @@ import bcfl_env  # noqa: F401
 from agents import GreedySelector, OortSelector, PowerOfChoiceSelector, make_selector
 
 
-def cli(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "training.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
     import os
 
