@@ -311,16 +311,12 @@ class World:
                 int(self.fl.sizes[job.identity]), {"loss": job.loss},
             ))  # fmt: skip
             by_sender[name] = job
-        params_of = {
-            self.chain.ledger.models.put(self.fl.to_bytes(j.params)): j
-            for j in arrived
-            if j.params is not None
-        }
 
         def score_fn(
             members: list[str], candidates: list[UpdateCandidate]
         ) -> tuple[np.ndarray, np.ndarray]:
-            jobs = [params_of[c.params_hash] for c in candidates]
+            # one job per sender; identical parameters (free riders) must not collide
+            jobs = [by_sender[c.sender] for c in candidates]
             stacked = torch.stack([j.params for j in jobs])  # type: ignore[misc]
             seats = [self._seat(m) for m in members]
             samples = self.fl.sizes[[j.identity for j in jobs]]

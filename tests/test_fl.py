@@ -54,17 +54,24 @@ def test_each_vehicle_takes_ceil_n_over_b_steps_per_epoch():
         assert plan.mask[k].sum().item() == 2 * s
 
 
+def run_rounds(
+    engine: FLEngine, rounds: int, fleet: int, per_round: int, picker_seed: int
+) -> float:
+    """Synchronous rounds with uniformly sampled vehicles; returns the final test accuracy."""
+    picker = np.random.default_rng(picker_seed)
+    for _ in range(rounds):
+        ids = picker.choice(fleet, per_round, replace=False)
+        result = engine.train(ids, engine.global_params.expand(per_round, -1))
+        engine.aggregate(result.params, result.samples, np.zeros(per_round))
+    return engine.accuracy
+
+
 def test_fedavg_on_digits_reaches_90_percent_in_30_rounds():
     cfg = FLConfig(
         aggregation="fedavg", partition="dirichlet", alpha=0.5, local_epochs=5, hidden=64
     )
     engine = FLEngine(cfg, 50, np.random.default_rng(1), 1, np.random.default_rng(2))
-    picker = np.random.default_rng(3)
-    for _ in range(30):
-        ids = picker.choice(50, 10, replace=False)
-        result = engine.train(ids, engine.global_params.expand(10, -1))
-        engine.aggregate(result.params, result.samples, np.zeros(10))
-    assert engine.accuracy >= 0.90
+    assert run_rounds(engine, 30, 50, 10, picker_seed=3) >= 0.90
 
 
 def _run_attack(aggregation: str, malicious: float, rounds: int = 20) -> float:
@@ -78,12 +85,7 @@ def _run_attack(aggregation: str, malicious: float, rounds: int = 20) -> float:
         krum_f=3,
     )
     engine = FLEngine(cfg, 30, np.random.default_rng(5), 5, np.random.default_rng(6))
-    picker = np.random.default_rng(7)
-    for _ in range(rounds):
-        ids = picker.choice(30, 10, replace=False)
-        result = engine.train(ids, engine.global_params.expand(10, -1))
-        engine.aggregate(result.params, result.samples, np.zeros(10))
-    return engine.accuracy
+    return run_rounds(engine, rounds, 30, 10, picker_seed=7)
 
 
 def test_sign_flipping_hurts_fedavg_and_robust_rules_reduce_the_drop():
@@ -101,12 +103,7 @@ def test_dp_accuracy_falls_as_noise_rises():
             aggregation="fedavg", dp="gaussian", dp_clip=5.0, noise_multiplier=sigma, local_epochs=2
         )
         engine = FLEngine(cfg, 30, np.random.default_rng(1), 1, np.random.default_rng(2))
-        picker = np.random.default_rng(3)
-        for _ in range(15):
-            ids = picker.choice(30, 10, replace=False)
-            r = engine.train(ids, engine.global_params.expand(10, -1))
-            engine.aggregate(r.params, r.samples, np.zeros(10))
-        accs.append(engine.accuracy)
+        accs.append(run_rounds(engine, 15, 30, 10, picker_seed=3))
     assert accs[0] > accs[1] > accs[2]
 
 
