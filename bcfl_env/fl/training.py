@@ -56,20 +56,14 @@ def make_batch_plan(
     vehicle_indices: list[np.ndarray], epochs: int, batch_size: int, rng: np.random.Generator
 ) -> BatchPlan:
     """Each vehicle's E epochs of shuffled mini-batches, padded to a common length."""
-    plans = []
-    for idx in vehicle_indices:
-        batches = []
-        for _ in range(epochs):
-            perm = idx[rng.permutation(idx.size)]
-            for start in range(0, idx.size, batch_size):
-                chunk = perm[start : start + batch_size]
-                batches.append(np.pad(chunk, (0, batch_size - chunk.size), constant_values=-1))
-        plans.append(np.stack(batches))
-    steps = max(p.shape[0] for p in plans)
-    out = np.full((len(plans), steps, batch_size), -1, dtype=np.int64)
-    for k, p in enumerate(plans):
-        out[k, : p.shape[0]] = p
-    return BatchPlan(torch.from_numpy(out))
+    per_epoch = [-(-idx.size // batch_size) for idx in vehicle_indices]  # ceil(n_i / B)
+    steps = max(epochs * s for s in per_epoch)
+    out = np.full((len(vehicle_indices), steps * batch_size), -1, dtype=np.int64)
+    for k, idx in enumerate(vehicle_indices):
+        span = per_epoch[k] * batch_size  # one epoch's batches, the last one padded
+        for e in range(epochs):
+            out[k, e * span : e * span + idx.size] = idx[rng.permutation(idx.size)]
+    return BatchPlan(torch.from_numpy(out.reshape(len(vehicle_indices), steps, batch_size)))
 
 
 def batched_local_train(
@@ -108,14 +102,17 @@ def batched_local_train(
         xb, yb = x[idx], y[idx]
         if label_map is not None:
             yb = label_map[rows, yb]
-        p = params.requires_grad_(True)
-        logits = spec.forward(p, xb)
-        per_sample = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="none"
-        ).view(k, -1)
-        counts = mask.sum(dim=1).clamp(min=1)
-        per_vehicle = (per_sample * mask).sum(dim=1) / counts
-        (grad,) = torch.autograd.grad(per_vehicle.sum(), p)
+        if spec.has_analytic_gradient:
+            per_vehicle, grad = spec.loss_and_grad(params, xb, yb, mask)
+        else:
+            p = params.requires_grad_(True)
+            logits = spec.forward(p, xb)
+            per_sample = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="none"
+            ).view(k, -1)
+            counts = mask.sum(dim=1).clamp(min=1)
+            per_vehicle = (per_sample * mask).sum(dim=1) / counts
+            (grad,) = torch.autograd.grad(per_vehicle.sum(), p)
         with torch.no_grad():
             active = active_all[:, step].to(x.dtype)[:, None]
             d = grad + sgd.weight_decay * params if sgd.weight_decay else grad
