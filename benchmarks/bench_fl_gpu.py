@@ -32,13 +32,14 @@ def bench(
     ks: list[int],
     samples_per_vehicle: int = 7,
     repeats: int = 7,
+    conv_impl: str = "auto",
 ) -> None:
     device = torch.device("cuda")
     rng = np.random.default_rng(0)
     n = 60_000
     x = torch.rand((n, *shape), device=device)
     y = torch.randint(0, 10, (n,), device=device)
-    spec = make_model(model, shape, 10)
+    spec = make_model(model, shape, 10, conv_impl=conv_impl)
     sgd = SGDConfig(1, 10, 0.05)
     for k in ks:
         indices = [rng.choice(n, samples_per_vehicle, replace=False) for _ in range(k)]
@@ -58,8 +59,30 @@ def bench(
         )
 
 
+def agreement() -> None:
+    """CUDA results equal CPU results (same plan, same start) for every model and kernel."""
+    rng = np.random.default_rng(1)
+    x = torch.rand((500, 1, 28, 28))
+    y = torch.randint(0, 10, (500,))
+    indices = [rng.choice(500, n, replace=False) for n in (5, 13, 27, 40)]
+    plan = make_batch_plan(indices, 2, 10, rng)
+    sgd = SGDConfig(2, 10, 0.05, 0.9, 1e-3)
+    for kind, impl in (("mlp", "auto"), ("cnn", "grouped"), ("cnn", "im2col")):
+        spec = make_model(kind, (1, 28, 28), 10, conv_impl=impl)
+        init = torch.stack([spec.init(torch.Generator().manual_seed(i)) for i in range(4)])
+        cpu, _ = batched_local_train(spec, init, x, y, plan, sgd)
+        gpu, _ = batched_local_train(spec, init.cuda(), x.cuda(), y.cuda(), plan, sgd)
+        err = (gpu.cpu() - cpu).abs().max().item()
+        print(f"agreement {kind:>4} {impl:>7}: max |cuda - cpu| = {err:.2e}")
+
+
 if __name__ == "__main__":
     print(torch.__version__, torch.cuda.get_device_name(0))
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 as specified
+    torch.backends.cudnn.allow_tf32 = False
+    agreement()
     bench("mlp", (1, 8, 8), [10, 1000, 10000])
-    bench("cnn", (1, 28, 28), [100, 1000])
+    torch.backends.cudnn.benchmark = True
+    for impl in ("grouped", "im2col"):
+        bench("cnn", (1, 28, 28), [100, 1000], conv_impl=impl)
     print(f"peak CUDA memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")

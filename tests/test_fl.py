@@ -27,11 +27,12 @@ def digits():
     return load_dataset("digits", np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("kind", ["logreg", "mlp", "cnn"])
+@pytest.mark.parametrize("kind", ["logreg", "mlp", "cnn", "cnn-im2col"])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_batched_training_equals_sequential_reference(digits, kind, momentum):
     rng = np.random.default_rng(1)
-    spec = make_model(kind, digits.input_shape, 10)
+    impl = "im2col" if kind == "cnn-im2col" else "auto"
+    spec = make_model(kind.split("-")[0], digits.input_shape, 10, conv_impl=impl)
     part = partition(digits.y_train, 12, rng, "quantity", quantity_sigma=1.0)
     chosen = [part.indices[i] for i in range(6)]
     assert len({c.size for c in chosen}) > 1  # unequal data sizes

@@ -28,6 +28,7 @@ class ModelSpec:
     input_shape: tuple[int, ...]
     num_classes: int
     hidden: int = 32
+    conv_impl: str = "auto"  # "grouped" conv2d (fast on CPU), "im2col" + bmm, or "auto" by device
 
     # ------------------------------------------------------------------ layout
     @property
@@ -159,8 +160,19 @@ class ModelSpec:
         return loss, torch.cat([g.reshape(k, -1) for g in grads], dim=1)
 
     def _cnn_forward(self, p: dict[str, torch.Tensor], x: torch.Tensor, k: int) -> torch.Tensor:
+        impl = (
+            self.conv_impl if self.conv_impl != "auto" else ("im2col" if x.is_cuda else "grouped")
+        )
+        if impl == "grouped":
+            return self._cnn_forward_grouped(p, x, k)
+        return self._cnn_forward_im2col(p, x, k)
+
+    def _cnn_forward_grouped(
+        self, p: dict[str, torch.Tensor], x: torch.Tensor, k: int
+    ) -> torch.Tensor:
+        """K models as the groups of one grouped ``conv2d`` (input (B, K*C, H, W))."""
         c, h, w = self._image_shape()
-        if x.dim() == 5:  # (K, B, C, H, W) -> (B, K*C, H, W): K models as conv groups
+        if x.dim() == 5:
             b = x.shape[1]
             z = x.permute(1, 0, 2, 3, 4).reshape(b, k * c, h, w)
         else:
@@ -175,6 +187,44 @@ class ModelSpec:
         z = z.reshape(b, k, -1).transpose(0, 1)  # (K, B, flat)
         z = torch.relu(torch.baddbmm(p["f1b"].unsqueeze(1), z, p["f1w"]))
         return torch.baddbmm(p["f2b"].unsqueeze(1), z, p["f2w"])
+
+    def _cnn_forward_im2col(
+        self, p: dict[str, torch.Tensor], x: torch.Tensor, k: int
+    ) -> torch.Tensor:
+        """LeNet-style forward of K models, each 3x3 convolution as im2col + one batched matmul.
+
+        Grouped ``conv2d`` with groups=K is a poor fit for K in the thousands and a handful of
+        channels; unfolding the 3x3 patches once and multiplying by the K stacked kernels with
+        ``bmm`` (or one broadcast ``matmul`` when all models see the same input) is not.
+        """
+        c, h, w = self._image_shape()
+        shared = x.dim() == 4
+        z = x if shared else x.reshape(-1, c, h, w)  # (B or K*B, C, H, W)
+        z = self._conv3x3(z, p["c1w"], p["c1b"], k, shared)  # (K*B, 6, H, W)
+        z = F.max_pool2d(torch.relu(z), 2)
+        z = self._conv3x3(z, p["c2w"], p["c2b"], k, False)
+        z = F.max_pool2d(torch.relu(z), 2)
+        z = z.reshape(k, -1, z[0].numel())  # (K, B, 16 * H/4 * W/4), C-H-W order
+        z = torch.relu(torch.baddbmm(p["f1b"].unsqueeze(1), z, p["f1w"]))
+        return torch.baddbmm(p["f2b"].unsqueeze(1), z, p["f2w"])
+
+    @staticmethod
+    def _conv3x3(
+        z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, k: int, shared: bool
+    ) -> torch.Tensor:
+        """3x3 'same' convolution of K models: z (K*B or shared B, C, H, W) -> (K*B, O, H, W)."""
+        n, c, h, w = z.shape
+        out = weight.shape[1]
+        kernels = weight.reshape(k, out, c * 9).transpose(1, 2)  # (K, C*9, O)
+        patches = F.unfold(z, 3, padding=1).transpose(1, 2)  # (N, H*W, C*9)
+        if shared:  # the same B inputs for every model: one broadcast matmul
+            y = torch.matmul(patches.reshape(1, n * h * w, c * 9), kernels)
+            b = n
+        else:
+            b = n // k
+            y = torch.bmm(patches.reshape(k, b * h * w, c * 9), kernels)
+        y = y + bias.unsqueeze(1)  # (K, B*H*W, O)
+        return y.reshape(k * b, h, w, out).permute(0, 3, 1, 2)
 
     # ------------------------------------------------------------------ reference
     def to_module(self, flat: torch.Tensor) -> nn.Module:
@@ -224,12 +274,20 @@ def _load_linear(layer: nn.Linear, w_in_out: torch.Tensor, b: torch.Tensor) -> N
 
 
 def make_model(
-    kind: str, input_shape: tuple[int, ...], num_classes: int, hidden: int = 32
+    kind: str,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    hidden: int = 32,
+    conv_impl: str = "auto",
 ) -> ModelSpec:
     if kind not in ("logreg", "mlp", "cnn"):
         raise ValueError(
             f"fl.model={kind!r} is not allowed: choose one of ['logreg', 'mlp', 'cnn']"
         )
-    spec = ModelSpec(kind, tuple(input_shape), num_classes, hidden)
+    if conv_impl not in ("auto", "grouped", "im2col"):
+        raise ValueError(
+            f"conv_impl={conv_impl!r} is not allowed: choose one of ['auto', 'grouped', 'im2col']"
+        )
+    spec = ModelSpec(kind, tuple(input_shape), num_classes, hidden, conv_impl)
     _ = spec.shapes  # validates the input shape for the CNN
     return spec
