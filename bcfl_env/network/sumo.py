@@ -211,11 +211,8 @@ class SumoMobility:
         for slot, vid in enumerate(self._vid):
             if vid is None or vid not in arrived_ids:
                 continue
-            if self.rng.random() < self.cfg.departure_prob:
-                self._vid[slot] = None
-                self.present[slot] = False
-                departed.append(slot)
-            elif not self._insert(slot):  # continue on a new route (visible after the next step)
+            # leave the area, or continue on a new route (visible after the next step)
+            if self.rng.random() < self.cfg.departure_prob or not self._insert(slot):
                 self._vid[slot] = None
                 self.present[slot] = False
                 departed.append(slot)
@@ -228,15 +225,15 @@ class SumoMobility:
             else np.zeros(0, np.int64)
         )
         entered = []
-        for slot in new:
-            self._max_speed[slot] = self._draw_speed()
+        for new_slot in new.tolist():
+            self._max_speed[new_slot] = self._draw_speed()
             edge = self.entry_edges[int(self.rng.integers(len(self.entry_edges)))]
-            if self._insert(int(slot), edge):
-                self.present[slot] = True
-                entered.append(int(slot))
+            if self._insert(new_slot, edge):
+                self.present[new_slot] = True
+                entered.append(new_slot)
                 # SUMO shows it after the next step; until then it stands at the edge's start
-                self._xy[slot] = self._sumo.lane.getShape(f"{edge}_0")[0]
-                self.speed_mps[slot] = 0.0
+                self._xy[new_slot] = self._sumo.lane.getShape(f"{edge}_0")[0]
+                self.speed_mps[new_slot] = 0.0
         self._sync()
         return MobilityEvents(
             np.array(entered, dtype=np.int64),
@@ -258,9 +255,3 @@ class SumoMobility:
         if SumoMobility._active is self:
             self._close()
         self._tmp.cleanup()
-
-    def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
-        try:
-            self._tmp.cleanup()
-        except Exception:
-            pass

@@ -8,6 +8,7 @@ is inside the area, and a freed slot is reused by the next arrival.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from bcfl_env.network.channel import Channel
 from bcfl_env.network.infrastructure import Infrastructure
 from bcfl_env.network.mobility import Mobility, truncated_normal
 from bcfl_env.network.roads import RoadNetwork
+
+if TYPE_CHECKING:
+    from bcfl_env.network.sumo import SumoMobility
 
 __all__ = ["NetworkEvents", "VehicularNetwork"]
 
@@ -49,10 +53,11 @@ class VehicularNetwork:
         self.num_slots = num_slots
         self.fleet_size = fleet_size
         self._fleet_rng = rngs["fleet"]
+        self.mobility: Mobility | SumoMobility
         if cfg.mobility.backend == "sumo":
             from bcfl_env.network.sumo import SumoMobility
 
-            self.mobility: Mobility = SumoMobility(cfg, num_slots, rngs["mobility"])
+            self.mobility = SumoMobility(cfg, num_slots, rngs["mobility"])
             self.roads = self.mobility.roads
         else:
             self.roads = RoadNetwork.from_config(cfg.road)
