@@ -9,6 +9,7 @@ import gymnasium as gym
 
 from agents.base import Selector
 from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector, RandomSelector
+from agents.favor import FavorSelector
 
 __all__ = ["SELECTORS", "make_selector"]
 
@@ -19,6 +20,7 @@ SELECTORS: dict[str, Callable[..., Selector]] = {
     "greedy-compute": lambda env, **kw: GreedySelector(env, by="compute", **kw),
     "oort": OortSelector,
     "power-of-choice": PowerOfChoiceSelector,
+    "favor": FavorSelector,  # trains a short double DQN unless given model=PATH
 }
 
 

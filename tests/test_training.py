@@ -120,3 +120,69 @@ def test_selectors_reject_wrong_observations():
         make_selector("random", env).predict(obs[:5])
     with pytest.raises(ValueError, match="choose one of"):
         make_selector("magic", env)
+
+
+def test_slot_policy_trained_with_20_slots_runs_with_40(tmp_path):
+    from stable_baselines3 import PPO
+
+    from agents.sb3 import SlotSetPolicy, load_slot_policy
+
+    env20 = gym.make("bcfl/IoV-v0", max_rounds=6)
+    model = PPO(SlotSetPolicy, env20, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(32)
+    model.save(tmp_path / "p20.zip")
+    env40 = gym.make("bcfl/IoV-v0", num_vehicles=40, max_rounds=3)
+    model40 = load_slot_policy(tmp_path / "p20.zip", env40)
+    obs, _ = env40.reset(seed=0)
+    action, _ = model40.predict(obs, deterministic=True)
+    assert action.shape == (40,) and env40.action_space.contains(action)
+    env40.step(action)
+    # permutation equivariance: permuting vehicle rows permutes the scores
+    perm = np.random.default_rng(0).permutation(40)
+    shuffled = obs.copy()
+    shuffled[:40] = obs[perm]
+    permuted, _ = model40.predict(shuffled, deterministic=True)
+    np.testing.assert_allclose(permuted, action[perm], atol=1e-5)
+
+
+def test_favor_deploys_top_k_by_q_value_and_uses_double_dqn_target():
+    import torch
+
+    from agents.favor import DoubleDQN, FavorSelector, train_favor
+    from bcfl_env import BCFLEnv
+
+    env = BCFLEnv(reward__kind="favor", max_rounds=10)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(env.action_space.sample())
+    assert reward == pytest.approx(64 ** (info["accuracy"] - 0.85) - 1)  # Xi^(acc - target) - 1
+    model = train_favor(env, timesteps=250, learning_starts=50)
+    assert isinstance(model, DoubleDQN) and model._n_updates > 0
+    selector = FavorSelector(env, model=model)
+    obs, _ = env.reset(seed=1)
+    q = selector.q_values(obs)
+    action, _ = selector.predict(obs)
+    eligible = np.flatnonzero(env.action_masks())
+    best = eligible[np.argsort(-q[eligible], kind="stable")][:5]
+    chosen = np.argsort(-action, kind="stable")[:5]
+    assert set(best.tolist()) == set(chosen.tolist())
+    # the double-DQN target: the online net picks the next action, the target net values it
+    online = model.q_net
+    obs_t = torch.as_tensor(np.concatenate([obs, np.zeros((21, 1), np.float32)], axis=1)[None])
+    with torch.no_grad():
+        for p in model.q_net_target.parameters():
+            p.add_(torch.randn_like(p))
+        pick = online(obs_t).argmax(dim=1, keepdim=True)
+        double_value = model.q_net_target(obs_t).gather(1, pick)
+        plain_value = model.q_net_target(obs_t).max(dim=1, keepdim=True).values
+    assert double_value.item() <= plain_value.item()
+
+
+@pytest.mark.parametrize("algo", ["a2c", "sac", "td3", "dqn", "maskable_ppo"])
+def test_every_algorithm_trains_and_evaluates(tmp_path, algo):
+    from training.evaluate import run_episode
+    from training.train import load_model, train
+
+    run = train(algo, "bcfl/IoV-v0", 64, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000)
+    env = gym.make("bcfl/IoV-v0", max_rounds=3)
+    result = run_episode(env, load_model(run / "model.zip", env), seed=5)
+    assert result["rounds"] == 3

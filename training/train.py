@@ -77,11 +77,22 @@ def _schedule(value: Any) -> Any:
     return value
 
 
+PICKING_ALGOS = ("dqn", "maskable_ppo")  # trained on one-vehicle picks (DiscreteSelection)
+
+
 def make_env(env_id: str, algo: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
     env = gym.make(env_id, **env_kwargs)
-    if algo == "dqn":
+    if algo in PICKING_ALGOS:
         env = bcfl_env.DiscreteSelection(env)
     return env
+
+
+def _policy(name: str) -> Any:
+    if name == "SlotSetPolicy":
+        from agents.sb3 import SlotSetPolicy
+
+        return SlotSetPolicy
+    return name
 
 
 def train(
@@ -107,7 +118,7 @@ def train(
     hp.pop("n_timesteps", None)
     envs = int(n_envs or hp.pop("n_envs", 1))
     hp.pop("n_envs", None)
-    policy = hp.pop("policy", "MlpPolicy")
+    policy = _policy(hp.pop("policy", "MlpPolicy"))
     if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
         hp["policy_kwargs"] = eval(
             hp["policy_kwargs"], {"dict": dict}
@@ -129,7 +140,7 @@ def train(
     vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
     cls = algos[algo]
     if resume is not None:
-        model = cls.load(run_dir / "model.zip", env=vec, device="cpu")
+        model = cls.load(_latest(run_dir), env=vec, device="cpu")
         done = model.num_timesteps
     else:
         model = cls(
@@ -193,11 +204,30 @@ def _manifest(
     }
 
 
+def _latest(run_dir: Path) -> Path:
+    """The model to resume from: the final model, else the newest checkpoint."""
+    if (run_dir / "model.zip").is_file():
+        return run_dir / "model.zip"
+    checkpoints = sorted(
+        (run_dir / "checkpoints").glob("model_*_steps.zip"), key=lambda p: int(p.stem.split("_")[1])
+    )
+    if not checkpoints:
+        raise ValueError(f"{run_dir} holds no model.zip and no checkpoint to resume from")
+    return checkpoints[-1]
+
+
 class _SB3Selector:
-    """Adapts a trained SB3 model to the Selector protocol (DQN: FAVOR-style top-K by Q value)."""
+    """Adapts a trained SB3 model to the Selector protocol.
+
+    Score-action models (PPO, A2C, SAC, TD3) act directly. Models trained on one-vehicle picks act
+    through the same picks: MaskablePPO picks K eligible slots in turn; DQN deploys FAVOR-style,
+    the top K slots by Q value in one shot.
+    """
 
     def __init__(self, model: Any, env: gym.Env[Any, Any], algo: str) -> None:
         self.model, self.env, self.algo = model, env, algo
+        self.n = int(env.unwrapped.num_slots)  # type: ignore[attr-defined]
+        self.k = int(env.unwrapped.budget)  # type: ignore[attr-defined]
 
     def predict(
         self,
@@ -206,18 +236,38 @@ class _SB3Selector:
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        if self.algo != "dqn":
+        if self.algo not in PICKING_ALGOS:
             return self.model.predict(observation, state, episode_start, deterministic)
-        obs = np.concatenate(
-            [observation, np.zeros((observation.shape[0], 1), dtype=np.float32)], axis=1
-        )
-        with torch.no_grad():
-            q = self.model.q_net(torch.as_tensor(obs[None]))[0, :-1].numpy()
-        return np.clip(q / (np.abs(q).max() + 1e-9), -1, 1).astype(np.float32), None
+        picked = np.zeros((observation.shape[0], 1), dtype=np.float32)
+        eligible = (observation[: self.n, 0] > 0) & (observation[: self.n, 9] == 0)
+        if self.algo == "dqn":
+            with torch.no_grad():
+                q = self.model.q_net(
+                    torch.as_tensor(np.concatenate([observation, picked], axis=1)[None])
+                )[0, : self.n]
+            from agents.base import scores_from_ranking
+
+            return scores_from_ranking(q.numpy(), eligible), None
+        scores = np.full(self.n, -1.0, dtype=np.float32)
+        for rank in range(min(self.k, int(eligible.sum()))):
+            mask = np.append(eligible & (picked[: self.n, 0] == 0), True)
+            action, _ = self.model.predict(
+                np.concatenate([observation, picked], axis=1), deterministic=True, action_masks=mask
+            )
+            a = int(action)
+            if a >= self.n:
+                break
+            picked[a, 0] = 1.0
+            scores[a] = 1.0 - rank / max(self.k, 1)
+        return scores, None
 
 
 def load_model(path: Path, env: gym.Env[Any, Any]) -> Selector:
-    """Load a model saved by :func:`train` (the algorithm is read from the run's manifest or name)."""
+    """Load a model saved by :func:`train` (the algorithm is read from the run's manifest or name).
+
+    PPO and A2C models load with the env's spaces, so a ``SlotSetPolicy`` trained with N slots runs
+    with any other N.
+    """
     manifest = path.parent / "manifest.json"
     algo = (
         json.loads(manifest.read_text())["algo"] if manifest.is_file() else path.stem.split("__")[0]
@@ -225,8 +275,13 @@ def load_model(path: Path, env: gym.Env[Any, Any]) -> Selector:
     algos = _algos()
     if algo not in algos:
         raise ValueError(f"cannot tell the algorithm of {path}: expected a manifest.json beside it")
+    custom = (
+        {"observation_space": env.observation_space, "action_space": env.action_space}
+        if algo in ("ppo", "a2c")
+        else None
+    )
     try:
-        model = algos[algo].load(path, device="cpu")
+        model = algos[algo].load(path, device="cpu", custom_objects=custom)
     except Exception as exc:  # SB3 raises many types for a corrupt zip
         raise ValueError(f"{path} is not a readable {algo} model: {exc}") from exc
     return _SB3Selector(model, env, algo)

@@ -1,0 +1,113 @@
+"""FAVOR-style selector (Wang, Kantarci, Li, Liang, "Optimizing federated learning on non-IID data
+with reinforcement learning", INFOCOM 2020).
+
+A double DQN (van Hasselt, Guez, Silver, AAAI 2016: the online network picks the next action,
+the target network values it) is trained with one-vehicle actions (the ``DiscreteSelection``
+wrapper) and FAVOR's reward ``Xi^(acc - target) - 1``; deployed, it selects the top K vehicles by
+Q value in one shot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import DQN
+
+from agents.base import scores_from_ranking
+
+__all__ = ["DoubleDQN", "FavorSelector", "train_favor"]
+
+
+class DoubleDQN(DQN):
+    """SB3's DQN with the double-DQN target."""
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discount = batch.discounts if batch.discounts is not None else self.gamma
+            with torch.no_grad():
+                best_next = self.q_net(batch.next_observations).argmax(dim=1, keepdim=True)
+                next_value = self.q_net_target(batch.next_observations).gather(1, best_next)
+                target = batch.rewards + (1 - batch.dones) * discount * next_value
+            current = self.q_net(batch.observations).gather(1, batch.actions.long())
+            loss = F.smooth_l1_loss(current, target)
+            losses.append(float(loss.item()))
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)) if losses else 0.0)
+
+
+def train_favor(
+    env: gym.Env[Any, Any], timesteps: int = 2000, seed: int = 0, **dqn_kwargs: Any
+) -> DoubleDQN:
+    """Train on ``DiscreteSelection(env)``; ``env`` should use ``reward__kind='favor'``."""
+    from bcfl_env import DiscreteSelection
+
+    kwargs: dict[str, Any] = {
+        "learning_starts": 200, "buffer_size": 20_000, "exploration_fraction": 0.3,
+        "target_update_interval": 250, "gamma": 0.95, "policy_kwargs": {"net_arch": [128, 128]},
+    }  # fmt: skip
+    kwargs.update(dqn_kwargs)
+    model = DoubleDQN("MlpPolicy", DiscreteSelection(env), seed=seed, device="cpu", **kwargs)
+    model.learn(timesteps)
+    return model
+
+
+class FavorSelector:
+    """Deploy a trained double DQN: top K slots by Q value (ineligible slots last)."""
+
+    name = "favor"
+
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        model: DoubleDQN | str | Path | None = None,
+        timesteps: int = 2000,
+        seed: int = 0,
+    ) -> None:
+        base = env.unwrapped
+        self.n = int(base.num_slots)  # type: ignore[attr-defined]
+        self.col_present = 0
+        if model is None:  # train on a twin of the env's configuration, with its own seed
+            from bcfl_env import BCFLEnv
+            from bcfl_env.config import with_overrides
+
+            twin = BCFLEnv(config=with_overrides(base.config, reward__kind="favor"))  # type: ignore[attr-defined]
+            twin.reset(seed=seed + 10_000)
+            model = train_favor(twin, timesteps, seed)
+        elif not isinstance(model, DoubleDQN):
+            model = DoubleDQN.load(model, device="cpu")
+        self.model = model
+
+    def q_values(self, observation: np.ndarray) -> np.ndarray:
+        obs = np.concatenate(
+            [observation, np.zeros((observation.shape[0], 1), dtype=np.float32)], axis=1
+        )
+        with torch.no_grad():
+            return self.model.q_net(torch.as_tensor(obs[None]))[0, : self.n].numpy()
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        obs = np.asarray(observation)
+        if obs.ndim == 3:
+            return np.stack([self.predict(o)[0] for o in obs]), None
+        eligible = obs[: self.n, 9] == 0  # not in flight
+        eligible &= obs[: self.n, self.col_present] > 0
+        return scores_from_ranking(self.q_values(obs), eligible), None

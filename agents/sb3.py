@@ -1,0 +1,115 @@
+"""SB3 adapters: a permutation-invariant actor-critic policy over vehicle slots.
+
+``SlotSetPolicy`` reads the (N + 1, F) observation as a set of vehicle rows plus a global row. A
+shared per-row encoder embeds each slot; a masked mean and max over the present slots (Deep Sets,
+Zaheer et al., NeurIPS 2017) plus the global row form the context; each slot's score (the Gaussian
+mean of its action) comes from its own embedding and the context, and the value from the context.
+One log-std is shared by all slots. No parameter's shape depends on N, so a policy trained with
+20 slots runs with 40: load it with ``load_slot_policy(path, env)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.distributions import DiagGaussianDistribution, Distribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from torch import nn
+
+__all__ = ["SlotSetPolicy", "load_slot_policy"]
+
+GLOBAL_COLUMNS = 6  # see bcfl_env.envs.observation.GLOBAL_FEATURES
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+class SlotSetPolicy(ActorCriticPolicy):
+    """Actor-critic for ``Box(-1, 1, (N,))`` score actions over a (N + 1, F) observation.
+
+    Keyword args (``policy_kwargs``): ``embed_dim`` (64), ``hidden_dim`` (64).
+    """
+
+    def __init__(
+        self, *args: Any, embed_dim: int = 64, hidden_dim: int = 64, **kwargs: Any
+    ) -> None:
+        self.embed_dim, self.hidden_dim = embed_dim, hidden_dim
+        kwargs.pop("net_arch", None)
+        super().__init__(*args, **kwargs)
+
+    def _build(self, lr_schedule: Any) -> None:
+        obs_shape = self.observation_space.shape
+        if obs_shape is None or len(obs_shape) != 2:
+            raise ValueError(f"SlotSetPolicy needs a (N + 1, F) observation, got {obs_shape}")
+        f, e, h = obs_shape[1], self.embed_dim, self.hidden_dim
+        self.row_encoder = _mlp([f, h, e])
+        self.context = _mlp([2 * e + GLOBAL_COLUMNS, h, e])
+        self.score_head = _mlp([2 * e, h, 1])
+        self.value_head = _mlp([e, h, 1])
+        self.log_std = nn.Parameter(torch.full((1,), self.log_std_init))
+        self.action_dist = DiagGaussianDistribution(int(np.prod(self.action_space.shape or (1,))))
+        self.optimizer = self.optimizer_class(
+            self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+        )  # type: ignore[call-arg]
+
+    # ------------------------------------------------------------------ core
+    def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        obs = obs.float()
+        rows, glob = obs[:, :-1, :], obs[:, -1, :GLOBAL_COLUMNS]
+        present = (rows[:, :, 0] > 0).float().unsqueeze(2)  # (B, N, 1)
+        emb = self.row_encoder(rows)  # (B, N, E)
+        count = present.sum(dim=1).clamp(min=1)
+        mean = (emb * present).sum(dim=1) / count
+        peak = (emb + (present - 1) * 1e4).max(dim=1).values * (count > 0).float()
+        ctx = self.context(torch.cat([mean, peak, glob], dim=1))  # (B, E)
+        both = torch.cat([emb, ctx.unsqueeze(1).expand_as(emb)], dim=2)
+        scores = self.score_head(both).squeeze(2)
+        scores = torch.where(present.squeeze(2) > 0, scores, torch.full_like(scores, -1.0))
+        return scores, self.value_head(ctx)
+
+    def _distribution(self, scores: torch.Tensor) -> Distribution:
+        return self.action_dist.proba_distribution(scores, self.log_std.expand_as(scores))
+
+    # ------------------------------------------------------------------ ActorCriticPolicy API
+    def forward(
+        self, obs: torch.Tensor, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        scores, values = self._heads(obs)
+        dist = self._distribution(scores)
+        actions = dist.get_actions(deterministic=deterministic)
+        return actions, values, dist.log_prob(actions)
+
+    def evaluate_actions(  # type: ignore[override]
+        self, obs: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        scores, values = self._heads(obs)
+        dist = self._distribution(scores)
+        return values, dist.log_prob(actions), dist.entropy()
+
+    def get_distribution(self, obs: torch.Tensor) -> Distribution:  # type: ignore[override]
+        return self._distribution(self._heads(obs)[0])
+
+    def predict_values(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self._heads(obs)[1]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(embed_dim=self.embed_dim, hidden_dim=self.hidden_dim)
+        return data
+
+
+def load_slot_policy(path: str | Path, env: gym.Env[Any, Any], algo: str = "ppo") -> Any:
+    """Load a PPO / A2C model with a ``SlotSetPolicy`` for an env with any number of slots."""
+    from stable_baselines3 import A2C, PPO
+
+    cls: Any = {"ppo": PPO, "a2c": A2C}[algo]
+    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
+    return cls.load(path, device="cpu", custom_objects=spaces)
