@@ -12,7 +12,7 @@ $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev,contrib,sumo]" $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev,contrib,sumo,ray]" $(TORCH)
 	$(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)

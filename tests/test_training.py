@@ -186,3 +186,28 @@ def test_every_algorithm_trains_and_evaluates(tmp_path, algo):
     env = gym.make("bcfl/IoV-v0", max_rounds=3)
     result = run_episode(env, load_model(run / "model.zip", env), seed=5)
     assert result["rounds"] == 3
+
+
+def test_ray_backend_matches_in_process(tmp_path):
+    pytest.importorskip("ray")
+    import glob
+    import tempfile
+
+    from training.backends import run_jobs
+    from training.evaluate import evaluate_policy
+
+    before = set(glob.glob(f"{tempfile.gettempdir()}/bcfl-ray-*"))
+    local = evaluate_policy("random", "smoke", 1, tmp_path / "a.jsonl")
+    remote = evaluate_policy("random", "smoke", 1, tmp_path / "b.jsonl", backend="ray")
+    assert [r["curve"] for r in remote] == [r["curve"] for r in local]
+    from bcfl_env.chain.crypto import sha256_hex
+
+    assert run_jobs(sha256_hex, [(b"a",), (b"b",)], backend="ray") == [
+        sha256_hex(b"a"),
+        sha256_hex(b"b"),
+    ]
+    assert (
+        set(glob.glob(f"{tempfile.gettempdir()}/bcfl-ray-*")) == before
+    )  # session files cleaned up
+    with pytest.raises(ValueError, match="backend"):
+        run_jobs(sha256_hex, [(b"a",)], backend="dask")

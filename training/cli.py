@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--algo", default="ppo")
     t.add_argument("--env", default="bcfl/IoV-v0")
     t.add_argument("--timesteps", type=int)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--seed", type=int, nargs="+", default=[0], help="one or more seeds (independent runs)"
+    )
     t.add_argument("--n-envs", type=int)
     t.add_argument("--env-kwargs", nargs="*", default=[])
     t.add_argument("--runs-dir", type=Path, default=Path("runs"))
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--episodes", type=int)
     e.add_argument("--out", type=Path, default=Path("results/results.jsonl"))
     e.add_argument("--label")
+    for p in (t, e):
+        p.add_argument("--backend", choices=["inprocess", "ray"], default="inprocess")
+        p.add_argument("--address", help="Ray cluster address (default: a local cluster)")
     lb = sub.add_parser(
         "leaderboard", help="aggregate results into leaderboard.md/csv/json and plots"
     )
@@ -56,15 +61,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
+            from training.backends import run_jobs
             from training.train import train
 
-            run = train(args.algo, args.env, args.timesteps, args.seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
-                        args.resume, args.progress_bar, args.checkpoint_every)  # fmt: skip
-            print(f"run directory: {run}")
+            if args.resume is not None and len(args.seed) > 1:
+                raise ValueError("--resume continues one run: give a single --seed")
+            jobs = [
+                (args.algo, args.env, args.timesteps, seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
+                 args.resume, args.progress_bar, args.checkpoint_every)
+                for seed in args.seed
+            ]  # fmt: skip
+            for run in run_jobs(train, jobs, args.backend, args.address):
+                print(f"run directory: {run}")
         elif args.command == "evaluate":
             from training.evaluate import evaluate_policy
 
-            rows = evaluate_policy(args.policy, args.suite, args.episodes, args.out, args.label)
+            rows = evaluate_policy(
+                args.policy,
+                args.suite,
+                args.episodes,
+                args.out,
+                args.label,
+                args.backend,
+                args.address,
+            )
             print(f"{len(rows)} episodes written to {args.out}")
         elif args.command == "leaderboard":
             from training.leaderboard import build_leaderboard, markdown

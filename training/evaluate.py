@@ -60,17 +60,32 @@ def run_episode(env: gym.Env[Any, Any], policy: Selector, seed: int) -> dict[str
 
 
 def evaluate_policy(
-    policy: str, suite: str, episodes: int | None, out: Path, label: str | None = None
+    policy: str,
+    suite: str,
+    episodes: int | None,
+    out: Path,
+    label: str | None = None,
+    backend: str = "inprocess",
+    address: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Run ``policy`` on every scenario and held-out seed of ``suite``; append JSON lines to ``out``.
+
+    With ``backend='ray'`` each episode is a Ray task (local cluster, or the one at ``address``).
+    """
+    from training.backends import run_jobs
+
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
-    rows: list[dict[str, Any]] = []
+    jobs = [
+        (policy, scenario, seed, label or Path(policy).stem)
+        for scenario in SUITES[suite]
+        for seed in scenario.seeds[: episodes or len(scenario.seeds)]
+    ]
+    rows = run_jobs(_one, jobs, backend, address)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as fh:
-        for scenario in SUITES[suite]:
-            for seed in scenario.seeds[: episodes or len(scenario.seeds)]:
-                rows.append(_one(policy, scenario, seed, label or Path(policy).stem))
-                fh.write(json.dumps(rows[-1]) + "\n")
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
     return rows
 
 
