@@ -24,17 +24,17 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
             text=True,
             timeout=600,
             env=env,
-        )  # noqa: E731
+        )
 
     res = run(
-        "train", "--timesteps", "64", "--env-kwargs", "max_rounds=8", "--checkpoint-every", "32"
+        "train", "--timesteps", "256", "--env-kwargs", "max_rounds=8", "--checkpoint-every", "128"
     )
     assert res.returncode == 0, res.stderr
     run_dir = next((tmp_path / "runs").iterdir())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["algo"] == "ppo" and manifest["seed"] == 0 and "torch" in manifest["versions"]
     assert (run_dir / "config.json").is_file() and list((run_dir / "checkpoints").iterdir())
-    res = run("train", "--resume", str(run_dir), "--timesteps", "96")
+    res = run("train", "--resume", str(run_dir), "--timesteps", "384")
     assert res.returncode == 0, res.stderr
     res = run("evaluate", "--policy", "random", "--suite", "smoke")
     assert res.returncode == 0, res.stderr
@@ -211,3 +211,57 @@ def test_ray_backend_matches_in_process(tmp_path):
     )  # session files cleaned up
     with pytest.raises(ValueError, match="backend"):
         run_jobs(sha256_hex, [(b"a",)], backend="dask")
+
+
+def _params(run_dir):
+    from stable_baselines3 import PPO
+
+    model = PPO.load(run_dir / "model.zip", device="cpu")
+    return {k: v.clone() for k, v in model.policy.state_dict().items()}
+
+
+def _params_at(path):
+    from stable_baselines3 import PPO
+
+    return {k: v.clone() for k, v in PPO.load(path, device="cpu").policy.state_dict().items()}
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    import shutil
+
+    import torch
+
+    from training.evaluate import run_episode
+    from training.train import load_model, train
+
+    # 512 steps, so that an update with a non-zero (linearly decaying) learning rate follows the cut
+    whole = train(
+        "ppo", "bcfl/IoV-v0", 512, 3, 1, {"max_rounds": 12}, tmp_path / "a", checkpoint_every=256
+    )
+    assert (whole / "checkpoints" / "model_256_steps.state.pkl").is_file()
+    # an interrupted copy: everything after the 256-step checkpoint is lost
+    cut = tmp_path / "cut"
+    shutil.copytree(whole, cut)
+    for path in cut.glob("model.*"):
+        path.unlink()
+    resumed = train("ppo", "bcfl/IoV-v0", None, 3, 1, {}, tmp_path, resume=cut)
+    a, b = _params(whole), _params(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    before = _params_at(whole / "checkpoints" / "model_256_steps.zip")
+    assert not all(torch.equal(a[k], before[k]) for k in a)  # training did happen after the cut
+    # and so the next evaluations agree exactly
+    env = gym.make("bcfl/IoV-v0", max_rounds=5)
+    first = run_episode(env, load_model(whole / "model.zip", env), seed=9)
+    second = run_episode(env, load_model(resumed / "model.zip", env), seed=9)
+    assert first["curve"] == second["curve"] and first["return"] == second["return"]
+
+
+def test_resume_refuses_a_corrupt_checkpoint(tmp_path):
+    from training.train import train
+
+    run = train(
+        "ppo", "bcfl/IoV-v0", 128, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000
+    )
+    (run / "model.state.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="cannot resume"):
+        train("ppo", "bcfl/IoV-v0", 256, 0, 1, {}, tmp_path, resume=run)

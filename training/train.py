@@ -13,10 +13,16 @@ import gymnasium as gym
 import numpy as np
 import torch
 import yaml
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import bcfl_env
 from agents.base import Selector
+from training.checkpoints import (
+    ResumableCheckpoint,
+    latest_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
 
 __all__ = ["ALGOS", "ChainMetricsCallback", "load_hyperparams", "load_model", "train"]
 
@@ -127,6 +133,7 @@ def train(
     if resume is not None:
         run_dir = resume
         manifest = json.loads((run_dir / "manifest.json").read_text())
+        total = int(timesteps if timesteps is not None else manifest["timesteps"])
         env_id, algo, seed, env_kwargs = (
             manifest["env_id"],
             manifest["algo"],
@@ -140,7 +147,12 @@ def train(
     vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
     cls = algos[algo]
     if resume is not None:
-        model = cls.load(_latest(run_dir), env=vec, device="cpu")
+        prefix = latest_checkpoint(run_dir)
+        try:
+            model = cls.load(prefix.with_suffix(".zip"), env=vec, device="cpu")
+        except Exception as exc:  # SB3 raises many types for a corrupt zip
+            raise ValueError(f"cannot resume from {prefix.with_suffix('.zip')}: {exc}") from exc
+        restore_checkpoint(model, prefix)
         done = model.num_timesteps
     else:
         model = cls(
@@ -159,10 +171,7 @@ def train(
             json.dumps(_manifest(algo, env_id, seed, env_kwargs, hp, total), indent=2, default=str)
         )
     callbacks = CallbackList(
-        [
-            ChainMetricsCallback(),
-            CheckpointCallback(checkpoint_every, str(run_dir / "checkpoints"), name_prefix="model"),
-        ]
+        [ChainMetricsCallback(), ResumableCheckpoint(checkpoint_every, run_dir / "checkpoints")]
     )
     model.learn(
         total_timesteps=max(total - done, 0),
@@ -170,7 +179,7 @@ def train(
         reset_num_timesteps=resume is None,
         progress_bar=progress_bar,
     )
-    model.save(run_dir / "model.zip")
+    save_checkpoint(model, run_dir / "model")
     vec.close()
     return run_dir
 
@@ -202,18 +211,6 @@ def _manifest(
         },
         "git_revision": rev,
     }
-
-
-def _latest(run_dir: Path) -> Path:
-    """The model to resume from: the final model, else the newest checkpoint."""
-    if (run_dir / "model.zip").is_file():
-        return run_dir / "model.zip"
-    checkpoints = sorted(
-        (run_dir / "checkpoints").glob("model_*_steps.zip"), key=lambda p: int(p.stem.split("_")[1])
-    )
-    if not checkpoints:
-        raise ValueError(f"{run_dir} holds no model.zip and no checkpoint to resume from")
-    return checkpoints[-1]
 
 
 class _SB3Selector:

@@ -123,15 +123,18 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             self.action_space = spaces.MultiBinary(n)
         self.world: World | None = None
         self._last_selected: list[int] = []
+        self._world_seed = 0
+        self._episode_actions: list[np.ndarray] = []
 
     # ------------------------------------------------------------------ gym API
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
-        world_seed = int(self.np_random.integers(0, 2**63 - 1))
-        self.world = World(self.config, world_seed)
+        self._world_seed = int(self.np_random.integers(0, 2**63 - 1))
+        self.world = World(self.config, self._world_seed)
         self._last_selected = []
+        self._episode_actions = []
         return build_observation(self.world), self._info(self.world.last_report, {}, [])
 
     def step(
@@ -139,6 +142,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         world = self._require_world()
         slots, ignored = self._selection(action)
+        self._episode_actions.append(np.array(action, copy=True))
         previous = world.fl.accuracy
         report = world.step(slots)
         self._last_selected = [int(s) for s in slots]
@@ -163,6 +167,37 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             truncated,
             self._info(report, terms, ignored),
         )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to rebuild this exact state: the world's seed, the episode's actions
+        and the env's generator state (the world is deterministic, so replay recreates it)."""
+        self._require_world()
+        return {
+            "world_seed": self._world_seed,
+            "actions": [a.tolist() for a in self._episode_actions],
+            "action_dtype": str(self._episode_actions[0].dtype)
+            if self._episode_actions
+            else "float32",
+            "np_random": self.np_random.bit_generator.state,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> np.ndarray:
+        """Rebuild the state captured by :meth:`snapshot`; returns the current observation.
+
+        Raises:
+            ValueError: a snapshot that is not one (missing or malformed fields).
+        """
+        try:
+            seed, actions = int(snapshot["world_seed"]), list(snapshot["actions"])
+            dtype, rng_state = np.dtype(snapshot["action_dtype"]), dict(snapshot["np_random"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not an environment snapshot: {exc}") from exc
+        self.world = World(self.config, seed)
+        self._world_seed, self._episode_actions, self._last_selected = seed, [], []
+        for action in actions:
+            self.step(np.asarray(action, dtype=dtype))
+        self.np_random.bit_generator.state = rng_state
+        return build_observation(self.world)
 
     def action_masks(self) -> np.ndarray:
         """Eligible slots (the mask sb3-contrib's MaskablePPO asks for)."""

@@ -46,6 +46,21 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         self._picked, self._obs = [], obs
         return self._augment(obs), info
 
+    def snapshot(self) -> dict[str, Any]:
+        """The base env's snapshot plus the picks made so far (see ``BCFLEnv.snapshot``)."""
+        base: Any = self.env.unwrapped
+        return {"base": base.snapshot(), "picked": list(self._picked), "invalid": self._invalid}
+
+    def restore(self, snapshot: dict[str, Any]) -> np.ndarray:
+        base: Any = self.env.unwrapped
+        obs = base.restore(snapshot["base"])
+        self._picked, self._obs, self._invalid = (
+            list(snapshot["picked"]),
+            obs,
+            int(snapshot["invalid"]),
+        )
+        return self._augment(obs)
+
     def action_masks(self) -> np.ndarray:
         mask = np.append(self.env.unwrapped.action_masks(), True)  # type: ignore[attr-defined]
         mask[self._picked] = False
