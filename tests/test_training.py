@@ -265,3 +265,32 @@ def test_resume_refuses_a_corrupt_checkpoint(tmp_path):
     (run / "model.state.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="cannot resume"):
         train("ppo", "bcfl/IoV-v0", 256, 0, 1, {}, tmp_path, resume=run)
+
+
+def test_leaderboard_statistics_and_files(tmp_path):
+    from training.leaderboard import build_leaderboard, iqm
+
+    rng = np.random.default_rng(0)
+    lines = []
+    for policy, scale in (("fast", 50.0), ("slow", 100.0)):
+        for scenario, factor in (("s1", 1.0), ("s2", 3.0)):
+            for seed in range(8):
+                t = float(scale * factor * rng.uniform(0.8, 1.2))
+                lines.append(json.dumps({
+                    "policy": policy, "scenario": scenario, "seed": seed, "return": 1.0, "time_to_target_s": t,
+                    "rounds_to_target": 5, "final_accuracy": 0.9, "sim_time_s": t, "rounds": 5, "energy_j": 1.0,
+                    "poisoned_accepted": 0, "curve": [[0.0, 0.1], [t, 0.9]],
+                }))  # fmt: skip
+    results = tmp_path / "r.jsonl"
+    results.write_text("\n".join(lines))
+    table = build_leaderboard([results], tmp_path)
+    rows = {(r["policy"], r["scenario"]): r for r in table}
+    fast, slow = rows[("fast", "ALL")], rows[("slow", "ALL")]
+    assert fast["normalised_time_iqm"] < slow["normalised_time_iqm"]
+    assert fast["normalised_ci_high"] < slow["normalised_ci_low"]  # clearly separated
+    assert fast["normalised_ci_low"] <= fast["normalised_time_iqm"] <= fast["normalised_ci_high"]
+    s1 = rows[("fast", "s1")]
+    assert s1["time_ci_low"] <= s1["time_to_target_iqm_s"] <= s1["time_ci_high"]
+    assert iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -100.0, 1.5, 2.5])) == pytest.approx(1.75)
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "accuracy_vs_time.png", "performance_profiles.png"):
+        assert (tmp_path / name).stat().st_size > 0

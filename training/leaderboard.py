@@ -19,8 +19,9 @@ def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap CI of the IQM of one sample."""
     if values.size < 2 or np.all(values == values[0]):
-        return float(values.mean()), float(values.mean())
+        return float(iqm(values)), float(iqm(values))
     res = stats.bootstrap(
         (values,),
         iqm,
@@ -32,6 +33,26 @@ def _ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _stratified_ci(strata: list[np.ndarray], seed: int = 0) -> tuple[float, float]:
+    """95 % CI of the IQM over all episodes, resampling within each scenario (stratified bootstrap).
+
+    SciPy's multi-sample bootstrap resamples every sample independently, which is exactly a
+    bootstrap stratified by scenario when each scenario is one sample.
+    """
+    pooled = np.concatenate(strata)
+    if len(strata) == 1 or any(s.size < 2 for s in strata):
+        return _ci(pooled, seed)
+    if np.all(pooled == pooled[0]):
+        return float(pooled[0]), float(pooled[0])
+
+    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
+        return iqm(np.concatenate(samples, axis=axis), axis=axis)
+
+    res = stats.bootstrap(tuple(strata), statistic, n_resamples=2000, confidence_level=0.95, random_state=seed,
+                          method="percentile", vectorized=True)  # fmt: skip
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
 def _time_metric(row: dict[str, Any]) -> float:
     """Simulated time to target; an episode that never reached it counts its whole time."""
     return float(
@@ -39,10 +60,27 @@ def _time_metric(row: dict[str, Any]) -> float:
     )
 
 
+def normalised_times(rows: list[dict[str, Any]]) -> np.ndarray:
+    """Each episode's time to target over the longest time any policy took in that scenario."""
+    longest: dict[str, float] = defaultdict(float)
+    for r in rows:
+        longest[r["scenario"]] = max(longest[r["scenario"]], _time_metric(r))
+    return np.array([_time_metric(r) / max(longest[r["scenario"]], 1e-9) for r in rows])
+
+
 def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:
+    """Aggregate JSON-lines results into leaderboard.md / .csv / .json and two plots.
+
+    Per scenario: IQM of the simulated time to target with a 95 % bootstrap CI. Across the suite
+    (row ``ALL``): IQM of the normalised time (:func:`normalised_times`; 1 is the slowest episode
+    seen in that scenario, lower is better) with a CI from a bootstrap stratified by scenario.
+    """
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     if not rows:
         raise ValueError("no results found in the given files")
+    norm = normalised_times(rows)
+    for r, n in zip(rows, norm, strict=True):
+        r["normalised_time"] = float(n)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["policy"], row["scenario"])].append(row)
@@ -50,14 +88,23 @@ def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:
     table = []
     for (policy, scenario), items in sorted(groups.items()):
         t = np.array([_time_metric(r) for r in items])
-        acc = np.array([r["final_accuracy"] for r in items])
-        ret = np.array([r["return"] for r in items])
-        lo, hi = _ci(t)
+        nt = np.array([r["normalised_time"] for r in items])
+        if scenario == "ALL":
+            by_scenario: dict[str, list[float]] = defaultdict(list)
+            for r in items:
+                by_scenario[r["scenario"]].append(r["normalised_time"])
+            lo, hi = _stratified_ci([np.array(v) for _, v in sorted(by_scenario.items())])
+            time_iqm, time_lo, time_hi = float("nan"), float("nan"), float("nan")
+        else:
+            lo, hi = _ci(nt)
+            time_iqm, (time_lo, time_hi) = float(iqm(t)), _ci(t)
         table.append({
             "policy": policy, "scenario": scenario, "episodes": len(items),
-            "time_to_target_iqm_s": float(iqm(t)), "time_ci_low": lo, "time_ci_high": hi,
+            "time_to_target_iqm_s": time_iqm, "time_ci_low": time_lo, "time_ci_high": time_hi,
+            "normalised_time_iqm": float(iqm(nt)), "normalised_ci_low": lo, "normalised_ci_high": hi,
             "reached": float(np.mean([r["time_to_target_s"] is not None for r in items])),
-            "final_accuracy_iqm": float(iqm(acc)), "return_iqm": float(iqm(ret)),
+            "final_accuracy_iqm": float(iqm(np.array([r["final_accuracy"] for r in items]))),
+            "return_iqm": float(iqm(np.array([r["return"] for r in items]))),
             "energy_j_mean": float(np.mean([r["energy_j"] for r in items])),
             "poisoned_accepted": int(sum(r["poisoned_accepted"] for r in items)),
         })  # fmt: skip
@@ -69,19 +116,24 @@ def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:
         writer.writerows(table)
     (out_dir / "leaderboard.md").write_text(markdown(table))
     _plot(rows, out_dir / "accuracy_vs_time.png")
+    _plot_profiles(rows, out_dir / "performance_profiles.png")
     return table
 
 
 def markdown(table: list[dict[str, Any]]) -> str:
     lines = [
-        "| policy | scenario | episodes | time to target IQM [s] | 95 % CI | reached | final acc IQM | return IQM | energy [J] | poisoned accepted |",
+        "| policy | scenario | episodes | time to target IQM [s] (95 % CI) | normalised time IQM (95 % CI) "
+        "| reached | final acc IQM | return IQM | energy [J] | poisoned accepted |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
+        time = "-" if np.isnan(r["time_to_target_iqm_s"]) else (
+            f"{r['time_to_target_iqm_s']:.1f} [{r['time_ci_low']:.1f}, {r['time_ci_high']:.1f}]"
+        )  # fmt: skip
         lines.append(
-            f"| {r['policy']} | {r['scenario']} | {r['episodes']} | {r['time_to_target_iqm_s']:.1f} | "
-            f"[{r['time_ci_low']:.1f}, {r['time_ci_high']:.1f}] | {r['reached']:.0%} | {r['final_accuracy_iqm']:.3f} | "
-            f"{r['return_iqm']:.2f} | {r['energy_j_mean']:.1f} | {r['poisoned_accepted']} |"
+            f"| {r['policy']} | {r['scenario']} | {r['episodes']} | {time} | {r['normalised_time_iqm']:.3f} "
+            f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | {r['reached']:.0%} | "
+            f"{r['final_accuracy_iqm']:.3f} | {r['return_iqm']:.2f} | {r['energy_j_mean']:.1f} | {r['poisoned_accepted']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -102,6 +154,30 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.plot(grid, np.mean(interp, axis=0), label=policy)
     ax.set_xlabel("simulated time [s]")
     ax.set_ylabel("global test accuracy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _plot_profiles(rows: list[dict[str, Any]], path: Path) -> None:
+    """Performance profiles (Agarwal et al., NeurIPS 2021): the fraction of episodes whose
+    normalised time to target is at most tau, per policy (higher and further left is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    taus = np.linspace(0, 1, 101)
+    by_policy: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by_policy[r["policy"]].append(r["normalised_time"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for policy, values in sorted(by_policy.items()):
+        v = np.array(values)
+        ax.plot(taus, [(v <= t).mean() for t in taus], label=policy)
+    ax.set_xlabel("normalised time to target tau")
+    ax.set_ylabel("fraction of episodes with time <= tau")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
