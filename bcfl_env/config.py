@@ -253,7 +253,17 @@ class ChainConfig(_Validated):
     pow_mean_block_s: float = _num(5.0, 1e-3, 1e4, doc="PoW mean block interval [s]")
     pow_fork_prob: float = _num(0.05, 0.0, 0.99, doc="PoW fork probability per block")
     cert_validity_s: float = _num(86_400.0, 1.0, 1e9, doc="certificate validity [s of sim time]")
-    contract_rules: bool = _flag(False, doc="smart-contract authentication and model distribution")
+    contract_rules: bool = _flag(
+        False,
+        doc="smart contract authenticates participants by reputation before giving them the model",
+    )
+    contract_min_reputation: float = _num(
+        0.3, 0.0, 1.0, doc="contract rule: reputation below this refuses a vehicle a task"
+    )
+    verify_quality: bool = _flag(
+        True,
+        doc="committee scores and votes on updates; False accepts every screened update (ablation)",
+    )
 
 
 # --------------------------------------------------------------------------- federated learning

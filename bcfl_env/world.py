@@ -137,12 +137,21 @@ class World:
 
     # ------------------------------------------------------------------ eligibility
     def eligible_slots(self) -> np.ndarray:
-        """Slots that may be selected now: present, idle, enrolled and with energy left."""
+        """Slots that may be selected now: present, idle, enrolled, with energy left and, under contract
+        rules, with a reputation the contract accepts."""
         ids = self.network.slot_identity
         present = self.network.present & (ids >= 0)
         busy = self.in_flight_slots()
         energy = self.network.slot_energy_fraction() > 0
-        return present & ~busy & energy
+        eligible = present & ~busy & energy
+        if (
+            self.cfg.chain.contract_rules
+        ):  # the contract distributes the model to reputable vehicles only
+            rep = np.array(
+                [self.chain.reputation.score(self.vehicle_ids[i]) for i in np.maximum(ids, 0)]
+            )
+            eligible &= rep >= self.cfg.chain.contract_min_reputation
+        return eligible
 
     def in_flight_slots(self) -> np.ndarray:
         mask = np.zeros(self.num_slots, dtype=bool)

@@ -247,3 +247,40 @@ def test_ppo_smoke_on_other_presets(env_id):
 
     env = gym.make(env_id, max_rounds=8)
     PPO("MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu").learn(32)
+
+
+def test_contract_rules_refuse_vehicles_with_low_reputation():
+    env = gym.make(
+        "bcfl/IoHT-v0",
+        malicious_fraction=0.3,
+        attack="sign_flip",
+        max_rounds=40,
+        target_accuracy=0.999,
+    )
+    env.reset(seed=0)
+    world = env.unwrapped.world
+    env.action_space.seed(0)
+    for _ in range(40):
+        env.step(env.action_space.sample())
+    reps = np.array([world.chain.reputation.score(v) for v in world.vehicle_ids])
+    low = reps < 0.3
+    assert low.any() and world.fl.malicious[low].all()  # only attackers fell below the bar
+    ids = world.network.slot_identity
+    present_low = [
+        s
+        for s in range(world.num_slots)
+        if ids[s] >= 0 and low[ids[s]] and world.network.present[s]
+    ]
+    mask = env.unwrapped.action_masks()
+    assert all(not mask[s] for s in present_low)
+
+
+def test_disabling_quality_verification_lets_poison_through():
+    def poisoned(verify: bool) -> int:
+        env = gym.make("bcfl/IoV-v0", malicious_fraction=0.3, chain__verify_quality=verify, max_rounds=15,
+                       target_accuracy=0.999)  # fmt: skip
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        return sum(env.step(env.action_space.sample())[4]["poisoned_accepted"] for _ in range(15))
+
+    assert poisoned(True) == 0 and poisoned(False) > 0

@@ -292,5 +292,11 @@ def test_leaderboard_statistics_and_files(tmp_path):
     s1 = rows[("fast", "s1")]
     assert s1["time_ci_low"] <= s1["time_to_target_iqm_s"] <= s1["time_ci_high"]
     assert iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0, -100.0, 1.5, 2.5])) == pytest.approx(1.75)
-    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.json", "accuracy_vs_time.png", "performance_profiles.png"):
+    for name in (
+        "leaderboard.md",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "accuracy_vs_time.png",
+        "performance_profiles.png",
+    ):
         assert (tmp_path / name).stat().st_size > 0

@@ -298,7 +298,11 @@ class PermissionedChain:
             candidates.append(cand)
             self.pending.append(tx)
         behaviour = [self.cfg.faulty_behavior if m in self.faulty else None for m in committee]
-        if candidates:
+        if candidates and not self.cfg.verify_quality:  # ablation: screening only, no scoring
+            scores = np.ones((len(committee), len(candidates)))
+            votes, reported = np.ones_like(scores, dtype=bool), scores
+            accepted_mask = np.ones(len(candidates), dtype=bool)
+        elif candidates:
             scores, baseline = score_fn(committee, candidates)
             votes, reported = member_votes(
                 scores, baseline, self.cfg.score_margin, behaviour, self.rng
