@@ -574,7 +574,7 @@ def iiot() -> BCFLConfig:
 def ioht() -> BCFLConfig:
     """Internet of Health Things (Rahman et al., IEEE IoT-J 2020): wearables, contracts, local DP."""
     return BCFLConfig(
-        env=EnvConfig(fl_mode="sync", sync_deadline_s=20.0, max_rounds=80, target_accuracy=0.8),
+        env=EnvConfig(fl_mode="sync", sync_deadline_s=20.0, max_rounds=80, target_accuracy=0.85),
         network=NetworkConfig(
             mobility=MobilityConfig(
                 backend="builtin", speed_mean_kmh=4.5, speed_std_kmh=1.0, arrival_rate_per_s=0.05
