@@ -23,7 +23,7 @@ demo: venv
 	$(BIN)/python -m training.demo
 
 test: venv
-	PYTHONHASHSEED=0 $(BIN)/python -m pytest -q -n 2 --dist loadfile
+	PYTHONHASHSEED=0 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 check: venv lint type
 

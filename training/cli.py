@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--resume", type=Path)
     t.add_argument("--progress-bar", action="store_true")
     t.add_argument("--checkpoint-every", type=int, default=1000)
+    t.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (small policies: 1 is fastest)",
+    )
     e = sub.add_parser("evaluate", help="run a policy on a scenario suite")
     e.add_argument("--policy", required=True, help="baseline name or path to a trained model.zip")
     e.add_argument("--suite", default="default")
@@ -61,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
+            import torch
+
             from training.backends import run_jobs
+
+            torch.set_num_threads(args.torch_threads)
             from training.train import train
 
             if args.resume is not None and len(args.seed) > 1:
