@@ -300,3 +300,24 @@ def test_leaderboard_statistics_and_files(tmp_path):
         "performance_profiles.png",
     ):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_chain_metrics_callback_logs_fl_and_chain_metrics():
+    from stable_baselines3 import PPO
+
+    from training.train import ChainMetricsCallback
+
+    env = gym.make("bcfl/IoV-v0", max_rounds=40)
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    seen: dict = {}
+
+    class Spy(ChainMetricsCallback):
+        def _on_step(self) -> bool:
+            ok = super()._on_step()
+            seen.update(self.logger.name_to_value)
+            return ok
+
+    model.learn(64, callback=Spy())
+    for key in ("fl/accuracy", "chain/rejected", "chain/consensus_s", "reward/accuracy", "reward/latency"):
+        assert key in seen
+    assert 0 < seen["chain/consensus_s"] < 1 and 0 < seen["fl/accuracy"] <= 1

@@ -60,7 +60,7 @@ class ChainMetricsCallback(BaseCallback):
             self.logger.record_mean("fl/dropped", len(info["dropped"]))
             for term, value in info.get("rewards", {}).items():
                 self.logger.record_mean(f"reward/{term}", value)
-            if done:
+            if done and not info.get("TimeLimit.truncated", False):  # reached the target
                 self.logger.record_mean("fl/rounds_to_target", info["round"])
         return True
 
