@@ -13,8 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from training.evaluate import evaluate_policy
 from training.leaderboard import build_leaderboard, markdown
+from training.plots import learning_curve
 from training.train import train
 
 
@@ -28,6 +31,7 @@ def main() -> None:
         "--out", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-selection-"))
     )
     args = parser.parse_args()
+    torch.set_num_threads(1)
     start = time.perf_counter()
     run = train(
         "ppo",
@@ -40,6 +44,7 @@ def main() -> None:
         checkpoint_every=10**9,
     )
     print(f"trained PPO in {time.perf_counter() - start:.0f} s: {run}")
+    learning_curve(run, args.out / "learning_curve.png")
     results = args.out / "results.jsonl"
     for policy, label in ((str(run / "model.zip"), "ppo"), ("random", "random"), ("oort", "oort")):
         evaluate_policy(policy, args.suite, args.episodes, results, label)

@@ -318,6 +318,23 @@ def test_chain_metrics_callback_logs_fl_and_chain_metrics():
             return ok
 
     model.learn(64, callback=Spy())
-    for key in ("fl/accuracy", "chain/rejected", "chain/consensus_s", "reward/accuracy", "reward/latency"):
+    for key in (
+        "fl/accuracy",
+        "chain/rejected",
+        "chain/consensus_s",
+        "reward/accuracy",
+        "reward/latency",
+    ):
         assert key in seen
     assert 0 < seen["chain/consensus_s"] < 1 and 0 < seen["fl/accuracy"] <= 1
+
+
+def test_learning_curve_png_from_a_run(tmp_path):
+    from training.plots import learning_curve
+    from training.train import train
+
+    run = train("ppo", "bcfl/IoV-v0", 128, 0, 1, {"max_rounds": 4}, tmp_path, checkpoint_every=10_000)
+    png = learning_curve(run, tmp_path / "curve.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="TensorBoard"):
+        learning_curve(tmp_path, tmp_path / "none.png")

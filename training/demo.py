@@ -12,6 +12,7 @@ from pathlib import Path
 
 from training.evaluate import evaluate_policy
 from training.leaderboard import build_leaderboard, markdown
+from training.plots import learning_curve
 from training.train import train
 
 __all__ = ["main"]
@@ -31,6 +32,7 @@ def main(out: Path = Path("results/demo"), episodes: int = 3, timesteps: int | N
     for policy, label in ((str(run / "model.zip"), "ppo"), ("random", "random"), ("oort", "oort")):
         print(f"evaluating {label} on iov-default ({episodes} held-out seeds) ...", flush=True)
         evaluate_policy(policy, "iov", episodes, results, label)
+    learning_curve(run, out / "learning_curve.png")
     table = build_leaderboard([results], out)
     print(markdown([r for r in table if r["scenario"] == "iov-default"]))
     print(
