@@ -65,8 +65,17 @@ def train_favor(
     return model
 
 
+_TRAINED: dict[tuple[str, int, int], DoubleDQN] = {}
+
+
 class FavorSelector:
-    """Deploy a trained double DQN: top K slots by Q value (ineligible slots last)."""
+    """Deploy a trained double DQN: top K slots by Q value (ineligible slots last).
+
+    Without ``model`` it trains one on a twin of the env's configuration (FAVOR reward, seed
+    ``train_seed`` + 10,000 for the twin's world) and caches it per configuration, so evaluating
+    many episodes trains once. ``seed`` is accepted for the selector interface; deployment is
+    deterministic.
+    """
 
     name = "favor"
 
@@ -76,19 +85,28 @@ class FavorSelector:
         model: DoubleDQN | str | Path | None = None,
         timesteps: int = 2000,
         seed: int = 0,
+        train_seed: int = 0,
     ) -> None:
         base = env.unwrapped
         self.n = int(base.num_slots)  # type: ignore[attr-defined]
-        self.col_present = 0
-        if model is None:  # train on a twin of the env's configuration, with its own seed
+        if model is None:
             from bcfl_env import BCFLEnv
             from bcfl_env.config import with_overrides
 
-            twin = BCFLEnv(config=with_overrides(base.config, reward__kind="favor"))  # type: ignore[attr-defined]
-            twin.reset(seed=seed + 10_000)
-            model = train_favor(twin, timesteps, seed)
+            config = with_overrides(base.config, reward__kind="favor")  # type: ignore[attr-defined]
+            key = (repr(config), timesteps, train_seed)
+            if key not in _TRAINED:
+                twin = BCFLEnv(config=config)
+                twin.reset(seed=train_seed + 10_000)
+                _TRAINED[key] = train_favor(twin, timesteps, train_seed)
+            model = _TRAINED[key]
         elif not isinstance(model, DoubleDQN):
-            model = DoubleDQN.load(model, device="cpu")
+            try:
+                model = DoubleDQN.load(model, device="cpu")
+            except Exception as exc:  # SB3 raises many types for a corrupt zip
+                raise ValueError(
+                    f"{model} is not a readable FAVOR (double DQN) model: {exc}"
+                ) from exc
         self.model = model
 
     def q_values(self, observation: np.ndarray) -> np.ndarray:
@@ -108,6 +126,5 @@ class FavorSelector:
         obs = np.asarray(observation)
         if obs.ndim == 3:
             return np.stack([self.predict(o)[0] for o in obs]), None
-        eligible = obs[: self.n, 9] == 0  # not in flight
-        eligible &= obs[: self.n, self.col_present] > 0
+        eligible = (obs[: self.n, 9] == 0) & (obs[: self.n, 0] > 0)  # present and not in flight
         return scores_from_ranking(self.q_values(obs), eligible), None

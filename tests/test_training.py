@@ -333,8 +333,28 @@ def test_learning_curve_png_from_a_run(tmp_path):
     from training.plots import learning_curve
     from training.train import train
 
-    run = train("ppo", "bcfl/IoV-v0", 128, 0, 1, {"max_rounds": 4}, tmp_path, checkpoint_every=10_000)
+    run = train(
+        "ppo", "bcfl/IoV-v0", 128, 0, 1, {"max_rounds": 4}, tmp_path, checkpoint_every=10_000
+    )
     png = learning_curve(run, tmp_path / "curve.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="TensorBoard"):
         learning_curve(tmp_path, tmp_path / "none.png")
+
+
+def test_favor_trains_once_per_configuration_and_rejects_corrupt_models(tmp_path):
+    from agents.favor import FavorSelector
+
+    env = gym.make("bcfl/IoV-v0", max_rounds=5)
+    a = FavorSelector(env, timesteps=120, seed=1)
+    b = FavorSelector(env, timesteps=120, seed=2)
+    assert a.model is b.model
+    bad = tmp_path / "favor.zip"
+    bad.write_bytes(b"PK-not-a-zip")
+    with pytest.raises(ValueError, match="not a readable"):
+        FavorSelector(env, model=bad)
+    from training.train import load_model
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"algo": "ppo"}))
+    with pytest.raises(ValueError, match="not a readable ppo model"):
+        load_model(bad, env)
