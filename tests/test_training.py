@@ -27,8 +27,9 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
         )
 
     res = run(
-        "train", "--timesteps", "256", "--env-kwargs", "max_rounds=8", "--checkpoint-every", "128"
-    )
+        "train", "--timesteps", "256", "--env-kwargs", "max_rounds=8", "--checkpoint-every", "128",
+        "--hyperparams", "n_steps=128", "batch_size=64",
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     run_dir = next((tmp_path / "runs").iterdir())
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -235,8 +236,17 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     from training.train import load_model, train
 
     # 512 steps, so that an update with a non-zero (linearly decaying) learning rate follows the cut
+    rollouts = {"n_steps": 128, "batch_size": 64}
     whole = train(
-        "ppo", "bcfl/IoV-v0", 512, 3, 1, {"max_rounds": 12}, tmp_path / "a", checkpoint_every=256
+        "ppo",
+        "bcfl/IoV-v0",
+        512,
+        3,
+        1,
+        {"max_rounds": 12},
+        tmp_path / "a",
+        checkpoint_every=256,
+        hyperparams=rollouts,
     )
     assert (whole / "checkpoints" / "model_256_steps.state.pkl").is_file()
     # an interrupted copy: everything after the 256-step checkpoint is lost

@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     t.add_argument("--n-envs", type=int)
     t.add_argument("--env-kwargs", nargs="*", default=[])
+    t.add_argument("--hyperparams", nargs="*", default=[], help="override YAML entries, key=value")
     t.add_argument("--runs-dir", type=Path, default=Path("runs"))
     t.add_argument("--resume", type=Path)
     t.add_argument("--progress-bar", action="store_true")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--resume continues one run: give a single --seed")
             jobs = [
                 (args.algo, args.env, args.timesteps, seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
-                 args.resume, args.progress_bar, args.checkpoint_every)
+                 args.resume, args.progress_bar, args.checkpoint_every, _kv(args.hyperparams))
                 for seed in args.seed
             ]  # fmt: skip
             for run in run_jobs(train, jobs, args.backend, args.address):

@@ -112,14 +112,19 @@ def train(
     resume: Path | None = None,
     progress_bar: bool = False,
     checkpoint_every: int = 1000,
+    hyperparams: dict[str, Any] | None = None,
 ) -> Path:
-    """Train and return the run directory ``{env}__{algo}__{seed}__{timestamp}``."""
+    """Train and return the run directory ``{env}__{algo}__{seed}__{timestamp}``.
+
+    ``hyperparams`` override entries of the shipped YAML (rl-zoo's ``--hyperparams``).
+    """
     from stable_baselines3.common.env_util import make_vec_env
 
     algos = _algos()
     if algo not in algos:
         raise ValueError(f"algo={algo!r} is not allowed: choose one of {sorted(algos)}")
     hp = load_hyperparams(algo, env_id)
+    hp.update(hyperparams or {})
     total = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
     hp.pop("n_timesteps", None)
     envs = int(n_envs or hp.pop("n_envs", 1))
