@@ -8,9 +8,11 @@ __all__ = ["learning_curve"]
 
 
 def learning_curve(
-    run_dir: Path, path: Path, tags: tuple[str, ...] = ("rollout/ep_rew_mean", "fl/accuracy")
+    run_dir: Path,
+    path: Path,
+    tags: tuple[str, ...] = ("rollout/ep_rew_mean", "rollout/ep_len_mean"),
 ) -> Path:
-    """PNG of the run's TensorBoard scalars (episode return, global accuracy) against timesteps."""
+    """PNG of the run's TensorBoard scalars (episode return; episode length = rounds to target) per timestep."""
     import matplotlib
 
     matplotlib.use("Agg")
