@@ -368,3 +368,19 @@ def test_favor_trains_once_per_configuration_and_rejects_corrupt_models(tmp_path
     (tmp_path / "manifest.json").write_text(json.dumps({"algo": "ppo"}))
     with pytest.raises(ValueError, match="not a readable ppo model"):
         load_model(bad, env)
+
+
+def test_random_selector_is_uniform_over_eligible_vehicles():
+    env, obs = _env_obs()
+    selector = make_selector("random", env, seed=0)
+    eligible = selector.eligible(obs)
+    counts = np.zeros(20)
+    for _ in range(2000):
+        action, _ = selector.predict(obs)
+        counts[np.argsort(-action, kind="stable")[:5]] += 1
+    assert counts[~eligible].sum() == 0
+    share = counts[eligible] / counts[eligible].sum()
+    expected = 1 / eligible.sum()
+    assert np.all(
+        np.abs(share - expected) < 0.25 * expected
+    )  # every eligible slot about equally often
