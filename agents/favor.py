@@ -82,7 +82,7 @@ class FavorSelector:
     def __init__(
         self,
         env: gym.Env[Any, Any],
-        model: DoubleDQN | str | Path | None = None,
+        model: DQN | str | Path | None = None,
         timesteps: int = 2000,
         seed: int = 0,
         train_seed: int = 0,
@@ -100,14 +100,14 @@ class FavorSelector:
                 twin.reset(seed=train_seed + 10_000)
                 _TRAINED[key] = train_favor(twin, timesteps, train_seed)
             model = _TRAINED[key]
-        elif not isinstance(model, DoubleDQN):
+        elif not isinstance(model, DQN):  # a path; any trained DQN deploys the same way
             try:
                 model = DoubleDQN.load(model, device="cpu")
             except Exception as exc:  # SB3 raises many types for a corrupt zip
                 raise ValueError(
                     f"{model} is not a readable FAVOR (double DQN) model: {exc}"
                 ) from exc
-        self.model = model
+        self.model: DQN = model
 
     def q_values(self, observation: np.ndarray) -> np.ndarray:
         obs = np.concatenate(

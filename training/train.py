@@ -230,6 +230,11 @@ class _SB3Selector:
         self.model, self.env, self.algo = model, env, algo
         self.n = int(env.unwrapped.num_slots)  # type: ignore[attr-defined]
         self.k = int(env.unwrapped.budget)  # type: ignore[attr-defined]
+        self._favor = None
+        if algo == "dqn":
+            from agents.favor import FavorSelector
+
+            self._favor = FavorSelector(env, model=model)
 
     def predict(
         self,
@@ -240,16 +245,10 @@ class _SB3Selector:
     ) -> tuple[np.ndarray, Any]:
         if self.algo not in PICKING_ALGOS:
             return self.model.predict(observation, state, episode_start, deterministic)
+        if self._favor is not None:
+            return self._favor.predict(observation)
         picked = np.zeros((observation.shape[0], 1), dtype=np.float32)
         eligible = (observation[: self.n, 0] > 0) & (observation[: self.n, 9] == 0)
-        if self.algo == "dqn":
-            with torch.no_grad():
-                q = self.model.q_net(
-                    torch.as_tensor(np.concatenate([observation, picked], axis=1)[None])
-                )[0, : self.n]
-            from agents.base import scores_from_ranking
-
-            return scores_from_ranking(q.numpy(), eligible), None
         scores = np.full(self.n, -1.0, dtype=np.float32)
         for rank in range(min(self.k, int(eligible.sum()))):
             mask = np.append(eligible & (picked[: self.n, 0] == 0), True)

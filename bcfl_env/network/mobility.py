@@ -18,7 +18,7 @@ from scipy.stats import truncnorm
 from bcfl_env.config import MobilityConfig
 from bcfl_env.network.roads import RoadNetwork
 
-__all__ = ["Mobility", "MobilityEvents", "truncated_normal"]
+__all__ = ["Mobility", "MobilityEvents", "draw_speeds_mps", "truncated_normal"]
 
 
 def truncated_normal(
@@ -30,6 +30,12 @@ def truncated_normal(
     return np.asarray(
         truncnorm.rvs(-cut, cut, loc=mean, scale=std, size=size, random_state=rng), dtype=np.float64
     )
+
+
+def draw_speeds_mps(cfg: MobilityConfig, rng: np.random.Generator, k: int) -> np.ndarray:
+    """k vehicle speeds [m/s] from the configured truncated Gaussian (floored at 0.1 km/h)."""
+    kmh = truncated_normal(rng, cfg.speed_mean_kmh, cfg.speed_std_kmh, cfg.speed_cut_std, k)
+    return np.maximum(kmh, 0.1) / 3.6
 
 
 @dataclass
@@ -102,9 +108,7 @@ class Mobility:
         self.speed_mps[slots] = self._draw_speeds(k)
 
     def _draw_speeds(self, k: int) -> np.ndarray:
-        c = self.cfg
-        kmh = truncated_normal(self.rng, c.speed_mean_kmh, c.speed_std_kmh, c.speed_cut_std, k)
-        return np.maximum(kmh, 0.1) / 3.6
+        return draw_speeds_mps(self.cfg, self.rng, k)
 
     def _draw_goals(self, start: np.ndarray) -> np.ndarray:
         n = self.roads.num_nodes

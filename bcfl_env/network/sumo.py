@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 
 from bcfl_env.config import NetworkConfig
-from bcfl_env.network.mobility import MobilityEvents, truncated_normal
+from bcfl_env.network.mobility import MobilityEvents, draw_speeds_mps
 from bcfl_env.network.roads import RoadNetwork
 
 __all__ = ["SumoMobility", "generate_grid_net", "roads_from_sumo_net"]
@@ -158,16 +158,7 @@ class SumoMobility:
         return False
 
     def _draw_speed(self) -> float:
-        c = self.cfg
-        return float(
-            max(
-                truncated_normal(self.rng, c.speed_mean_kmh, c.speed_std_kmh, c.speed_cut_std, 1)[
-                    0
-                ],
-                0.1,
-            )
-            / 3.6
-        )
+        return float(draw_speeds_mps(self.cfg, self.rng, 1)[0])
 
     def _sync(self) -> None:
         """Read positions and speeds of every vehicle in a slot (after a simulation step)."""
