@@ -37,6 +37,9 @@ def scores_from_ranking(priority: np.ndarray, eligible: np.ndarray) -> np.ndarra
 class BaseSelector:
     """A baseline bound to one env: reads the observation's named columns, returns scores.
 
+    ``predict`` takes an observation in either layout (flat or matrix) or a batch of them;
+    subclasses see the (N + 1, F) rows.
+
     Args:
         env: the (possibly wrapped) environment the selector acts in; it must be a bcfl env.
         seed: seeds the selector's own generator (exploration, sampling).
@@ -73,13 +76,9 @@ class BaseSelector:
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        obs = np.asarray(observation)
+        obs = self.base.as_matrix(observation)  # type: ignore[attr-defined]
         if obs.ndim == 3:  # a batch from a vector env
             return np.stack([self.predict(o, None, None, deterministic)[0] for o in obs]), None
-        if obs.shape[0] != self.n + 1:
-            raise ValueError(
-                f"observation must have {self.n + 1} rows (slots + global), got shape {obs.shape}"
-            )
         eligible = self.eligible(obs)
         action = scores_from_ranking(self.priority(obs), eligible)
         if getattr(self.base.config.env, "action_mode", "scores") == "binary":  # type: ignore[attr-defined]

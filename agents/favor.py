@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from stable_baselines3 import DQN
 
 from agents.base import scores_from_ranking
+from bcfl_env.envs import with_picked_column
 
 __all__ = ["DoubleDQN", "FavorSelector", "train_favor"]
 
@@ -88,6 +89,7 @@ class FavorSelector:
         train_seed: int = 0,
     ) -> None:
         base = env.unwrapped
+        self.base = base
         self.n = int(base.num_slots)  # type: ignore[attr-defined]
         if model is None:
             from bcfl_env import BCFLEnv
@@ -110,9 +112,9 @@ class FavorSelector:
         self.model: DQN = model
 
     def q_values(self, observation: np.ndarray) -> np.ndarray:
-        obs = np.concatenate(
-            [observation, np.zeros((observation.shape[0], 1), dtype=np.float32)], axis=1
-        )
+        """Q value of picking each slot first, from one base-env observation (either layout)."""
+        rows = self.base.as_matrix(observation)  # type: ignore[attr-defined]
+        obs = with_picked_column(rows, [], self.base.observation_layout)  # type: ignore[attr-defined]
         with torch.no_grad():
             return self.model.q_net(torch.as_tensor(obs[None]))[0, : self.n].numpy()
 
@@ -123,8 +125,10 @@ class FavorSelector:
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        obs = np.asarray(observation)
-        if obs.ndim == 3:
-            return np.stack([self.predict(o)[0] for o in obs]), None
-        eligible = (obs[: self.n, 9] == 0) & (obs[: self.n, 0] > 0)  # present and not in flight
-        return scores_from_ranking(self.q_values(obs), eligible), None
+        rows = self.base.as_matrix(observation)  # type: ignore[attr-defined]
+        if rows.ndim == 3:
+            return np.stack([self.predict(r)[0] for r in rows]), None
+        col = {name: i for i, name in enumerate(self.base.feature_names)}  # type: ignore[attr-defined]
+        present, in_flight = rows[: self.n, col["present"]], rows[: self.n, col["in_flight"]]
+        eligible = (in_flight == 0) & (present > 0)
+        return scores_from_ranking(self.q_values(rows), eligible), None

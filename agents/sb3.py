@@ -1,6 +1,6 @@
 """SB3 adapters: a permutation-invariant actor-critic policy over vehicle slots.
 
-``SlotSetPolicy`` reads the (N + 1, F) observation as a set of vehicle rows plus a global row. A
+``SlotSetPolicy`` reads the (N + 1, F) observation (flat or matrix layout) as a set of vehicle rows plus a global row. A
 shared per-row encoder embeds each slot; a masked mean and max over the present slots (Deep Sets,
 Zaheer et al., NeurIPS 2017) plus the global row form the context; each slot's score (the Gaussian
 mean of its action) comes from its own embedding and the context, and the value from the context.
@@ -33,7 +33,10 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 
 
 class SlotSetPolicy(ActorCriticPolicy):
-    """Actor-critic for ``Box(-1, 1, (N,))`` score actions over a (N + 1, F) observation.
+    """Actor-critic for ``Box(-1, 1, (N,))`` score actions over an (N + 1, F) observation.
+
+    The observation may come flat (``((N + 1) * F,)``, the env's default) or as the matrix; N is
+    read from the action space.
 
     Keyword args (``policy_kwargs``): ``embed_dim`` (64), ``hidden_dim`` (64).
     """
@@ -46,10 +49,19 @@ class SlotSetPolicy(ActorCriticPolicy):
         super().__init__(*args, **kwargs)
 
     def _build(self, lr_schedule: Any) -> None:
-        obs_shape = self.observation_space.shape
-        if obs_shape is None or len(obs_shape) != 2:
-            raise ValueError(f"SlotSetPolicy needs a (N + 1, F) observation, got {obs_shape}")
-        f, e, h = obs_shape[1], self.embed_dim, self.hidden_dim
+        obs_shape = tuple(self.observation_space.shape or ())
+        rows = int(np.prod(self.action_space.shape or (0,))) + 1  # N slots + the global row
+        if len(obs_shape) == 2 and obs_shape[0] == rows:
+            f = obs_shape[1]
+        elif len(obs_shape) == 1 and obs_shape[0] % rows == 0:
+            f = obs_shape[0] // rows
+        else:
+            raise ValueError(
+                f"SlotSetPolicy needs a ({rows} x F,) or ({rows}, F) observation for "
+                f"{rows - 1} score actions, got {obs_shape}"
+            )
+        self.rows, self.num_features = rows, f
+        e, h = self.embed_dim, self.hidden_dim
         self.row_encoder = _mlp([f, h, e])
         self.context = _mlp([2 * e + GLOBAL_COLUMNS, h, e])
         self.score_head = _mlp([2 * e, h, 1])
@@ -62,7 +74,7 @@ class SlotSetPolicy(ActorCriticPolicy):
 
     # ------------------------------------------------------------------ core
     def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        obs = obs.float()
+        obs = obs.float().reshape(-1, self.rows, self.num_features)
         rows, glob = obs[:, :-1, :], obs[:, -1, :GLOBAL_COLUMNS]
         present = (rows[:, :, 0] > 0).float().unsqueeze(2)  # (B, N, 1)
         emb = self.row_encoder(rows)  # (B, N, E)

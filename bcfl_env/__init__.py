@@ -4,7 +4,7 @@
 """
 
 from bcfl_env.config import BCFLConfig, make_config, with_overrides
-from bcfl_env.envs import ENV_IDS, BCFLEnv, DiscreteSelection, register_envs
+from bcfl_env.envs import ENV_IDS, BCFLEnv, DiscreteSelection, register_envs, with_picked_column
 
 register_envs()
 
@@ -18,4 +18,5 @@ __all__ = [
     "make_config",
     "register_envs",
     "with_overrides",
+    "with_picked_column",
 ]

@@ -375,6 +375,11 @@ class EnvConfig(_Validated):
     sync_deadline_s: float = _num(30.0, 0.01, 1e6, doc="deadline of a synchronous round [s]")
     fl_mode: str = _choice("async", "sync", doc="asynchronous (staleness-weighted) or synchronous")
     action_mode: str = _choice("scores", "binary", doc="top-K by score, or a binary selection")
+    observation_layout: str = _choice(
+        "flat",
+        "matrix",
+        doc="observation as a 1-D vector ((N + 1) x F), or the (N + 1, F) slot matrix",
+    )
 
     def _check(self) -> None:
         if self.vehicles_per_round > self.num_vehicles:

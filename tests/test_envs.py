@@ -9,8 +9,6 @@ import pytest
 import bcfl_env
 from bcfl_env.chain import Ledger, LedgerIntegrityError
 
-SB3_SHAPE_ADVISORY = "unconventional shape"  # the (N+1, F) matrix is DESIGN.md's contract
-
 
 @pytest.mark.parametrize("env_id", list(bcfl_env.ENV_IDS))
 def test_checkers_pass(env_id):
@@ -22,8 +20,31 @@ def test_checkers_pass(env_id):
         warnings.simplefilter("always")
         check_env(env.unwrapped, skip_render_check=True)
         sb3_check_env(env.unwrapped)
-    unexpected = [str(w.message) for w in caught if SB3_SHAPE_ADVISORY not in str(w.message)]
-    assert unexpected == []
+        sb3_check_env(bcfl_env.DiscreteSelection(gym.make(env_id, max_rounds=4)))
+    assert [str(w.message) for w in caught] == []
+
+
+def test_matrix_layout_holds_the_same_numbers_as_the_flat_default():
+    flat = gym.make("bcfl/IoV-v0", max_rounds=5)
+    matrix = gym.make("bcfl/IoV-v0", max_rounds=5, observation_layout="matrix")
+    assert flat.observation_space.shape == (21 * 13,)
+    assert matrix.observation_space.shape == (21, 13)
+    a, _ = flat.reset(seed=4)
+    b, _ = matrix.reset(seed=4)
+    for _ in range(3):
+        rows = flat.unwrapped.as_matrix(a)
+        assert rows.shape == (21, 13) and np.array_equal(rows, b)
+        assert np.array_equal(matrix.unwrapped.as_matrix(b), b)
+        assert rows[:20, 0].sum() > 0 and rows[20, 1] == flat.unwrapped.world.fl.accuracy
+        action = np.linspace(-1, 1, 20, dtype=np.float32)
+        a, *_ = flat.step(action)
+        b, *_ = matrix.step(action)
+    batch = flat.unwrapped.as_matrix(np.stack([a, a, a]))
+    assert batch.shape == (3, 21, 13)
+    with pytest.raises(ValueError, match=r"allowed \(273,\) or \(21, 13\)"):
+        flat.unwrapped.as_matrix(a[:-1])
+    with pytest.raises(ValueError, match="observation_layout"):
+        gym.make("bcfl/IoV-v0", observation_layout="graph")
 
 
 @pytest.mark.parametrize("env_id", list(bcfl_env.ENV_IDS))
@@ -174,10 +195,13 @@ def test_binary_mode_truncates_to_budget_and_reports_ignored():
 def test_discrete_wrapper_builds_a_selection_pick_by_pick():
     env = bcfl_env.DiscreteSelection(gym.make("bcfl/IoV-v0"))
     obs, _ = env.reset(seed=0)
-    assert env.action_space.n == 21 and obs.shape == (21, 14)
+    assert env.action_space.n == 21 and obs.shape == (21 * 14,)
+    assert env.as_matrix(obs)[:, -1].sum() == 0.0
     eligible = np.flatnonzero(env.unwrapped.action_masks())
     obs, reward, _, _, info = env.step(int(eligible[0]))
-    assert reward == 0.0 and info["picked"] == [int(eligible[0])] and obs[eligible[0], -1] == 1.0
+    rows = env.as_matrix(obs)
+    assert reward == 0.0 and info["picked"] == [int(eligible[0])] and rows[eligible[0], -1] == 1.0
+    assert rows[:, -1].sum() == 1.0
     _, _, _, _, info = env.step(20)  # done: run with one vehicle
     assert info["selected"] == [int(eligible[0])]
 
@@ -219,7 +243,7 @@ def test_ioht_reports_epsilon_and_iiot_is_static():
 def test_make_vec_and_fresh_subprocess():
     vec = gym.make_vec("bcfl/IoV-v0", num_envs=2, vectorization_mode="sync", max_rounds=3)
     obs, _ = vec.reset(seed=0)
-    assert obs.shape == (2, 21, 13)
+    assert obs.shape == (2, 21 * 13)
     vec.step(vec.action_space.sample())
     vec.close()
     code = "import gymnasium as gym; e = gym.make('bcfl_env:bcfl/IoV-v0'); e.reset(seed=0); print('ok')"

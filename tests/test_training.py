@@ -62,9 +62,10 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
 
 
 def _env_obs(seed=0):
+    """An env and its first observation as (N + 1, F) rows (selectors take either layout)."""
     env = gym.make("bcfl/IoV-v0")
     obs, _ = env.reset(seed=seed)
-    return env, obs
+    return env, env.unwrapped.as_matrix(obs)
 
 
 def test_greedy_rules_pick_what_they_say():
@@ -73,6 +74,7 @@ def test_greedy_rules_pick_what_they_say():
     for by, col in (("rate", 2), ("data", 4), ("compute", 3)):
         sel = GreedySelector(env, by=by)
         action, _ = sel.predict(obs)
+        np.testing.assert_array_equal(sel.predict(obs.reshape(-1))[0], action)  # flat layout
         top = np.flatnonzero(eligible)[np.argsort(-obs[:20, col][eligible], kind="stable")][:5]
         chosen = np.flatnonzero(eligible)[np.argsort(-action[eligible], kind="stable")][:5]
         assert set(top.tolist()) == set(chosen.tolist())
@@ -117,8 +119,10 @@ def test_oort_prefers_high_utility_fast_vehicles_and_explores():
 
 def test_selectors_reject_wrong_observations():
     env, obs = _env_obs()
-    with pytest.raises(ValueError, match="rows"):
+    with pytest.raises(ValueError, match="neither layout"):
         make_selector("random", env).predict(obs[:5])
+    with pytest.raises(ValueError, match="neither layout"):
+        make_selector("random", env).predict(obs.reshape(-1)[:-1])
     with pytest.raises(ValueError, match="choose one of"):
         make_selector("magic", env)
 
@@ -141,7 +145,8 @@ def test_slot_policy_trained_with_20_slots_runs_with_40(tmp_path):
     # permutation equivariance: permuting vehicle rows permutes the scores
     perm = np.random.default_rng(0).permutation(40)
     shuffled = obs.copy()
-    shuffled[:40] = obs[perm]
+    rows = env40.unwrapped.as_matrix(shuffled)  # a view: writing rows permutes the flat vector
+    rows[:40] = env40.unwrapped.as_matrix(obs)[perm]
     permuted, _ = model40.predict(shuffled, deterministic=True)
     np.testing.assert_allclose(permuted, action[perm], atol=1e-5)
 
@@ -166,16 +171,31 @@ def test_favor_deploys_top_k_by_q_value_and_uses_double_dqn_target():
     best = eligible[np.argsort(-q[eligible], kind="stable")][:5]
     chosen = np.argsort(-action, kind="stable")[:5]
     assert set(best.tolist()) == set(chosen.tolist())
-    # the double-DQN target: the online net picks the next action, the target net values it
-    online = model.q_net
-    obs_t = torch.as_tensor(np.concatenate([obs, np.zeros((21, 1), np.float32)], axis=1)[None])
+    # the double-DQN target: the online net picks the next action, the target net values it.
+    # One transition fills the buffer, so the logged loss tells which target train() used.
+    from bcfl_env import with_picked_column
+
+    torch.manual_seed(0)
     with torch.no_grad():
         for p in model.q_net_target.parameters():
             p.add_(torch.randn_like(p))
-        pick = online(obs_t).argmax(dim=1, keepdim=True)
-        double_value = model.q_net_target(obs_t).gather(1, pick)
-        plain_value = model.q_net_target(obs_t).max(dim=1, keepdim=True).values
-    assert double_value.item() <= plain_value.item()
+    state = with_picked_column(env.as_matrix(obs), [], "flat")
+    after = with_picked_column(env.as_matrix(obs), [int(eligible[0])], "flat")
+    model.replay_buffer.reset()
+    model.replay_buffer.add(
+        state[None], after[None], np.array([[eligible[0]]]), np.array([0.5]), np.array([0.0]), [{}]
+    )
+    with torch.no_grad():
+        s_t, n_t = torch.as_tensor(state[None]), torch.as_tensor(after[None])
+        current = model.q_net(s_t)[0, eligible[0]]
+        pick = model.q_net(n_t).argmax(dim=1, keepdim=True)
+        double_target = 0.5 + model.gamma * model.q_net_target(n_t).gather(1, pick)[0, 0]
+        plain_target = 0.5 + model.gamma * model.q_net_target(n_t).max()
+        double_loss = torch.nn.functional.smooth_l1_loss(current, double_target).item()
+        plain_loss = torch.nn.functional.smooth_l1_loss(current, plain_target).item()
+    assert abs(double_loss - plain_loss) > 1e-3  # the two rules disagree on this transition
+    model.train(gradient_steps=1, batch_size=4)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(double_loss, rel=1e-5)
 
 
 @pytest.mark.parametrize("algo", ["a2c", "sac", "td3", "dqn", "maskable_ppo"])

@@ -17,6 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import bcfl_env
 from agents.base import Selector
+from bcfl_env.envs import with_picked_column
 from training.checkpoints import (
     ResumableCheckpoint,
     latest_checkpoint,
@@ -247,18 +248,23 @@ class _SB3Selector:
             return self.model.predict(observation, state, episode_start, deterministic)
         if self._favor is not None:
             return self._favor.predict(observation)
-        picked = np.zeros((observation.shape[0], 1), dtype=np.float32)
-        eligible = (observation[: self.n, 0] > 0) & (observation[: self.n, 9] == 0)
+        base: Any = self.env.unwrapped
+        rows = base.as_matrix(observation)
+        if rows.ndim == 3:  # a batch from a vector env
+            return np.stack([self.predict(r)[0] for r in rows]), None
+        col = {name: i for i, name in enumerate(base.feature_names)}
+        eligible = (rows[: self.n, col["present"]] > 0) & (rows[: self.n, col["in_flight"]] == 0)
+        picked: list[int] = []
         scores = np.full(self.n, -1.0, dtype=np.float32)
         for rank in range(min(self.k, int(eligible.sum()))):
-            mask = np.append(eligible & (picked[: self.n, 0] == 0), True)
-            action, _ = self.model.predict(
-                np.concatenate([observation, picked], axis=1), deterministic=True, action_masks=mask
-            )
+            mask = np.append(eligible, True)
+            mask[picked] = False
+            obs = with_picked_column(rows, picked, base.observation_layout)
+            action, _ = self.model.predict(obs, deterministic=True, action_masks=mask)
             a = int(action)
             if a >= self.n:
                 break
-            picked[a, 0] = 1.0
+            picked.append(a)
             scores[a] = 1.0 - rank / max(self.k, 1)
         return scores, None
 

@@ -1,9 +1,9 @@
 """Gymnasium environments, observation and reward builders, wrappers and rendering."""
 
 from bcfl_env.envs.core import BCFLEnv
-from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES
+from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES, as_matrix
 from bcfl_env.envs.registration import ENV_IDS, register_envs
-from bcfl_env.envs.wrappers import DiscreteSelection
+from bcfl_env.envs.wrappers import DiscreteSelection, with_picked_column
 
 __all__ = [
     "ENV_IDS",
@@ -11,5 +11,7 @@ __all__ = [
     "GLOBAL_FEATURES",
     "BCFLEnv",
     "DiscreteSelection",
+    "as_matrix",
     "register_envs",
+    "with_picked_column",
 ]

@@ -10,7 +10,14 @@ from gymnasium import spaces
 
 from bcfl_env.chain import Ledger
 from bcfl_env.config import BCFLConfig, make_config
-from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES, build_observation
+from bcfl_env.envs.observation import (
+    FEATURES,
+    GLOBAL_FEATURES,
+    as_matrix,
+    build_observation,
+    in_layout,
+    layout_shape,
+)
 from bcfl_env.envs.reward import reward_terms
 from bcfl_env.world import RoundReport, World
 
@@ -40,8 +47,11 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     Wrong shape, dtype, NaN or out-of-range values raise ``ValueError``.
 
     ## Observation Space
-    ``Box(0, 1, (N + 1, F), float32)``. Rows 0..N-1 are slots (all zeros when empty); row N is the
-    global row. Columns (``env.unwrapped.feature_names``):
+    ``Box(0, 1, ((N + 1) * F,), float32)``: an (N + 1, F) matrix in row-major order, flat because
+    Stable-Baselines3's policies and env checker expect 1-D vectors. ``observation_layout=
+    "matrix"`` gives ``Box(0, 1, (N + 1, F), float32)`` instead, and ``env.unwrapped.as_matrix(obs)``
+    turns either layout (or a batch) into rows. Rows 0..N-1 are slots (all zeros when empty); row N
+    is the global row. Columns (``env.unwrapped.feature_names``):
 
     | index | feature        | unit / scaling                                               | min | max |
     |-------|----------------|--------------------------------------------------------------|-----|-----|
@@ -112,8 +122,13 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self.budget = env.vehicles_per_round
         self.feature_names = [name for name, _ in FEATURES]
         self.global_feature_names = list(GLOBAL_FEATURES)
+        self.num_features = len(FEATURES)
+        self.observation_layout = env.observation_layout
         self.observation_space = spaces.Box(
-            0.0, 1.0, shape=(n + 1, len(FEATURES)), dtype=np.float32
+            0.0,
+            1.0,
+            shape=layout_shape(n, self.num_features, env.observation_layout),
+            dtype=np.float32,
         )
         if env.action_mode == "scores":
             self.action_space: spaces.Space[Any] = spaces.Box(
@@ -135,7 +150,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self.world = World(self.config, self._world_seed)
         self._last_selected = []
         self._episode_actions = []
-        return build_observation(self.world), self._info(self.world.last_report, {}, [])
+        return self._observe(), self._info(self.world.last_report, {}, [])
 
     def step(
         self, action: np.ndarray
@@ -159,7 +174,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         truncated = not terminated and (
             world.round >= env.max_rounds or world.time_s >= env.sim_time_budget_s
         )
-        obs = build_observation(world)
+        obs = self._observe()
         return (
             obs,
             float(sum(terms.values())),
@@ -197,7 +212,18 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         for action in actions:
             self.step(np.asarray(action, dtype=dtype))
         self.np_random.bit_generator.state = rng_state
-        return build_observation(self.world)
+        return self._observe()
+
+    def as_matrix(self, observation: Any) -> np.ndarray:
+        """The (N + 1, F) rows of an observation of this env (or (B, N + 1, F) for a batch).
+
+        Works for either ``observation_layout``; a view, so writes reach the observation.
+        """
+        return as_matrix(observation, self.num_slots, self.num_features)
+
+    def _observe(self) -> np.ndarray:
+        matrix = build_observation(self._require_world())
+        return in_layout(matrix, self.config.env.observation_layout)
 
     def action_masks(self) -> np.ndarray:
         """Eligible slots (the mask sb3-contrib's MaskablePPO asks for)."""

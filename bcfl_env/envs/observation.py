@@ -3,17 +3,32 @@
 Row i < N describes slot i (zeros when the slot is empty); row N holds the global features in its
 first columns. Every feature is scaled to [0, 1] by a constant named in ``FEATURES`` so that a
 policy sees comparable magnitudes; quantities that have no natural maximum saturate (x / (x + c)).
+
+The env hands the (N + 1, F) matrix out in one of two layouts: ``"flat"`` (the default), the
+matrix in row-major order as a 1-D vector, which Stable-Baselines3's policies and env checker
+expect; or ``"matrix"``. :func:`as_matrix` turns either (or a batch of either) back into rows.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from bcfl_env.world import World
 
-__all__ = ["FEATURES", "GLOBAL_FEATURES", "build_observation"]
+__all__ = [
+    "FEATURES",
+    "GLOBAL_FEATURES",
+    "LAYOUTS",
+    "as_matrix",
+    "build_observation",
+    "in_layout",
+    "layout_shape",
+]
+
+LAYOUTS = ("flat", "matrix")
 
 # (name, unit and scaling)
 FEATURES: list[tuple[str, str]] = [
@@ -96,3 +111,40 @@ def build_observation(world: World) -> np.ndarray:
     ]
     obs[n, : len(glob)] = glob
     return obs
+
+
+def layout_shape(num_slots: int, num_features: int, layout: str) -> tuple[int, ...]:
+    """Shape of one observation of ``num_slots`` slot rows plus the global row."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"observation layout {layout!r} is not one of {LAYOUTS}")
+    rows = num_slots + 1
+    return (rows * num_features,) if layout == "flat" else (rows, num_features)
+
+
+def in_layout(matrix: np.ndarray, layout: str) -> np.ndarray:
+    """The (N + 1, F) ``matrix`` in ``layout`` (a view when flattening a contiguous array)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"observation layout {layout!r} is not one of {LAYOUTS}")
+    return matrix.reshape(-1) if layout == "flat" else matrix
+
+
+def as_matrix(observation: Any, num_slots: int, num_features: int) -> np.ndarray:
+    """Rows view of one observation or a batch of them, in either layout.
+
+    Returns shape (N + 1, F) for one observation and (B, N + 1, F) for a batch; a view when the
+    input is a contiguous array, so writing into the result writes into the observation.
+
+    Raises:
+        ValueError: the shape fits neither layout for N slots and F features.
+    """
+    obs = np.asarray(observation)
+    rows, flat = num_slots + 1, (num_slots + 1) * num_features
+    if obs.shape[-2:] == (rows, num_features) and obs.ndim in (2, 3):
+        return obs
+    if obs.ndim in (1, 2) and obs.shape[-1] == flat:
+        return obs.reshape(*obs.shape[:-1], rows, num_features)
+    raise ValueError(
+        f"observation shape {obs.shape} fits neither layout for {num_slots} slots and "
+        f"{num_features} features: allowed ({flat},) or ({rows}, {num_features}), "
+        "optionally with a leading batch axis"
+    )

@@ -8,7 +8,22 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["DiscreteSelection"]
+from bcfl_env.envs.observation import as_matrix, in_layout, layout_shape
+
+__all__ = ["DiscreteSelection", "with_picked_column"]
+
+
+def with_picked_column(matrix: np.ndarray, picked: Any, layout: str) -> np.ndarray:
+    """DiscreteSelection's observation: the (N + 1, F) ``matrix`` plus a picked-slots column.
+
+    Args:
+        matrix: the base env's observation as rows (see ``BCFLEnv.as_matrix``).
+        picked: slot indices already picked (their new column entry is 1).
+        layout: ``"flat"`` or ``"matrix"``, the layout of the result.
+    """
+    col = np.zeros((matrix.shape[0], 1), dtype=np.float32)
+    col[list(picked), 0] = 1.0
+    return in_layout(np.concatenate([matrix, col], axis=1), layout)
 
 
 class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray]):
@@ -18,7 +33,8 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
     move); action ``N`` ("done") or the K-th valid pick runs the epoch with the picks so far and
     returns its reward. Picking an ineligible or already-picked slot ends the selection too
     (counted in ``info["invalid_picks"]``), so an agent cannot stall an episode. The observation
-    gains one column: 1 for slots already picked (the global row's entry is 0).
+    gains one column: 1 for slots already picked (the global row's entry is 0); it keeps the base
+    env's layout (flat by default).
     FAVOR (Wang et al., INFOCOM 2020) trains with such one-vehicle actions.
     """
 
@@ -29,17 +45,22 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
             raise ValueError("DiscreteSelection wraps an env with action_mode='scores'")
         self.n = int(base.num_slots)  # type: ignore[attr-defined]
         self.k = int(base.budget)  # type: ignore[attr-defined]
-        rows, cols = env.observation_space.shape  # type: ignore[misc]
-        self.observation_space = spaces.Box(0.0, 1.0, shape=(rows, cols + 1), dtype=np.float32)
+        self.layout = str(base.observation_layout)  # type: ignore[attr-defined]
+        self.num_features = int(base.num_features) + 1  # type: ignore[attr-defined]
+        shape = layout_shape(self.n, self.num_features, self.layout)
+        self.observation_space = spaces.Box(0.0, 1.0, shape=shape, dtype=np.float32)
         self.action_space = spaces.Discrete(self.n + 1)
         self._picked: list[int] = []
         self._obs: np.ndarray | None = None
         self._invalid = 0
 
+    def as_matrix(self, observation: Any) -> np.ndarray:
+        """This wrapper's observation (or a batch) as (N + 1, F + 1) rows, in either layout."""
+        return as_matrix(observation, self.n, self.num_features)
+
     def _augment(self, obs: np.ndarray) -> np.ndarray:
-        col = np.zeros((obs.shape[0], 1), dtype=np.float32)
-        col[self._picked, 0] = 1.0
-        return np.concatenate([obs, col], axis=1)
+        rows = self.env.unwrapped.as_matrix(obs)  # type: ignore[attr-defined]
+        return with_picked_column(rows, self._picked, self.layout)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
