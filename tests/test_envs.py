@@ -241,11 +241,17 @@ def test_ioht_reports_epsilon_and_iiot_is_static():
 
 
 def test_make_vec_and_fresh_subprocess():
-    vec = gym.make_vec("bcfl/IoV-v0", num_envs=2, vectorization_mode="sync", max_rounds=3)
-    obs, _ = vec.reset(seed=0)
-    assert obs.shape == (2, 21 * 13)
-    vec.step(vec.action_space.sample())
-    vec.close()
+    results = {}
+    for mode in ("sync", "async"):
+        vec = gym.make_vec("bcfl/IoV-v0", num_envs=2, vectorization_mode=mode, max_rounds=3)
+        obs, _ = vec.reset(seed=0)
+        assert obs.shape == (2, 21 * 13)
+        action = np.tile(np.linspace(-1, 1, 20, dtype=np.float32), (2, 1))
+        obs, reward, _, _, _ = vec.step(action)
+        results[mode] = (obs, reward)
+        vec.close()
+    np.testing.assert_array_equal(results["sync"][0], results["async"][0])
+    np.testing.assert_array_equal(results["sync"][1], results["async"][1])
     code = "import gymnasium as gym; e = gym.make('bcfl_env:bcfl/IoV-v0'); e.reset(seed=0); print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr

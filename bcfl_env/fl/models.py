@@ -28,7 +28,9 @@ class ModelSpec:
     input_shape: tuple[int, ...]
     num_classes: int
     hidden: int = 32
-    conv_impl: str = "auto"  # "grouped" conv2d (measured fastest so far), "im2col" + bmm, or "auto"
+    # "grouped" conv2d, "im2col" + bmm, or "auto": grouped on CPU (faster there), im2col on CUDA
+    # (grouped measured 47 ms at K = 1,000 on an H200; benchmarks/bench_fl_gpu.py times both)
+    conv_impl: str = "auto"
 
     # ------------------------------------------------------------------ layout
     @property
