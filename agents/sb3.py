@@ -20,9 +20,16 @@ from stable_baselines3.common.distributions import DiagGaussianDistribution, Dis
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
+from agents.ranking import PlackettLuceDistribution
+from bcfl_env.envs import FEATURES, GLOBAL_FEATURES
+
 __all__ = ["SlotSetPolicy", "load_slot_policy"]
 
 GLOBAL_COLUMNS = 6  # see bcfl_env.envs.observation.GLOBAL_FEATURES
+BUDGET_COLUMN = GLOBAL_FEATURES.index("vehicles_per_round / num_vehicles")
+PRESENT, IN_FLIGHT, ENERGY_LEFT = (
+    [name for name, _ in FEATURES].index(c) for c in ("present", "in_flight", "energy_left")
+)
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -38,13 +45,27 @@ class SlotSetPolicy(ActorCriticPolicy):
     The observation may come flat (``((N + 1) * F,)``, the env's default) or as the matrix; N is
     read from the action space.
 
-    Keyword args (``policy_kwargs``): ``embed_dim`` (64), ``hidden_dim`` (64).
+    Keyword args (``policy_kwargs``): ``embed_dim`` (64), ``hidden_dim`` (64), ``distribution``:
+    ``"gaussian"`` (default; a Gaussian score per slot with one shared log-std, the env takes the
+    top K) or ``"plackett-luce"`` (K slots picked in turn by a softmax over the eligible ones not
+    yet picked; see :mod:`agents.ranking`; K and eligibility are read from the observation).
     """
 
+    DISTRIBUTIONS = ("gaussian", "plackett-luce")
+
     def __init__(
-        self, *args: Any, embed_dim: int = 64, hidden_dim: int = 64, **kwargs: Any
+        self,
+        *args: Any,
+        embed_dim: int = 64,
+        hidden_dim: int = 64,
+        distribution: str = "gaussian",
+        **kwargs: Any,
     ) -> None:
-        self.embed_dim, self.hidden_dim = embed_dim, hidden_dim
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(
+                f"distribution={distribution!r} is not allowed: choose one of {list(self.DISTRIBUTIONS)}"
+            )
+        self.embed_dim, self.hidden_dim, self.distribution = embed_dim, hidden_dim, distribution
         kwargs.pop("net_arch", None)
         super().__init__(*args, **kwargs)
 
@@ -66,17 +87,22 @@ class SlotSetPolicy(ActorCriticPolicy):
         self.context = _mlp([2 * e + GLOBAL_COLUMNS, h, e])
         self.score_head = _mlp([2 * e, h, 1])
         self.value_head = _mlp([e, h, 1])
-        self.log_std = nn.Parameter(torch.full((1,), self.log_std_init))
-        self.action_dist = DiagGaussianDistribution(int(np.prod(self.action_space.shape or (1,))))
+        self.action_dist: Distribution
+        if self.distribution == "gaussian":
+            self.log_std = nn.Parameter(torch.full((1,), self.log_std_init))
+            self.action_dist = DiagGaussianDistribution(rows - 1)
+        else:
+            self.action_dist = PlackettLuceDistribution()
         self.optimizer = self.optimizer_class(
             self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
         )  # type: ignore[call-arg]
 
     # ------------------------------------------------------------------ core
-    def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _heads(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Scores (B, N), values (B, 1) and the observation as rows (B, N + 1, F)."""
         obs = obs.float().reshape(-1, self.rows, self.num_features)
         rows, glob = obs[:, :-1, :], obs[:, -1, :GLOBAL_COLUMNS]
-        present = (rows[:, :, 0] > 0).float().unsqueeze(2)  # (B, N, 1)
+        present = (rows[:, :, PRESENT] > 0).float().unsqueeze(2)  # (B, N, 1)
         emb = self.row_encoder(rows)  # (B, N, E)
         count = present.sum(dim=1).clamp(min=1)
         mean = (emb * present).sum(dim=1) / count
@@ -85,36 +111,50 @@ class SlotSetPolicy(ActorCriticPolicy):
         both = torch.cat([emb, ctx.unsqueeze(1).expand_as(emb)], dim=2)
         scores = self.score_head(both).squeeze(2)
         scores = torch.where(present.squeeze(2) > 0, scores, torch.full_like(scores, -1.0))
-        return scores, self.value_head(ctx)
+        return scores, self.value_head(ctx), obs
 
-    def _distribution(self, scores: torch.Tensor) -> Distribution:
+    def _distribution(self, scores: torch.Tensor, obs: torch.Tensor) -> Distribution:
+        if isinstance(self.action_dist, PlackettLuceDistribution):
+            slots = obs[:, :-1, :]
+            eligible = (
+                (slots[:, :, PRESENT] > 0)
+                & (slots[:, :, IN_FLIGHT] == 0)
+                & (slots[:, :, ENERGY_LEFT] > 0)
+            )
+            budget = torch.round(obs[:, -1, BUDGET_COLUMN] * (self.rows - 1)).long().clamp(min=1)
+            return self.action_dist.proba_distribution(scores, eligible, budget)
         return self.action_dist.proba_distribution(scores, self.log_std.expand_as(scores))
 
     # ------------------------------------------------------------------ ActorCriticPolicy API
     def forward(
         self, obs: torch.Tensor, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        scores, values = self._heads(obs)
-        dist = self._distribution(scores)
+        scores, values, rows = self._heads(obs)
+        dist = self._distribution(scores, rows)
         actions = dist.get_actions(deterministic=deterministic)
         return actions, values, dist.log_prob(actions)
 
     def evaluate_actions(  # type: ignore[override]
         self, obs: torch.Tensor, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        scores, values = self._heads(obs)
-        dist = self._distribution(scores)
+        scores, values, rows = self._heads(obs)
+        dist = self._distribution(scores, rows)
+        if isinstance(dist, PlackettLuceDistribution):
+            return values, dist.log_prob(actions), dist.entropy_along(actions)
         return values, dist.log_prob(actions), dist.entropy()
 
     def get_distribution(self, obs: torch.Tensor) -> Distribution:  # type: ignore[override]
-        return self._distribution(self._heads(obs)[0])
+        scores, _, rows = self._heads(obs)
+        return self._distribution(scores, rows)
 
     def predict_values(self, obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return self._heads(obs)[1]
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(embed_dim=self.embed_dim, hidden_dim=self.hidden_dim)
+        data.update(
+            embed_dim=self.embed_dim, hidden_dim=self.hidden_dim, distribution=self.distribution
+        )
         return data
 
 
