@@ -132,6 +132,27 @@ def test_honest_round_accepts_good_and_rejects_low_quality():
     chain.ledger.verify()
 
 
+def test_an_update_that_scores_nan_is_rejected_and_its_ballot_stays_json(tmp_path):
+    chain = make_chain()
+    base = next(iter(chain.published))
+    chain.assign_task(1, base, ["veh0", "veh1"], 10.0)
+    txs = [chain.sign_update(v, 1, base, v.encode(), 10, {"loss": 0.5}) for v in ("veh0", "veh1")]
+
+    def broken_second(members, candidates):
+        scores = np.full((len(members), len(candidates)), 0.9)
+        scores[:, 1] = np.nan
+        return scores, np.full(len(members), 0.8)
+
+    verdict = chain.verify_updates(1, txs, 10.0, broken_second)
+    assert [c.sender for c in verdict.accepted] == ["veh0"]
+    assert verdict.rejected == [("veh1", "non_finite_update")]
+    chain.record_aggregation(1, 1, b"global-1", [(verdict.accepted[0].tx.tx_id, 1.0)])
+    chain.seal_block(1, 10.0)
+    chain.ledger.verify()
+    chain.ledger.save(tmp_path / "l.sqlite")
+    Ledger.load(tmp_path / "l.sqlite", verify=True)
+
+
 def test_forged_signature_is_rejected_with_reason():
     chain = make_chain()
     base = next(iter(chain.published))

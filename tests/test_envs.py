@@ -271,12 +271,28 @@ def test_sb3_subproc_vec_env_and_ppo_smoke():
     vec.close()
 
 
-@pytest.mark.parametrize("env_id", ["bcfl/IIoT-v0", "bcfl/IoHT-v0"])
-def test_ppo_smoke_on_other_presets(env_id):
+@pytest.mark.parametrize("env_id", list(bcfl_env.ENV_IDS))
+def test_ppo_trains_a_few_thousand_steps_on_every_preset(env_id):
     from stable_baselines3 import PPO
 
-    env = gym.make(env_id, max_rounds=8)
-    PPO("MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu").learn(32)
+    from agents.sb3 import SlotSetPolicy
+
+    env = gym.make(env_id, max_rounds=20)
+    model = PPO(
+        SlotSetPolicy,
+        env,
+        n_steps=512,
+        batch_size=128,
+        n_epochs=2,
+        seed=0,
+        device="cpu",
+        policy_kwargs={"distribution": "plackett-luce"},
+    )
+    model.learn(2048)
+    assert model.num_timesteps == 2048 and model._n_updates == 8
+    # every episode ends within 20 rounds, so at least 100 ended (the buffer keeps the last 100)
+    assert len(model.ep_info_buffer) == 100
+    env.unwrapped.ledger.verify()  # the chain of the episode in progress is intact
 
 
 def test_contract_rules_refuse_vehicles_with_low_reputation():

@@ -120,6 +120,29 @@ def test_epsilon_matches_the_accountant_library():
     assert epsilon("laplace", 2.0, 5, 1e-5) > 0
 
 
+def test_laplace_noise_is_finite_at_the_edge_and_has_the_laplace_spread():
+    from bcfl_env.fl.privacy import laplace_from_uniform
+
+    edge = laplace_from_uniform(torch.tensor([0.0, 0.5, 1.0 - 2.0**-24]), 2.0)
+    assert torch.isfinite(edge).all() and edge[1] == 0.0
+    assert edge[0] == pytest.approx(-2.0 * 24 * np.log(2), rel=1e-5)  # tail capped at 2^-24
+    samples = laplace_from_uniform(
+        torch.rand(200_000, generator=torch.Generator().manual_seed(0)), 2.0
+    )
+    assert samples.abs().mean().item() == pytest.approx(2.0, rel=0.02)  # E|X| = b
+    assert samples.mean().item() == pytest.approx(0.0, abs=0.03)
+
+
+def test_a_non_finite_update_scores_minus_infinity(digits):
+    cfg = FLConfig(aggregation="fedavg")
+    engine = FLEngine(cfg, 10, np.random.default_rng(1), 3, np.random.default_rng(2))
+    params = engine.global_params.expand(3, -1).clone()
+    params[1, 0], params[2, 5] = float("nan"), float("inf")
+    scores, baseline = engine.score(params, [0, 1, 2], np.full(3, 0.3))
+    assert np.isfinite(scores[:, 0]).all() and np.isfinite(baseline).all()
+    assert (scores[:, 1:] == -np.inf).all()
+
+
 def test_aggregation_rules():
     p = torch.tensor([[0.0, 0.0], [2.0, 2.0], [100.0, -100.0]])
     assert torch.allclose(fedavg(p[:2], torch.tensor([1.0, 3.0])), torch.tensor([1.5, 1.5]))

@@ -133,7 +133,11 @@ def test_slot_policy_trained_with_20_slots_runs_with_40(tmp_path):
     from agents.sb3 import SlotSetPolicy, load_slot_policy
 
     env20 = gym.make("bcfl/IoV-v0", max_rounds=6)
-    model = PPO(SlotSetPolicy, env20, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    gaussian = {"distribution": "gaussian"}  # Plackett-Luce: tests/test_ranking.py
+    model = PPO(
+        SlotSetPolicy, env20, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu",
+        policy_kwargs=gaussian,
+    )  # fmt: skip
     model.learn(32)
     model.save(tmp_path / "p20.zip")
     env40 = gym.make("bcfl/IoV-v0", num_vehicles=40, max_rounds=3)

@@ -302,8 +302,12 @@ class PermissionedChain:
             scores = np.ones((len(committee), len(candidates)))
             votes, reported = np.ones_like(scores, dtype=bool), scores
             accepted_mask = np.ones(len(candidates), dtype=bool)
+            unusable = np.zeros(len(candidates), dtype=bool)
         elif candidates:
             scores, baseline = score_fn(committee, candidates)
+            # NaN / inf: the update breaks the model (honest members cannot accept it)
+            unusable = np.asarray(~np.isfinite(scores).all(axis=0), dtype=bool)
+            scores = np.where(np.isfinite(scores), scores, -np.inf)
             votes, reported = member_votes(
                 scores, baseline, self.cfg.score_margin, behaviour, self.rng
             )
@@ -313,9 +317,10 @@ class PermissionedChain:
         else:
             reported = votes = np.zeros((len(committee), 0))
             accepted_mask = np.zeros(0, dtype=bool)
+            unusable = np.zeros(0, dtype=bool)
         for m, member in enumerate(committee):
             ballot = [
-                [c.tx.tx_id, round(float(reported[m, j]), 6), bool(votes[m, j])]
+                [c.tx.tx_id, _ballot_score(reported[m, j]), bool(votes[m, j])]
                 for j, c in enumerate(candidates)
             ]
             self.pending.append(
@@ -331,13 +336,14 @@ class PermissionedChain:
             if accepted_mask[j]:
                 accepted.append(cand)
             else:
-                rejected.append((cand.sender, "low_quality"))
-                rejected_records.append([cand.tx.tx_id, cand.sender, "low_quality"])
+                why = "non_finite_update" if unusable[j] else "low_quality"
+                rejected.append((cand.sender, why))
+                rejected_records.append([cand.tx.tx_id, cand.sender, why])
         for sender, why in rejected:
-            if why not in ("low_quality",) and sender in self.ca.issued:
+            if why not in ("low_quality", "non_finite_update") and sender in self.ca.issued:
                 self.reputation.record(sender, False)
         if candidates:
-            order = np.argsort(-np.median(reported, axis=0), kind="stable")
+            order = np.argsort(-np.nan_to_num(np.median(reported, axis=0)), kind="stable")
             self._last_top = [candidates[j].sender for j in order if accepted_mask[j]]
         leader = self._leader(committee)
         if rejected_records:
@@ -404,3 +410,9 @@ class PermissionedChain:
 
     def score_snapshot(self) -> dict[str, float]:
         return {identity: self.reputation.score(identity) for identity in self.keys}
+
+
+def _ballot_score(score: float) -> float | None:
+    """A reported score as stored in a ballot: 6 decimals, or null when not finite (JSON has no
+    NaN or infinity, and the vote beside it already says reject)."""
+    return round(float(score), 6) if np.isfinite(score) else None

@@ -151,7 +151,8 @@ class FLEngine:
         covers all U candidates plus the global model; each seat averages over its own disjoint
         subset. The score is accuracy minus any rise in mean validation loss [nats] over the
         global model's, so a poisoned update that cannot lower accuracy further (a model already
-        at chance) still scores low. Returns (scores (seats, U), baseline accuracy (seats,)).
+        at chance) still scores low; an update with non-finite parameters scores -inf. Returns
+        (scores (seats, U), baseline accuracy (seats,)).
         """
         w = torch.as_tensor(mix, dtype=params.dtype, device=params.device)[:, None]
         updated = (1 - w) * self.global_params[None] + w * params
@@ -165,7 +166,12 @@ class FLEngine:
             nll.append(loss_np[:, subset].mean(axis=1))
         acc_m, nll_m = np.stack(acc), np.stack(nll)
         penalty = np.maximum(nll_m[:, :-1] - nll_m[:, -1:], 0.0)
-        return acc_m[:, :-1] - penalty, acc_m[:, -1]
+        scores = acc_m[:, :-1] - penalty
+        # an update with NaN or infinite parameters (diverged or crafted) breaks the model it
+        # joins, whatever its accuracy reads: it scores -inf
+        broken = ~torch.isfinite(params).all(dim=1).cpu().numpy()
+        scores[:, broken | ~np.isfinite(scores).all(axis=0)] = -np.inf
+        return scores, acc_m[:, -1]
 
     def mixing_weights(self, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
         """Each update's weight in the next aggregation: alpha s(staleness), or its FedAvg share."""

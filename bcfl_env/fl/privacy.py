@@ -46,17 +46,24 @@ def clip_and_noise(
         norm = delta.abs().sum(dim=1, keepdim=True)
         delta = delta * torch.clamp(clip / norm.clamp(min=1e-12), max=1.0)
         if noise_multiplier > 0:
-            lap = torch.distributions.Laplace(0.0, noise_multiplier * clip)
-            u = torch.rand(delta.shape, generator=generator).to(delta.device) - 0.5
-            noise = (
-                -lap.scale * torch.sign(u) * torch.log1p(-2 * u.abs())
-            )  # inverse CDF with our generator
-            delta = delta + noise
+            uniform = torch.rand(delta.shape, generator=generator).to(delta.device)
+            delta = delta + laplace_from_uniform(uniform, noise_multiplier * clip)
     else:
         raise ValueError(
             f"fl.dp={mechanism!r} is not allowed: choose one of ['none', 'gaussian', 'laplace']"
         )
     return base + delta
+
+
+def laplace_from_uniform(uniform: torch.Tensor, scale: float) -> torch.Tensor:
+    """Laplace(0, ``scale``) samples from uniform [0, 1) samples by the inverse CDF.
+
+    ``torch.rand`` can return exactly 0, where the inverse CDF is -inf; the tail stops at the
+    float32 grid's step 2^-24 instead, so |noise| <= 16.6 x scale and the update stays finite.
+    """
+    u = uniform - 0.5
+    tail = (1 - 2 * u.abs()).clamp(min=2.0**-24)
+    return -scale * torch.sign(u) * torch.log(tail)
 
 
 def epsilon(mechanism: str, noise_multiplier: float, releases: int, delta: float) -> float:
