@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["BaseSelector", "Selector", "scores_from_ranking"]
+__all__ = ["BaseSelector", "Selector", "observed_eligible", "scores_from_ranking"]
 
 
 @runtime_checkable
@@ -19,6 +19,20 @@ class Selector(Protocol):
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]: ...
+
+
+def observed_eligible(rows: np.ndarray, feature_names: list[str]) -> np.ndarray:
+    """Slots an (N + 1, F) observation shows as selectable: present, idle, with energy left.
+
+    The env's ``action_masks()`` may exclude more (enrolment, contract rules); it has the final say.
+    """
+    col = {name: i for i, name in enumerate(feature_names)}
+    slots = rows[:-1]
+    return (
+        (slots[:, col["present"]] > 0)
+        & (slots[:, col["in_flight"]] == 0)
+        & (slots[:, col["energy_left"]] > 0)
+    )
 
 
 def scores_from_ranking(priority: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -59,12 +73,7 @@ class BaseSelector:
         self.rng = np.random.default_rng(seed)
 
     def eligible(self, obs: np.ndarray) -> np.ndarray:
-        rows = obs[: self.n]
-        return (
-            (rows[:, self.col["present"]] > 0)
-            & (rows[:, self.col["in_flight"]] == 0)
-            & (rows[:, self.col["energy_left"]] > 0)
-        )
+        return observed_eligible(obs, self.base.feature_names)
 
     def priority(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError

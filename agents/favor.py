@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from stable_baselines3 import DQN
 
-from agents.base import scores_from_ranking
+from agents.base import observed_eligible, scores_from_ranking
 from bcfl_env.envs import with_picked_column
 
 __all__ = ["DoubleDQN", "FavorSelector", "train_favor"]
@@ -128,7 +128,5 @@ class FavorSelector:
         rows = self.base.as_matrix(observation)  # type: ignore[attr-defined]
         if rows.ndim == 3:
             return np.stack([self.predict(r)[0] for r in rows]), None
-        col = {name: i for i, name in enumerate(self.base.feature_names)}  # type: ignore[attr-defined]
-        present, in_flight = rows[: self.n, col["present"]], rows[: self.n, col["in_flight"]]
-        eligible = (in_flight == 0) & (present > 0)
+        eligible = observed_eligible(rows, self.base.feature_names)  # type: ignore[attr-defined]
         return scores_from_ranking(self.q_values(rows), eligible), None

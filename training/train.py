@@ -16,7 +16,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import bcfl_env
-from agents.base import Selector
+from agents.base import Selector, observed_eligible
 from bcfl_env.envs import with_picked_column
 from training.checkpoints import (
     ResumableCheckpoint,
@@ -252,8 +252,7 @@ class _SB3Selector:
         rows = base.as_matrix(observation)
         if rows.ndim == 3:  # a batch from a vector env
             return np.stack([self.predict(r)[0] for r in rows]), None
-        col = {name: i for i, name in enumerate(base.feature_names)}
-        eligible = (rows[: self.n, col["present"]] > 0) & (rows[: self.n, col["in_flight"]] == 0)
+        eligible = observed_eligible(rows, base.feature_names)
         picked: list[int] = []
         scores = np.full(self.n, -1.0, dtype=np.float32)
         for rank in range(min(self.k, int(eligible.sum()))):
