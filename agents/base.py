@@ -21,17 +21,19 @@ class Selector(Protocol):
     ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]: ...
 
 
-def observed_eligible(rows: np.ndarray, feature_names: list[str]) -> np.ndarray:
+def observed_eligible(rows: Any, feature_names: list[str]) -> Any:
     """Slots an (N + 1, F) observation shows as selectable: present, idle, with energy left.
 
-    The env's ``action_masks()`` may exclude more (enrolment, contract rules); it has the final say.
+    ``rows`` may carry leading batch axes and be a numpy array or a torch tensor (the slot policy
+    uses the same rule); the result is a boolean (..., N) of the same kind. The env's
+    ``action_masks()`` may exclude more (enrolment, contract rules); it has the final say.
     """
     col = {name: i for i, name in enumerate(feature_names)}
-    slots = rows[:-1]
+    slots = rows[..., :-1, :]
     return (
-        (slots[:, col["present"]] > 0)
-        & (slots[:, col["in_flight"]] == 0)
-        & (slots[:, col["energy_left"]] > 0)
+        (slots[..., col["present"]] > 0)
+        & (slots[..., col["in_flight"]] == 0)
+        & (slots[..., col["energy_left"]] > 0)
     )
 
 

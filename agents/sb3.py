@@ -22,6 +22,7 @@ from stable_baselines3.common.distributions import DiagGaussianDistribution, Dis
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
+from agents.base import observed_eligible
 from agents.ranking import PlackettLuceDistribution
 from bcfl_env.envs import FEATURES, GLOBAL_FEATURES
 
@@ -29,9 +30,8 @@ __all__ = ["SlotSetPolicy", "load_slot_policy"]
 
 GLOBAL_COLUMNS = len(GLOBAL_FEATURES)
 BUDGET_COLUMN = GLOBAL_FEATURES.index("vehicles_per_round / num_vehicles")
-PRESENT, IN_FLIGHT, ENERGY_LEFT = (
-    [name for name, _ in FEATURES].index(c) for c in ("present", "in_flight", "energy_left")
-)
+FEATURE_NAMES = [name for name, _ in FEATURES]
+PRESENT = FEATURE_NAMES.index("present")
 
 
 def _mlp(sizes: list[int]) -> nn.Sequential:
@@ -120,12 +120,7 @@ class SlotSetPolicy(ActorCriticPolicy):
 
     def _distribution(self, scores: torch.Tensor, obs: torch.Tensor) -> Distribution:
         if isinstance(self.action_dist, PlackettLuceDistribution):
-            slots = obs[:, :-1, :]
-            eligible = (
-                (slots[:, :, PRESENT] > 0)
-                & (slots[:, :, IN_FLIGHT] == 0)
-                & (slots[:, :, ENERGY_LEFT] > 0)
-            )
+            eligible = observed_eligible(obs, FEATURE_NAMES)
             budget = torch.round(obs[:, -1, BUDGET_COLUMN] * (self.rows - 1)).long().clamp(min=1)
             return self.action_dist.proba_distribution(scores, eligible, budget)
         return self.action_dist.proba_distribution(scores, self.log_std.expand_as(scores))

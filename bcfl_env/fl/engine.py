@@ -170,7 +170,7 @@ class FLEngine:
         # an update with NaN or infinite parameters (diverged or crafted) breaks the model it
         # joins, whatever its accuracy reads: it scores -inf
         broken = ~torch.isfinite(params).all(dim=1).cpu().numpy()
-        scores[:, broken | ~np.isfinite(scores).all(axis=0)] = -np.inf
+        scores[:, broken] = -np.inf
         return scores, acc_m[:, -1]
 
     def mixing_weights(self, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
