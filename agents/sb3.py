@@ -51,7 +51,7 @@ class SlotSetPolicy(ActorCriticPolicy):
     ``"plackett-luce"`` (default: K slots picked in turn by a softmax over the eligible ones not
     yet picked, see :mod:`agents.ranking`; K and eligibility are read from the observation) or
     ``"gaussian"`` (a Gaussian score per slot with one shared log-std; the env takes the top K).
-    With PPO on IoV-v0 (20k steps, training seed 0) the Plackett-Luce policy reached the target in
+    With PPO on IoV-v1 (20k steps, training seed 0) the Plackett-Luce policy reached the target in
     116 s of simulated time against the Gaussian one's 142 s (IQM over the held-out seeds;
     benchmarks/bench_selection.py).
     """

@@ -1,6 +1,6 @@
 """bcfl-gym: participant selection in blockchain-empowered federated learning over vehicular networks.
 
-``import bcfl_env`` registers ``bcfl/IoV-v0``, ``bcfl/IIoT-v0`` and ``bcfl/IoHT-v0``.
+``import bcfl_env`` registers ``bcfl/IoV-v1``, ``bcfl/IIoT-v1`` and ``bcfl/IoHT-v1``.
 """
 
 from bcfl_env.config import BCFLConfig, make_config, with_overrides

@@ -19,7 +19,9 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
+
+from bcfl_env.aggregation_rule import AggregationKind, StalenessFn
 
 __all__ = [
     "BCFLConfig",
@@ -44,6 +46,13 @@ __all__ = [
 
 INF = math.inf
 
+# The allowed values of the chain's pluggable rules, declared once; each registry in
+# ``bcfl_env.chain`` holds exactly these keys (a test checks it).
+ConsensusKind = Literal["bft", "pow_latency"]
+ElectionRule = Literal["reputation", "top_trainers", "round_robin"]
+AcceptanceRule = Literal["quorum", "median"]
+FaultBehaviour = Literal["random", "always_accept", "always_reject", "equivocate"]
+
 
 def _num(
     default: float | int, lo: float, hi: float, *, lo_open: bool = False, doc: str = ""
@@ -57,6 +66,15 @@ def _opt_num(lo: float, hi: float, *, doc: str = "") -> Any:
 
 def _choice(default: str, *choices: str, doc: str = "") -> Any:
     return field(default=default, metadata={"choices": (default, *choices), "doc": doc})
+
+
+def _choice_of(default: str, allowed: Any, *, doc: str = "") -> Any:
+    """A choice whose allowed values are one declared ``Literal`` (the registry's keys)."""
+    values = get_args(allowed)
+    if default not in values:
+        raise ValueError(f"default {default!r} is not one of {list(values)}")
+    ordered = (default, *[v for v in values if v != default])
+    return field(default=default, metadata={"choices": ordered, "doc": doc})
 
 
 def _flag(default: bool, doc: str = "") -> Any:
@@ -232,26 +250,40 @@ class ChainConfig(_Validated):
     committee_size: int = _num(
         4, 1, 1000, doc="committee members n per round (n = 3f + 1 tolerates f)"
     )
-    election: str = _choice(
-        "reputation", "top_trainers", "round_robin", doc="committee election rule"
+    election: str = _choice_of(
+        "reputation", ElectionRule, doc="committee election rule, re-run every round"
     )
-    acceptance: str = _choice(
-        "quorum", "median", doc="2f+1 accept votes, or median score >= threshold"
+    acceptance: str = _choice_of(
+        "quorum", AcceptanceRule, doc="2f+1 accept votes, or median score >= threshold"
     )
     score_margin: float = _num(0.1, 0.0, 1.0, doc="accept if score >= global accuracy - margin")
-    faulty_fraction: float = _num(0.0, 0.0, 1.0, doc="fraction of RSUs that are faulty")
-    faulty_behavior: str = _choice(
-        "random", "always_accept", "always_reject", "equivocate", doc="what faulty members do"
+    faulty_fraction: float = _num(
+        0.0, 0.0, 1.0, doc="fraction of RSUs that are faulty (poisoning vehicles are faulty too)"
     )
-    consensus: str = _choice("bft", "pow", doc="BFT committee, or BlockFL-like proof of work")
+    faulty_behavior: str = _choice_of("random", FaultBehaviour, doc="what faulty members do")
+    consensus: str = _choice_of(
+        "bft",
+        ConsensusKind,
+        doc="block agreement: PBFT-style rotating leader, or the same with BlockFL's PoW latency",
+    )
+    view_change_timeout_s: float = _num(
+        1.0,
+        0.0,
+        3600.0,
+        doc="time a member waits for a certified proposal before a view change [s]",
+    )
     backhaul_latency_s: float = _num(0.005, 0.0, 10.0, doc="RSU backhaul one-way latency [s]")
     backhaul_bandwidth_bps: float = _num(1e9, 1e3, 1e12, doc="RSU backhaul bandwidth [bit/s]")
     signature_verify_s: float = _num(
         60e-6, 0.0, 1.0, doc="modelled cost of one signature check [s]"
     )
     score_eval_s: float = _num(2e-3, 0.0, 10.0, doc="modelled cost of one update evaluation [s]")
-    pow_mean_block_s: float = _num(5.0, 1e-3, 1e4, doc="PoW mean block interval [s]")
-    pow_fork_prob: float = _num(0.05, 0.0, 0.99, doc="PoW fork probability per block")
+    pow_mean_block_s: float = _num(
+        5.0, 1e-3, 1e4, doc="pow_latency: mean block interval of the latency model [s]"
+    )
+    pow_fork_prob: float = _num(
+        0.05, 0.0, 0.99, doc="pow_latency: probability that a fork costs another interval"
+    )
     cert_validity_s: float = _num(86_400.0, 1.0, 1e9, doc="certificate validity [s of sim time]")
     contract_rules: bool = _flag(
         False,
@@ -296,12 +328,10 @@ class FLConfig(_Validated):
     lr: float = _num(0.1, 0.0, 10.0, lo_open=True, doc="local SGD learning rate")
     momentum: float = _num(0.0, 0.0, 0.999, doc="local SGD momentum")
     weight_decay: float = _num(0.0, 0.0, 1.0, doc="local SGD weight decay")
-    aggregation: str = _choice(
-        "fedasync", "fedavg", "median", "trimmed_mean", "krum", doc="aggregation rule at the MBS"
-    )
+    aggregation: str = _choice_of("fedasync", AggregationKind, doc="aggregation rule at the MBS")
     async_alpha: float = _num(0.5, 0.0, 1.0, lo_open=True, doc="FedAsync mixing weight alpha")
-    staleness_fn: str = _choice(
-        "polynomial", "constant", "hinge", doc="FedAsync staleness function s(t)"
+    staleness_fn: str = _choice_of(
+        "polynomial", StalenessFn, doc="FedAsync staleness function s(t)"
     )
     staleness_a: float = _num(0.5, 0.0, 100.0, doc="polynomial (t+1)^-a, hinge slope a")
     staleness_b: float = _num(4.0, 0.0, 1000.0, doc="hinge knee b")
@@ -552,7 +582,8 @@ def _is_section_name(name: str) -> bool:
 def iov() -> BCFLConfig:
     """Internet of Vehicles (Lu et al., IEEE TVT 2020): moving vehicles, RSU committee, FedAsync."""
     return BCFLConfig(
-        network=NetworkConfig(upload_payload_mbit=8.0),
+        # six RSUs, a committee of four (f = 1) re-elected each round: members rotate (BFLC)
+        network=NetworkConfig(infra=InfraConfig(num_rsus=6), upload_payload_mbit=8.0),
         preset="iov",
     )
 

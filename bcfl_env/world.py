@@ -6,11 +6,13 @@ A decision epoch (one env step) runs DESIGN.md's "One step":
 2. each selected vehicle computes (``t = n E cycles / f``) and then uploads its update over the
    channel; the network advances tick by tick, and an upload fails on handover or departure;
 3. vehicles whose computation ends in this epoch train for real, batched in one pass;
-4. each finished upload is a signed update transaction; the round's RSU committee screens it
-   (certificate, signature, replay, task, base model), scores it on its own validation data and
-   votes; the block carries a quorum certificate;
-5. the MBS aggregates what was accepted (FedAsync with staleness, or FedAvg) and the new model's
-   hash goes on chain; the global model is evaluated.
+4. each finished upload is a signed update transaction; the round's committee (elected at the end
+   of the previous round) screens it (certificate, signature, replay, task, base model), scores it
+   on its own validation data and signs a ballot; the consensus protocol certifies a block whose
+   verdict follows from the ballots (a faulty leader costs a view change; with more than f faulty
+   members no block may be certified, and then nothing is accepted this round);
+5. the MBS aggregates only what a certified block accepted (FedAsync with staleness, or FedAvg);
+   its signed aggregation goes into the next block; the global model is evaluated.
 
 Asynchronous mode: an epoch lasts ``epoch_s``; work still in flight at its end arrives in a later
 epoch with its staleness. Synchronous mode: the epoch lasts until every selected vehicle is done or
@@ -29,6 +31,7 @@ import numpy as np
 import torch
 
 from bcfl_env.chain import PermissionedChain, Transaction, UpdateCandidate
+from bcfl_env.chain.service import ChainService
 from bcfl_env.config import BCFLConfig
 from bcfl_env.fl import FLEngine
 from bcfl_env.network import (
@@ -84,6 +87,8 @@ class RoundReport:
     poisoned_rejected: int = 0
     committee: list[str] = field(default_factory=list)
     safety_violated: bool = False
+    block_committed: bool = True  # False: the committee certified no block this round
+    view: int = 0  # consensus view that committed (> 0 after view changes)
     handovers: int = 0
 
 
@@ -117,8 +122,12 @@ class World:
             if faulty_count
             else []
         )
-        self.chain = PermissionedChain(cfg.chain, chain_rng, self.rsu_ids, faulty)
         self.vehicle_ids = [f"veh{j}" for j in range(self.fleet_size)]
+        # poisoning vehicles also misbehave when elected to a committee (top_trainers mode)
+        faulty += [self.vehicle_ids[j] for j in np.flatnonzero(self.fl.malicious)]
+        self.chain: ChainService = PermissionedChain(
+            cfg.chain, chain_rng, self.rsu_ids, faulty, aggregation=self.fl.rule
+        )
         self.chain.genesis(self.vehicle_ids, self.fl.to_bytes(self.fl.global_params))
         self.global_hash = next(iter(self.chain.published))
         self.uploads = UploadTracker(self.num_slots)
@@ -143,7 +152,9 @@ class World:
         present = self.network.present & (ids >= 0)
         busy = self.in_flight_slots()
         energy = self.network.slot_energy_fraction() > 0
-        eligible = present & ~busy & energy
+        serving = set(self.chain.committee)  # committee vehicles judge, they do not train (BFLC)
+        on_committee = np.array([self.vehicle_ids[i] in serving for i in np.maximum(ids, 0)])
+        eligible = present & ~busy & energy & ~on_committee
         if (
             self.cfg.chain.contract_rules
         ):  # the contract distributes the model to reputable vehicles only
@@ -332,36 +343,36 @@ class World:
             staleness = np.array([self.fl.version - j.base_version for j in jobs])
             return self.fl.score(stacked, seats, self.fl.mixing_weights(samples, staleness))
 
-        verdict = self.chain.verify_updates(self.round, txs, self.time_s, score_fn)
-        report.committee = verdict.committee
-        for sender, reason in verdict.rejected:
+        outcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
+        report.committee = outcome.committee
+        report.block_committed, report.view = outcome.committed, outcome.view
+        for sender, reason in outcome.rejected:
             rejected_job = by_sender.get(sender)
             identity = rejected_job.identity if rejected_job else -1
             report.rejected.append((identity, reason))
             if rejected_job is not None and self.fl.malicious[identity]:
                 report.poisoned_rejected += 1
-        accepted_jobs = [by_sender[c.sender] for c in verdict.accepted]
+        accepted_jobs = [by_sender[c.sender] for c in outcome.accepted]
         report.accepted = [j.identity for j in accepted_jobs]
         report.poisoned_accepted = int(sum(self.fl.malicious[j.identity] for j in accepted_jobs))
-        if accepted_jobs:
+        if accepted_jobs:  # only what a certified block accepted
             params = torch.stack([j.params for j in accepted_jobs])  # type: ignore[misc]
             staleness = np.array([self.fl.version - j.base_version for j in accepted_jobs])
             samples = self.fl.sizes[[j.identity for j in accepted_jobs]]
             weights = self.fl.aggregate(params, samples, staleness)
             report.staleness = staleness.tolist()
             inputs = [
-                (c.tx.tx_id, float(w)) for c, w in zip(verdict.accepted, weights, strict=True)
+                (c.tx.tx_id, float(w)) for c, w in zip(outcome.accepted, weights, strict=True)
             ]
             self.global_hash = self.chain.record_aggregation(
                 self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs
             )
-        sealed = self.chain.seal_block(self.round, self.time_s, verdict.committee)
-        report.consensus_s = sealed.consensus_s
-        report.safety_violated = sealed.safety_violated
+        report.consensus_s = outcome.consensus_s
+        report.safety_violated = outcome.safety_violated
         # the network keeps moving while the committee agrees; uploads finishing now count next epoch
-        if sealed.consensus_s > 0:
+        if outcome.consensus_s > 0:
             spill: list[_Job] = []
-            horizon = self.time_s + sealed.consensus_s
+            horizon = self.time_s + outcome.consensus_s
             tick = self.cfg.network.mobility.tick_s
             while self.time_s < horizon - 1e-9:
                 self._tick(min(tick, horizon - self.time_s), report, spill)

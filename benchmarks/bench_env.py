@@ -1,4 +1,4 @@
-"""Steps per second of bcfl/IoV-v0 (real FL in every step) with a per-component breakdown.
+"""Steps per second of bcfl/IoV-v1 (real FL in every step) with a per-component breakdown.
 
 Usage: python benchmarks/bench_env.py [--steps 300]
 """
@@ -33,6 +33,13 @@ COMPONENTS = {
         "committee.py",
         "transactions.py",
         "store.py",
+        "identity.py",
+        "tasks.py",
+        "voting.py",
+        "faults.py",
+        "election.py",
+        "bft.py",
+        "base.py",
     ),
     "evaluation and scoring": ("evaluation.py",),
     "observation": ("observation.py",),
@@ -76,7 +83,7 @@ def component_shares(stats: pstats.Stats) -> dict[str, float]:
 
 
 def run(steps: int, seed: int = 0) -> float:
-    env = gym.make("bcfl/IoV-v0", max_rounds=10_000, target_accuracy=1.0)
+    env = gym.make("bcfl/IoV-v1", max_rounds=10_000, target_accuracy=1.0)
     env.reset(seed=seed)
     env.action_space.seed(seed)
     actions = [env.action_space.sample() for _ in range(steps)]
@@ -93,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     rates = [run(args.steps, seed) for seed in range(args.repeats)]
     print(
-        f"IoV-v0 default: median {np.median(rates):.0f} steps/s over {args.repeats} runs of {args.steps} steps (target >= 200)"
+        f"IoV-v1 default: median {np.median(rates):.0f} steps/s over {args.repeats} runs of {args.steps} steps (target >= 200)"
     )
     prof = cProfile.Profile()
     prof.enable()

@@ -42,7 +42,7 @@ def main() -> None:
     for seed in args.seeds:
         t = time.perf_counter()
         run = train(
-            "ppo", "bcfl/IoV-v0", args.timesteps, seed, None, {}, args.out / "runs",
+            "ppo", "bcfl/IoV-v1", args.timesteps, seed, None, {}, args.out / "runs",
             checkpoint_every=10**9,
         )  # fmt: skip
         print(f"trained PPO seed {seed} in {time.perf_counter() - t:.0f} s: {run}")

@@ -83,9 +83,9 @@ def score_fn(members, candidates):
     return scores, np.full(len(members), 0.8)
 
 
-def make_chain(faulty=(), behaviour="random", n_rsus=4, **kw) -> PermissionedChain:
+def make_chain(faulty=(), behaviour="random", n_rsus=4, committee=None, **kw) -> PermissionedChain:
     cfg = ChainConfig(
-        committee_size=n_rsus, faulty_behavior=behaviour, election="round_robin", **kw
+        committee_size=committee or n_rsus, faulty_behavior=behaviour, election="round_robin", **kw
     )
     chain = PermissionedChain(
         cfg, np.random.default_rng(0), [f"rsu{i}" for i in range(n_rsus)], faulty
@@ -94,23 +94,30 @@ def make_chain(faulty=(), behaviour="random", n_rsus=4, **kw) -> PermissionedCha
     return chain
 
 
+def latest_model(chain):
+    return chain.tasks.latest[1]
+
+
 def run_round(chain, round_, selected, losses, extra=(), now=None):
+    """The MBS selects, vehicles submit, the committee certifies, the MBS aggregates what passed."""
     now = float(round_ * 10) if now is None else now
-    base = (
-        chain.ledger.blocks[-1]
-        and [h for h, v in chain.published.items() if v == max(chain.published.values())][0]
-    )
+    base = latest_model(chain)
     chain.assign_task(round_, base, selected, now)
     txs = [
         chain.sign_update(v, round_, base, f"{v}-{round_}".encode(), 10, {"loss": loss})
         for v, loss in zip(selected, losses, strict=False)
     ]
-    verdict = chain.verify_updates(round_, [*txs, *extra], now, score_fn)
-    chain.record_aggregation(
-        round_, round_, f"global-{round_}".encode(), [(c.tx.tx_id, 1.0) for c in verdict.accepted]
-    )
-    sealed = chain.seal_block(round_, now)
-    return verdict, sealed, txs
+    outcome = chain.run_round(round_, [*txs, *extra], now, score_fn)
+    if outcome.accepted:
+        version = chain.tasks.latest[0] + 1
+        weights = chain.aggregation.weights(
+            np.full(len(outcome.accepted), 10), np.zeros(len(outcome.accepted))
+        )
+        chain.record_aggregation(
+            round_, version, f"global-{round_}".encode(),
+            [(c.tx.tx_id, float(w)) for c, w in zip(outcome.accepted, weights, strict=True)],
+        )  # fmt: skip
+    return outcome, txs
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +133,16 @@ def saved_ledger(tmp_path_factory):
 
 def test_honest_round_accepts_good_and_rejects_low_quality():
     chain = make_chain()
-    verdict, _, _ = run_round(chain, 1, ["veh0", "veh1"], [0.5, 5.0])
-    assert [c.sender for c in verdict.accepted] == ["veh0"]
-    assert verdict.rejected == [("veh1", "low_quality")]
+    outcome, _ = run_round(chain, 1, ["veh0", "veh1"], [0.5, 5.0])
+    assert [c.sender for c in outcome.accepted] == ["veh0"]
+    assert outcome.rejected == [("veh1", "low_quality")]
+    assert outcome.committed and outcome.view == 0
     chain.ledger.verify()
 
 
 def test_an_update_that_scores_nan_is_rejected_and_its_ballot_stays_json(tmp_path):
     chain = make_chain()
-    base = next(iter(chain.published))
+    base = latest_model(chain)
     chain.assign_task(1, base, ["veh0", "veh1"], 10.0)
     txs = [chain.sign_update(v, 1, base, v.encode(), 10, {"loss": 0.5}) for v in ("veh0", "veh1")]
 
@@ -143,11 +151,11 @@ def test_an_update_that_scores_nan_is_rejected_and_its_ballot_stays_json(tmp_pat
         scores[:, 1] = np.nan
         return scores, np.full(len(members), 0.8)
 
-    verdict = chain.verify_updates(1, txs, 10.0, broken_second)
-    assert [c.sender for c in verdict.accepted] == ["veh0"]
-    assert verdict.rejected == [("veh1", "non_finite_update")]
-    chain.record_aggregation(1, 1, b"global-1", [(verdict.accepted[0].tx.tx_id, 1.0)])
-    chain.seal_block(1, 10.0)
+    outcome = chain.run_round(1, txs, 10.0, broken_second)
+    assert [c.sender for c in outcome.accepted] == ["veh0"]
+    assert outcome.rejected == [("veh1", "non_finite_update")]
+    chain.record_aggregation(1, 1, b"global-1", [(outcome.accepted[0].tx.tx_id, 0.5)])
+    run_round(chain, 2, ["veh2"], [0.5])
     chain.ledger.verify()
     chain.ledger.save(tmp_path / "l.sqlite")
     Ledger.load(tmp_path / "l.sqlite", verify=True)
@@ -155,42 +163,68 @@ def test_an_update_that_scores_nan_is_rejected_and_its_ballot_stays_json(tmp_pat
 
 def test_forged_signature_is_rejected_with_reason():
     chain = make_chain()
-    base = next(iter(chain.published))
+    base = latest_model(chain)
     chain.assign_task(1, base, ["veh0"], 10.0)
     good = chain.sign_update("veh0", 1, base, b"p", 10, {"loss": 0.5})
     forged = Transaction(good.body, bytes(64))
-    verdict = chain.verify_updates(1, [forged], 10.0, score_fn)
-    assert verdict.rejected == [("veh0", "bad_signature")]
-    sealed = chain.seal_block(1, 10.0)
-    verdict_tx = [tx for tx in sealed.block.transactions if b'"kind":"verdict"' in tx.body]
+    outcome = chain.run_round(1, [forged], 10.0, score_fn)
+    assert outcome.rejected == [("veh0", "bad_signature")]
+    verdict_tx = [tx for tx in outcome.block.transactions if b'"kind":"verdict"' in tx.body]
     assert b"bad_signature" in verdict_tx[0].body
     chain.ledger.verify()
 
 
 def test_unknown_and_revoked_certificates_are_rejected():
     chain = make_chain()
-    base = next(iter(chain.published))
+    base = latest_model(chain)
     chain.assign_task(1, base, ["veh0", "veh1"], 10.0)
     outsider = chain.sign_update(
         "stranger", 1, base, b"x", 10, {"loss": 0.5}
     )  # has a key, no certificate
     chain.revoke("veh1", "test", 10.0)
     revoked = chain.sign_update("veh1", 1, base, b"y", 10, {"loss": 0.5})
-    verdict = chain.verify_updates(1, [outsider, revoked], 10.0, score_fn)
-    assert ("stranger", "unknown_certificate") in verdict.rejected
-    assert ("veh1", "revoked_certificate") in verdict.rejected
+    outcome = chain.run_round(1, [outsider, revoked], 10.0, score_fn)
+    assert ("stranger", "unknown_certificate") in outcome.rejected
+    assert ("veh1", "revoked_certificate") in outcome.rejected
 
 
 def test_replay_wrong_model_and_unselected_are_rejected():
     chain = make_chain()
-    _, _, txs = run_round(chain, 1, ["veh0"], [0.5])
-    base = [h for h, v in chain.published.items() if v == 1][0]
+    _, txs = run_round(chain, 1, ["veh0"], [0.5])
+    base = latest_model(chain)
     chain.assign_task(2, base, ["veh1"], 20.0)
     wrong_base = chain.sign_update("veh1", 2, "00" * 32, b"z", 10, {"loss": 0.5})
     unselected = chain.sign_update("veh2", 2, base, b"w", 10, {"loss": 0.5})
-    verdict = chain.verify_updates(2, [txs[0], wrong_base, unselected], 20.0, score_fn)
-    reasons = dict(verdict.rejected)
+    outcome = chain.run_round(2, [txs[0], wrong_base, unselected], 20.0, score_fn)
+    reasons = dict(outcome.rejected)
     assert reasons == {"veh0": "replay", "veh1": "wrong_base_model", "veh2": "not_selected"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ([1, 2], "malformed"),
+        (None, "malformed"),
+        ({"params": ["x"]}, "malformed"),
+        ("junk", "malformed"),
+    ],
+)
+def test_hostile_update_payloads_are_rejected_not_raised(payload, reason):
+    chain = make_chain()
+    chain.assign_task(1, latest_model(chain), ["veh0"], 10.0)
+    tx = chain.identity("veh0").transaction("update", payload)
+    outcome = chain.run_round(1, [tx], 10.0, score_fn)
+    assert outcome.rejected == [("veh0", reason)]
+    chain.ledger.verify()
+
+
+def test_oversized_update_is_rejected():
+    chain = make_chain()
+    base = latest_model(chain)
+    chain.assign_task(1, base, ["veh0"], 10.0)
+    tx = chain.sign_update("veh0", 1, base, b"p", 10, {"x" * 10_000: 0.5})
+    outcome = chain.run_round(1, [tx], 10.0, score_fn)
+    assert outcome.rejected == [("?", "oversized")]
 
 
 def test_identity_without_certificate_cannot_be_selected():
@@ -198,7 +232,7 @@ def test_identity_without_certificate_cannot_be_selected():
     from bcfl_env.chain import ChainError
 
     with pytest.raises(ChainError, match="unknown_certificate"):
-        chain.assign_task(1, next(iter(chain.published)), ["ghost"], 10.0)
+        chain.assign_task(1, latest_model(chain), ["ghost"], 10.0)
 
 
 def test_keys_and_blocks_are_deterministic_per_seed():
@@ -284,23 +318,23 @@ def test_f_faulty_of_3f_plus_1_never_accept_what_honest_reject(behaviour):
         faulty = [f"rsu{i}" for i in range(f)]
         chain = make_chain(faulty, behaviour, n_rsus=n)
         for r in range(1, 8):
-            verdict, sealed, _ = run_round(chain, r, ["veh0", "veh1"], [5.0, 5.0])  # both poisoned
-            assert verdict.accepted == []
-            assert not sealed.safety_violated
+            outcome, _ = run_round(chain, r, ["veh0", "veh1"], [5.0, 5.0])  # both poisoned
+            assert outcome.accepted == []
+            assert outcome.committed and not outcome.safety_violated  # liveness with f faulty
         chain.ledger.verify()
 
 
 def test_more_than_f_faulty_accept_poison():
     n, faulty = 4, ["rsu0", "rsu1", "rsu2"]  # 3 > f = 1: a quorum of liars
     chain = make_chain(faulty, "always_accept", n_rsus=n)
-    verdict, _, _ = run_round(chain, 1, ["veh0"], [5.0])
-    assert [c.sender for c in verdict.accepted] == ["veh0"]  # the one-third takeover
+    outcome, _ = run_round(chain, 1, ["veh0"], [5.0])
+    assert [c.sender for c in outcome.accepted] == ["veh0"]  # the one-third takeover
 
 
 def test_equivocation_within_f_yields_evidence_and_revocation():
     chain = make_chain(["rsu1"], "equivocate")
-    _, sealed, _ = run_round(chain, 1, ["veh0"], [0.5])
-    assert sealed.conflicting and not sealed.safety_violated  # 1 signature < quorum 3
+    outcome, _ = run_round(chain, 1, ["veh0"], [0.5])
+    assert outcome.conflicting and not outcome.safety_violated  # 1 signature < quorum 3
     run_round(chain, 2, ["veh1"], [0.5])
     kinds = [tx.decoded()["kind"] for tx in chain.ledger.blocks[-1].transactions]
     assert "evidence" in kinds and "revoke" in kinds
@@ -309,8 +343,11 @@ def test_equivocation_within_f_yields_evidence_and_revocation():
     assert report.evidence == 1 and report.revocations == 1
 
 
-def test_equivocation_beyond_f_signs_two_blocks_at_one_height():
+def test_equivocation_beyond_f_is_a_fork_that_verification_reports():
     chain = make_chain(["rsu0", "rsu1", "rsu2"], "equivocate")
-    _, sealed, _ = run_round(chain, 1, ["veh0"], [0.5])
-    assert sealed.safety_violated  # two blocks at height 1 each with a valid quorum: a fork
+    outcome, _ = run_round(chain, 1, ["veh0"], [0.5])
+    assert outcome.safety_violated  # two blocks at height 1 each with a valid quorum: a fork
     assert quorum_size(4) == 3
+    run_round(chain, 2, ["veh1"], [0.5])  # the evidence goes on chain
+    with pytest.raises(LedgerIntegrityError, match="fork: two certified blocks at height 1"):
+        chain.ledger.verify()

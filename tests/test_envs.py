@@ -25,8 +25,8 @@ def test_checkers_pass(env_id):
 
 
 def test_matrix_layout_holds_the_same_numbers_as_the_flat_default():
-    flat = gym.make("bcfl/IoV-v0", max_rounds=5)
-    matrix = gym.make("bcfl/IoV-v0", max_rounds=5, observation_layout="matrix")
+    flat = gym.make("bcfl/IoV-v1", max_rounds=5)
+    matrix = gym.make("bcfl/IoV-v1", max_rounds=5, observation_layout="matrix")
     assert flat.observation_space.shape == (21 * 13,)
     assert matrix.observation_space.shape == (21, 13)
     a, _ = flat.reset(seed=4)
@@ -44,7 +44,7 @@ def test_matrix_layout_holds_the_same_numbers_as_the_flat_default():
     with pytest.raises(ValueError, match=r"allowed \(273,\) or \(21, 13\)"):
         flat.unwrapped.as_matrix(a[:-1])
     with pytest.raises(ValueError, match="observation_layout"):
-        gym.make("bcfl/IoV-v0", observation_layout="graph")
+        gym.make("bcfl/IoV-v1", observation_layout="graph")
 
 
 @pytest.mark.parametrize("env_id", list(bcfl_env.ENV_IDS))
@@ -62,7 +62,7 @@ def test_observations_stay_in_space(env_id):
 
 
 def rollout(seed: int, steps: int = 20, **kw):
-    env = gym.make("bcfl/IoV-v0", **kw)
+    env = gym.make("bcfl/IoV-v1", **kw)
     obs, _ = env.reset(seed=seed)
     env.action_space.seed(seed)
     trace = [obs]
@@ -90,7 +90,7 @@ def test_same_seed_identical_rollouts_and_different_seed_differs():
 
 def test_accounting_invariant_under_attack_handover_and_faulty_committee():
     env = gym.make(
-        "bcfl/IoV-v0",
+        "bcfl/IoV-v1",
         malicious_fraction=0.25,
         faulty_fraction=0.25,
         faulty_behavior="random",
@@ -158,7 +158,7 @@ def test_ledger_verifies_after_episode_and_detects_a_flipped_byte(tmp_path):
     ],
 )
 def test_bad_actions_raise(action, needle):
-    env = gym.make("bcfl/IoV-v0")
+    env = gym.make("bcfl/IoV-v1")
     env.reset(seed=0)
     with pytest.raises(ValueError, match=needle):
         env.step(action)
@@ -171,7 +171,7 @@ def test_step_before_reset_is_refused():
 
 
 def test_top_k_scores_select_the_best_eligible_slots():
-    env = gym.make("bcfl/IoV-v0")
+    env = gym.make("bcfl/IoV-v1")
     env.reset(seed=0)
     mask = env.unwrapped.action_masks()
     scores = np.linspace(-1, 1, 20).astype(np.float32)
@@ -181,7 +181,7 @@ def test_top_k_scores_select_the_best_eligible_slots():
 
 
 def test_binary_mode_truncates_to_budget_and_reports_ignored():
-    env = gym.make("bcfl/IoV-v0", action_mode="binary")
+    env = gym.make("bcfl/IoV-v1", action_mode="binary")
     env.reset(seed=0)
     mask = env.unwrapped.action_masks()
     _, _, _, _, info = env.step(np.ones(20, dtype=np.int8))
@@ -193,7 +193,7 @@ def test_binary_mode_truncates_to_budget_and_reports_ignored():
 
 
 def test_discrete_wrapper_builds_a_selection_pick_by_pick():
-    env = bcfl_env.DiscreteSelection(gym.make("bcfl/IoV-v0"))
+    env = bcfl_env.DiscreteSelection(gym.make("bcfl/IoV-v1"))
     obs, _ = env.reset(seed=0)
     assert env.action_space.n == 21 and obs.shape == (21 * 14,)
     assert env.as_matrix(obs)[:, -1].sum() == 0.0
@@ -207,18 +207,18 @@ def test_discrete_wrapper_builds_a_selection_pick_by_pick():
 
 
 def test_render_modes():
-    env = gym.make("bcfl/IoV-v0", render_mode="rgb_array")
+    env = gym.make("bcfl/IoV-v1", render_mode="rgb_array")
     env.reset(seed=0)
     env.step(env.action_space.sample())
     frame = env.render()
     assert frame.shape == (480, 480, 3) and frame.dtype == np.uint8 and frame.std() > 0
-    text = gym.make("bcfl/IoV-v0", render_mode="ansi")
+    text = gym.make("bcfl/IoV-v1", render_mode="ansi")
     text.reset(seed=0)
     assert "accuracy" in text.render()
 
 
 def test_random_policy_reaches_target_on_iov_default():
-    env = gym.make("bcfl/IoV-v0")
+    env = gym.make("bcfl/IoV-v1")
     env.reset(seed=0)
     env.action_space.seed(0)
     for _ in range(env.unwrapped.config.env.max_rounds):
@@ -229,11 +229,11 @@ def test_random_policy_reaches_target_on_iov_default():
 
 
 def test_ioht_reports_epsilon_and_iiot_is_static():
-    env = gym.make("bcfl/IoHT-v0")
+    env = gym.make("bcfl/IoHT-v1")
     env.reset(seed=0)
     _, _, _, _, info = env.step(env.action_space.sample())
     assert 0 < info["epsilon"] < float("inf")
-    iiot = gym.make("bcfl/IIoT-v0")
+    iiot = gym.make("bcfl/IIoT-v1")
     iiot.reset(seed=0)
     before = iiot.unwrapped.world.network.positions().copy()
     iiot.step(iiot.action_space.sample())
@@ -243,7 +243,7 @@ def test_ioht_reports_epsilon_and_iiot_is_static():
 def test_make_vec_and_fresh_subprocess():
     results = {}
     for mode in ("sync", "async"):
-        vec = gym.make_vec("bcfl/IoV-v0", num_envs=2, vectorization_mode=mode, max_rounds=3)
+        vec = gym.make_vec("bcfl/IoV-v1", num_envs=2, vectorization_mode=mode, max_rounds=3)
         obs, _ = vec.reset(seed=0)
         assert obs.shape == (2, 21 * 13)
         action = np.tile(np.linspace(-1, 1, 20, dtype=np.float32), (2, 1))
@@ -252,7 +252,7 @@ def test_make_vec_and_fresh_subprocess():
         vec.close()
     np.testing.assert_array_equal(results["sync"][0], results["async"][0])
     np.testing.assert_array_equal(results["sync"][1], results["async"][1])
-    code = "import gymnasium as gym; e = gym.make('bcfl_env:bcfl/IoV-v0'); e.reset(seed=0); print('ok')"
+    code = "import gymnasium as gym; e = gym.make('bcfl_env:bcfl/IoV-v1'); e.reset(seed=0); print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
 
@@ -264,7 +264,7 @@ def test_sb3_subproc_vec_env_and_ppo_smoke():
 
     # "module:id" makes each fresh worker process import bcfl_env (and so register the ids)
     vec = make_vec_env(
-        "bcfl_env:bcfl/IoV-v0", n_envs=2, vec_env_cls=SubprocVecEnv, env_kwargs={"max_rounds": 8}
+        "bcfl_env:bcfl/IoV-v1", n_envs=2, vec_env_cls=SubprocVecEnv, env_kwargs={"max_rounds": 8}
     )
     model = PPO("MlpPolicy", vec, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
     model.learn(64)
@@ -297,7 +297,7 @@ def test_ppo_trains_a_few_thousand_steps_on_every_preset(env_id):
 
 def test_contract_rules_refuse_vehicles_with_low_reputation():
     env = gym.make(
-        "bcfl/IoHT-v0",
+        "bcfl/IoHT-v1",
         malicious_fraction=0.3,
         attack="sign_flip",
         max_rounds=40,
@@ -323,7 +323,7 @@ def test_contract_rules_refuse_vehicles_with_low_reputation():
 
 def test_disabling_quality_verification_lets_poison_through():
     def poisoned(verify: bool) -> int:
-        env = gym.make("bcfl/IoV-v0", malicious_fraction=0.3, chain__verify_quality=verify, max_rounds=15,
+        env = gym.make("bcfl/IoV-v1", malicious_fraction=0.3, chain__verify_quality=verify, max_rounds=15,
                        target_accuracy=0.999)  # fmt: skip
         env.reset(seed=0)
         env.action_space.seed(0)

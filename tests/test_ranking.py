@@ -74,7 +74,7 @@ def test_plackett_luce_actions_select_exactly_their_picks_in_the_env(tmp_path):
 
     from agents.sb3 import SlotSetPolicy, load_slot_policy
 
-    env = gym.make("bcfl/IoV-v0", max_rounds=6)
+    env = gym.make("bcfl/IoV-v1", max_rounds=6)
     model = PPO(
         SlotSetPolicy,
         env,
@@ -97,7 +97,7 @@ def test_plackett_luce_actions_select_exactly_their_picks_in_the_env(tmp_path):
         obs, _, _, _, info = env.step(action)
         assert info["selected"] == sorted(picks.tolist())
     model.save(tmp_path / "pl.zip")
-    env40 = gym.make("bcfl/IoV-v0", num_vehicles=40, vehicles_per_round=8, max_rounds=2)
+    env40 = gym.make("bcfl/IoV-v1", num_vehicles=40, vehicles_per_round=8, max_rounds=2)
     obs40, _ = env40.reset(seed=0)
     action, _ = load_slot_policy(tmp_path / "pl.zip", env40).predict(obs40, deterministic=True)
     assert (action > 0).sum() == 8  # K is read from the observation
@@ -109,4 +109,4 @@ def test_unknown_distribution_is_rejected():
     from agents.sb3 import SlotSetPolicy
 
     with pytest.raises(ValueError, match="plackett-luce"):
-        PPO(SlotSetPolicy, gym.make("bcfl/IoV-v0"), policy_kwargs={"distribution": "beta"})
+        PPO(SlotSetPolicy, gym.make("bcfl/IoV-v1"), policy_kwargs={"distribution": "beta"})

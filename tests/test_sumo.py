@@ -55,7 +55,7 @@ def test_sumo_env_step_runs():
 
     import bcfl_env  # noqa: F401
 
-    env = gym.make("bcfl/IoV-v0", network__mobility__backend="sumo", max_rounds=3)
+    env = gym.make("bcfl/IoV-v1", network__mobility__backend="sumo", max_rounds=3)
     env.reset(seed=0)
     for _ in range(3):
         _, _, term, trunc, info = env.step(env.action_space.sample())

@@ -53,7 +53,7 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
     bad = run("evaluate", "--policy", "nonsense", "--suite", "smoke")
     assert bad.returncode == 2 and "nonsense" in bad.stderr
     # audit a ledger written by an episode
-    e = gym.make("bcfl/IoV-v0", max_rounds=3)
+    e = gym.make("bcfl/IoV-v1", max_rounds=3)
     e.reset(seed=0)
     for _ in range(3):
         e.step(e.action_space.sample())
@@ -63,7 +63,7 @@ def test_cli_train_resume_evaluate_leaderboard_audit(tmp_path):
 
 def _env_obs(seed=0):
     """An env and its first observation as (N + 1, F) rows (selectors take either layout)."""
-    env = gym.make("bcfl/IoV-v0")
+    env = gym.make("bcfl/IoV-v1")
     obs, _ = env.reset(seed=seed)
     return env, env.unwrapped.as_matrix(obs)
 
@@ -132,7 +132,7 @@ def test_slot_policy_trained_with_20_slots_runs_with_40(tmp_path):
 
     from agents.sb3 import SlotSetPolicy, load_slot_policy
 
-    env20 = gym.make("bcfl/IoV-v0", max_rounds=6)
+    env20 = gym.make("bcfl/IoV-v1", max_rounds=6)
     gaussian = {"distribution": "gaussian"}  # Plackett-Luce: tests/test_ranking.py
     model = PPO(
         SlotSetPolicy, env20, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu",
@@ -140,7 +140,7 @@ def test_slot_policy_trained_with_20_slots_runs_with_40(tmp_path):
     )  # fmt: skip
     model.learn(32)
     model.save(tmp_path / "p20.zip")
-    env40 = gym.make("bcfl/IoV-v0", num_vehicles=40, max_rounds=3)
+    env40 = gym.make("bcfl/IoV-v1", num_vehicles=40, max_rounds=3)
     model40 = load_slot_policy(tmp_path / "p20.zip", env40)
     obs, _ = env40.reset(seed=0)
     action, _ = model40.predict(obs, deterministic=True)
@@ -207,8 +207,8 @@ def test_every_algorithm_trains_and_evaluates(tmp_path, algo):
     from training.evaluate import run_episode
     from training.train import load_model, train
 
-    run = train(algo, "bcfl/IoV-v0", 64, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000)
-    env = gym.make("bcfl/IoV-v0", max_rounds=3)
+    run = train(algo, "bcfl/IoV-v1", 64, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000)
+    env = gym.make("bcfl/IoV-v1", max_rounds=3)
     result = run_episode(env, load_model(run / "model.zip", env), seed=5)
     assert result["rounds"] == 3
 
@@ -263,7 +263,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     rollouts = {"n_steps": 128, "batch_size": 64}
     whole = train(
         "ppo",
-        "bcfl/IoV-v0",
+        "bcfl/IoV-v1",
         512,
         3,
         1,
@@ -278,13 +278,13 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     shutil.copytree(whole, cut)
     for path in cut.glob("model.*"):
         path.unlink()
-    resumed = train("ppo", "bcfl/IoV-v0", None, 3, 1, {}, tmp_path, resume=cut)
+    resumed = train("ppo", "bcfl/IoV-v1", None, 3, 1, {}, tmp_path, resume=cut)
     a, b = _params(whole), _params(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a)
     before = _params_at(whole / "checkpoints" / "model_256_steps.zip")
     assert not all(torch.equal(a[k], before[k]) for k in a)  # training did happen after the cut
     # and so the next evaluations agree exactly
-    env = gym.make("bcfl/IoV-v0", max_rounds=5)
+    env = gym.make("bcfl/IoV-v1", max_rounds=5)
     first = run_episode(env, load_model(whole / "model.zip", env), seed=9)
     second = run_episode(env, load_model(resumed / "model.zip", env), seed=9)
     assert first["curve"] == second["curve"] and first["return"] == second["return"]
@@ -294,11 +294,11 @@ def test_resume_refuses_a_corrupt_checkpoint(tmp_path):
     from training.train import train
 
     run = train(
-        "ppo", "bcfl/IoV-v0", 128, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000
+        "ppo", "bcfl/IoV-v1", 128, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000
     )
     (run / "model.state.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="cannot resume"):
-        train("ppo", "bcfl/IoV-v0", 256, 0, 1, {}, tmp_path, resume=run)
+        train("ppo", "bcfl/IoV-v1", 256, 0, 1, {}, tmp_path, resume=run)
 
 
 def test_leaderboard_statistics_and_files(tmp_path):
@@ -341,7 +341,7 @@ def test_chain_metrics_callback_logs_fl_and_chain_metrics():
 
     from training.train import ChainMetricsCallback
 
-    env = gym.make("bcfl/IoV-v0", max_rounds=40)
+    env = gym.make("bcfl/IoV-v1", max_rounds=40)
     model = PPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
     seen: dict = {}
 
@@ -368,7 +368,7 @@ def test_learning_curve_png_from_a_run(tmp_path):
     from training.train import train
 
     run = train(
-        "ppo", "bcfl/IoV-v0", 128, 0, 1, {"max_rounds": 4}, tmp_path, checkpoint_every=10_000
+        "ppo", "bcfl/IoV-v1", 128, 0, 1, {"max_rounds": 4}, tmp_path, checkpoint_every=10_000
     )
     png = learning_curve(run, tmp_path / "curve.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -379,7 +379,7 @@ def test_learning_curve_png_from_a_run(tmp_path):
 def test_favor_trains_once_per_configuration_and_rejects_corrupt_models(tmp_path):
     from agents.favor import FavorSelector
 
-    env = gym.make("bcfl/IoV-v0", max_rounds=5)
+    env = gym.make("bcfl/IoV-v1", max_rounds=5)
     a = FavorSelector(env, timesteps=120, seed=1)
     b = FavorSelector(env, timesteps=120, seed=2)
     assert a.model is b.model

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an SB3 selector")
     t.add_argument("--algo", default="ppo")
-    t.add_argument("--env", default="bcfl/IoV-v0")
+    t.add_argument("--env", default="bcfl/IoV-v1")
     t.add_argument("--timesteps", type=int)
     t.add_argument(
         "--seed", type=int, nargs="+", default=[0], help="one or more seeds (independent runs)"
@@ -63,8 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     lb.add_argument("results", nargs="+", type=Path)
     lb.add_argument("--out-dir", type=Path, default=Path("results"))
-    a = sub.add_parser("audit", help="verify a saved ledger")
-    a.add_argument("ledger")
+    a = sub.add_parser(
+        "audit", help="verify a saved ledger: signatures, quorum certificates and every rule"
+    )
+    a.add_argument("ledger", help="SQLite file written by Ledger.save (env.unwrapped.ledger.save)")
+    a.add_argument(
+        "--deep",
+        action="store_true",
+        help="also recompute every global model from its base and inputs (default: off)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -102,9 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(markdown(build_leaderboard(args.results, args.out_dir)))
         else:
-            from bcfl_env.chain.audit import main as audit_main
+            from bcfl_env.audit import main as audit_main
 
-            return audit_main([args.ledger])
+            return audit_main([args.ledger, *(["--deep"] if args.deep else [])])
     except ValueError as exc:
         print(f"bcfl {args.command}: {exc}", file=sys.stderr)
         return 2

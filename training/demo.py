@@ -1,4 +1,4 @@
-"""``make demo``: train PPO on IoV-v0, evaluate it against random and Oort, print the leaderboard.
+"""``make demo``: train PPO on IoV-v1, evaluate it against random and Oort, print the leaderboard.
 
 Budget: the shipped PPO hyperparameters' 40,000 timesteps (about 5 minutes on 2 cores) and the
 10 held-out seeds of the default IoV scenario per policy. Writes ``results/demo/``.
@@ -26,8 +26,8 @@ def main(out: Path = Path("results/demo"), episodes: int = 10, timesteps: int | 
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     results.unlink(missing_ok=True)
-    print("training PPO on bcfl/IoV-v0 (shipped hyperparameters) ...", flush=True)
-    run = train("ppo", "bcfl/IoV-v0", timesteps, 0, None, {}, out / "runs")
+    print("training PPO on bcfl/IoV-v1 (shipped hyperparameters) ...", flush=True)
+    run = train("ppo", "bcfl/IoV-v1", timesteps, 0, None, {}, out / "runs")
     print(f"  model: {run / 'model.zip'}  ({time.perf_counter() - start:.0f} s)", flush=True)
     for policy, label in ((str(run / "model.zip"), "ppo"), ("random", "random"), ("oort", "oort")):
         print(

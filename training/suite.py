@@ -19,26 +19,26 @@ class Scenario:
 
 
 DEFAULT = [
-    Scenario("iov-default", "bcfl/IoV-v0"),
+    Scenario("iov-default", "bcfl/IoV-v1"),
     Scenario(
         "iov-dense",
-        "bcfl/IoV-v0",
+        "bcfl/IoV-v1",
         {"network__mobility__arrival_rate_per_s": 1.0, "network__mobility__initial_occupancy": 1.0},
     ),
-    Scenario("iov-noniid", "bcfl/IoV-v0", {"fl__alpha": 0.1}),
-    Scenario("iov-poison20", "bcfl/IoV-v0", {"malicious_fraction": 0.2}),
+    Scenario("iov-noniid", "bcfl/IoV-v1", {"fl__alpha": 0.1}),
+    Scenario("iov-poison20", "bcfl/IoV-v1", {"malicious_fraction": 0.2}),
     Scenario(
         "iov-faulty-committee",
-        "bcfl/IoV-v0",
+        "bcfl/IoV-v1",
         {"faulty_fraction": 0.25, "faulty_behavior": "random"},
     ),
-    Scenario("iiot", "bcfl/IIoT-v0"),
-    Scenario("ioht", "bcfl/IoHT-v0"),
+    Scenario("iiot", "bcfl/IIoT-v1"),
+    Scenario("ioht", "bcfl/IoHT-v1"),
 ]
 
 SUITES: dict[str, list[Scenario]] = {
     "default": DEFAULT,
     "iov": [DEFAULT[0]],
-    "iov-all": [s for s in DEFAULT if s.env_id == "bcfl/IoV-v0"],
-    "smoke": [Scenario("iov-smoke", "bcfl/IoV-v0", {"max_rounds": 4}, (1000,))],
+    "iov-all": [s for s in DEFAULT if s.env_id == "bcfl/IoV-v1"],
+    "smoke": [Scenario("iov-smoke", "bcfl/IoV-v1", {"max_rounds": 4}, (1000,))],
 }

@@ -71,7 +71,7 @@ def load_hyperparams(algo: str, env_id: str) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"algo={algo!r} is not allowed: choose one of {list(ALGOS)}")
     table = yaml.safe_load(path.read_text()) or {}
-    params = table.get(env_id) or table.get("bcfl/IoV-v0")
+    params = table.get(env_id) or table.get("bcfl/IoV-v1")
     if params is None:
         raise ValueError(f"{path} has no entry for {env_id}")
     return dict(params)

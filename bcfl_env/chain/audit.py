@@ -1,4 +1,7 @@
-"""Audit a saved ledger: ``python -m bcfl_env.chain.audit FILE``; exits 1 when verification fails."""
+"""Audit a saved ledger: ``python -m bcfl_env.chain.audit FILE``; exits 1 when verification fails.
+
+``bcfl audit --deep FILE`` (:mod:`bcfl_env.audit`) also recomputes every global model.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,21 @@ import sys
 
 from bcfl_env.chain.errors import LedgerIntegrityError
 from bcfl_env.chain.ledger import Ledger
+from bcfl_env.chain.verify import ModelRecompute
 
 __all__ = ["audit", "main"]
 
 
-def audit(path: str) -> tuple[bool, str]:
+def audit(path: str, recompute: ModelRecompute | None = None) -> tuple[bool, str]:
     """Load and verify ``path``; returns (ok, printable summary or the error)."""
     try:
         ledger = Ledger.load(path)
-        report = ledger.verify()
+        report = ledger.verify(recompute=recompute)
     except LedgerIntegrityError as exc:
         return False, f"FAILED: {exc}"
+    models = f"{report.models} re-hashed"
+    if recompute is not None:
+        models += f", {report.models_recomputed} global models recomputed from their inputs"
     lines = [
         f"ledger {path}: OK",
         f"  blocks        {report.blocks} (head {ledger.head_hash[:16]}...)",
@@ -25,17 +32,21 @@ def audit(path: str) -> tuple[bool, str]:
         + ", ".join(f"{k}={v}" for k, v in sorted(report.kinds.items())),
         f"  signatures    {report.signatures} checked",
         f"  certificates  {report.certificates} ({report.revocations} revoked)",
-        f"  models        {report.models} re-hashed",
+        f"  updates       {report.updates_accepted} accepted, {report.updates_rejected} rejected "
+        f"(every verdict re-tallied from its ballots)",
+        f"  aggregations  {report.aggregations} (inputs, weights and bases re-checked)",
+        f"  models        {models}",
+        f"  consensus     {report.view_changes} view changes",
         f"  evidence      {report.evidence} equivocation records",
     ]
     return True, "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, recompute: ModelRecompute | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bcfl-audit", description=__doc__)
     parser.add_argument("ledger", help="SQLite file written by Ledger.save")
     args = parser.parse_args(argv)
-    ok, text = audit(args.ledger)
+    ok, text = audit(args.ledger, recompute)
     print(text, file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 

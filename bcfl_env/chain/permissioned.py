@@ -1,9 +1,20 @@
-"""The permissioned chain as the world uses it: enrolment, tasks, update screening, committee
-verification, blocks with quorum certificates, equivocation evidence and revocation.
+"""The permissioned chain as the world uses it, composed of parts with one job each.
 
-It takes what it needs from the rest of the world through narrow interfaces: a scoring function
-(``ScoreFn``: update parameters -> each member's validation score) and the simulated time passed
-into each call. It imports nothing from the network, FL engine or gymnasium.
+* :mod:`~bcfl_env.chain.identity`: the CA and every participant's own key;
+* :mod:`~bcfl_env.chain.tasks`: tasks, published models and screening;
+* :mod:`~bcfl_env.chain.election`: who sits on the committee each round;
+* :mod:`~bcfl_env.chain.faults`: what each member does (honest or faulty);
+* :mod:`~bcfl_env.chain.voting`: ballots and the acceptance rule;
+* :mod:`~bcfl_env.chain.consensus`: how a committee certifies a block;
+* :mod:`~bcfl_env.chain.ledger`: the blocks, the model store and the audit.
+
+One round (:meth:`PermissionedChain.run_round`): equivocation evidence from the last round is
+recorded and the liars revoked; each update is screened; each member scores the survivors on its
+own validation data and signs a ballot; the consensus protocol certifies a block whose verdict is
+the acceptance rule applied to those ballots; the next round's committee is elected. The MBS
+aggregates only what a certified block accepted, and its aggregation transaction goes into the
+next block. The chain takes a scoring function (``ScoreFn``) and the simulated time from the world
+and imports nothing from the network, the FL engine or gymnasium.
 """
 
 from __future__ import annotations
@@ -14,75 +25,60 @@ from typing import Any
 
 import numpy as np
 
+from bcfl_env.aggregation_rule import AggregationRule
 from bcfl_env.chain.block import Block, make_header, quorum_size
-from bcfl_env.chain.ca import CertificateAuthority
-from bcfl_env.chain.committee import consensus_latency_s, decide, elect_committee, member_votes
-from bcfl_env.chain.crypto import (
-    KeyPair,
-    load_public_key,
-    sha256_hex,
-    verify_signature,
-)
+from bcfl_env.chain.committee import CommitteeMember
+from bcfl_env.chain.consensus import RoundContext, make_consensus
+from bcfl_env.chain.crypto import sha256_hex
+from bcfl_env.chain.election import make_election
 from bcfl_env.chain.errors import ChainError
+from bcfl_env.chain.faults import Honest, MemberBehaviour, make_behaviour
+from bcfl_env.chain.identity import Identities, Identity
 from bcfl_env.chain.ledger import Ledger
 from bcfl_env.chain.reputation import Reputation
-from bcfl_env.chain.transactions import Transaction, make_transaction
+from bcfl_env.chain.tasks import TaskBook, UpdateCandidate
+from bcfl_env.chain.transactions import Transaction
+from bcfl_env.chain.voting import ballot_payload, tally
 from bcfl_env.config import ChainConfig
 
-__all__ = ["PermissionedChain", "RoundVerdict", "ScoreFn", "SealedBlock", "UpdateCandidate"]
+__all__ = ["PermissionedChain", "RoundOutcome", "ScoreFn", "UpdateCandidate"]
 
 # scores(members, candidates) -> (scores [n_members, n_candidates], baseline [n_members])
-ScoreFn = Callable[[list[str], list["UpdateCandidate"]], tuple[np.ndarray, np.ndarray]]
+ScoreFn = Callable[[list[str], list[UpdateCandidate]], tuple[np.ndarray, np.ndarray]]
 
 MBS = "mbs"
+COMMITTEE_ROLES = ("rsu", "vehicle")
 
 
 @dataclass
-class UpdateCandidate:
-    """An update that passed screening, waiting for the committee's scores."""
+class RoundOutcome:
+    """What one committee round decided."""
 
-    tx: Transaction
-    sender: str
-    payload: dict[str, Any]
-
-    @property
-    def params_hash(self) -> str:
-        return str(self.payload["params"])
-
-
-@dataclass
-class RoundVerdict:
     committee: list[str]
     accepted: list[UpdateCandidate]
     rejected: list[tuple[str, str]]  # (sender, reason) for every update not accepted
-    scores: np.ndarray  # (members, screened candidates)
-    member_accept: np.ndarray
-
-
-@dataclass
-class SealedBlock:
-    block: Block
+    committed: bool  # False: no proposal reached a quorum (liveness lost this round)
+    block: Block | None
     consensus_s: float
-    conflicting: list[Block] = field(
-        default_factory=list
-    )  # equivocation: other blocks signed at this height
+    view: int  # view that committed (0 without view changes)
+    conflicting: list[Block] = field(default_factory=list)
 
     @property
     def safety_violated(self) -> bool:
-        """True when a conflicting block at the same height also carries a valid quorum."""
-        return any(
-            len(b.qc) >= quorum_size(len(b.header_fields()["committee"])) for b in self.conflicting
-        )
+        """True when a conflicting block at the same height also carries a quorum of signatures."""
+        return any(len(b.qc) >= quorum_size(len(self.committee)) for b in self.conflicting)
 
 
 class PermissionedChain:
-    """Certificate authority, keys of every simulated identity, committee and ledger.
+    """The chain's parts behind the narrow interface the world uses.
 
     Args:
         cfg: chain section of the config.
-        rng: the world's ``chain`` generator (keys, election, faulty votes, PoW times).
+        rng: the world's ``chain`` generator (keys, election, faulty members' draws).
         rsus: RSU identities (committee candidates).
-        faulty: RSU identities that misbehave as ``cfg.faulty_behavior``.
+        faulty: identities that misbehave as ``cfg.faulty_behavior`` when they serve on a
+            committee (RSUs, and in ``top_trainers`` mode possibly vehicles).
+        aggregation: the MBS's aggregation rule, recorded in genesis for the audit.
     """
 
     def __init__(
@@ -91,47 +87,47 @@ class PermissionedChain:
         rng: np.random.Generator,
         rsus: Sequence[str],
         faulty: Sequence[str] = (),
+        aggregation: AggregationRule | None = None,
     ) -> None:
         self.cfg = cfg
         self.rng = rng
-        self.ca = CertificateAuthority(rng, cfg.cert_validity_s)
+        self.identities = Identities(rng, cfg.cert_validity_s)
+        self.ca = self.identities.ca
         self.ledger = Ledger(self.ca.public_key, self.ca.root.der)
+        self.tasks = TaskBook(self.ledger.models)
         self.rsus = list(rsus)
-        self.faulty = set(faulty)
-        self.keys: dict[str, KeyPair] = {}
+        self.faulty = frozenset(faulty)  # the simulator's knowledge, for rendering and reports
+        self._behaviours: dict[str, MemberBehaviour] = {
+            name: make_behaviour(cfg.faulty_behavior) for name in self.faulty
+        }
+        self.consensus = make_consensus(cfg)
+        self.election = make_election(cfg.election)
+        self.aggregation = aggregation or AggregationRule("fedasync")
         self.reputation = Reputation()
         self.pending: list[Transaction] = []
-        self.open_tasks: dict[
-            str, tuple[int, str]
-        ] = {}  # identity -> (task round, base model hash)
-        self.seen: set[str] = set()
-        self.published: dict[str, int] = {}  # global model hash -> version
-        self._public_keys: dict[str, Any] = {}
-        self._last_top: list[str] = []
-        self._pending_evidence: list[tuple[str, list[Block]]] = []
+        self.committee: list[str] = []  # elected for the next round
         self.last_committee: list[str] = []
+        self._top_trainers: list[str] = []
+        self._evidence: list[tuple[str, list[Block]]] = []
 
     # ------------------------------------------------------------------ identities
-    def _key(self, identity: str) -> KeyPair:
-        key = self.keys.get(identity)
-        if key is None:
-            key = self.keys[identity] = KeyPair.from_rng(self.rng)
-        return key
+    def identity(self, name: str) -> Identity:
+        """The participant's own identity: what acts for it signs with this and nothing else."""
+        return self.identities.of(name)
 
-    def enrol(self, identity: str, role: str, now_s: float) -> None:
-        """Issue a certificate and queue its ``enrol`` transaction."""
-        info = self.ca.issue(identity, role, self._key(identity), now_s)
-        payload = {"identity": identity, "role": role, "cert": info.der.hex()}
-        self.pending.append(make_transaction("enrol", "ca", payload, self.ca.key))
+    def enrol(self, name: str, role: str, now_s: float) -> None:
+        self.pending.append(self.identities.enrol(name, role, now_s))
 
-    def revoke(self, identity: str, reason: str, now_s: float) -> None:
-        info = self.ca.revoke(identity, now_s)
-        payload = {"identity": identity, "serial": info.serial, "reason": reason}
-        self.pending.append(make_transaction("revoke", "ca", payload, self.ca.key))
-        self.open_tasks.pop(identity, None)
+    def revoke(self, name: str, reason: str, now_s: float) -> None:
+        self.pending.append(self.identities.revoke(name, reason, now_s))
+        self.tasks.cancel(name)
+
+    def member(self, name: str) -> CommitteeMember:
+        return CommitteeMember(self.identities.of(name), self._behaviours.get(name, Honest()))
 
     def genesis(self, vehicles: Sequence[str], initial_model: bytes, now_s: float = 0.0) -> Block:
-        """Enrol the MBS, RSUs and vehicles, publish model version 0, and seal block 0 (CA-signed)."""
+        """Enrol the MBS, RSUs and vehicles, publish model version 0, seal block 0 (CA-signed) and
+        elect the first committee. Genesis records the rules the audit re-checks."""
         if len(self.ledger):
             raise ChainError("genesis already sealed")
         self.enrol(MBS, "mbs", now_s)
@@ -144,57 +140,77 @@ class PermissionedChain:
         extra = {
             "ca_public_key": self.ca.public_key.hex(),
             "root_cert_sha256": sha256_hex(self.ca.root.der),
+            "rules": {
+                "consensus": self.cfg.consensus,
+                "acceptance": self.cfg.acceptance,
+                "score_margin": self.cfg.score_margin,
+                "aggregation": self.aggregation.to_record(),
+            },
         }
         header = make_header(0, 0, self.ledger.head_hash, now_s, "ca", txs, ["ca"], extra)
-        block = Block(header, txs, [("ca", self.ca.key.sign(bytes.fromhex(sha256_hex(header))))])
+        block = Block(
+            header,
+            txs,
+            [("ca", self.identities.ca_identity.sign(bytes.fromhex(sha256_hex(header))))],
+        )
         self.ledger.append(block)
-        self.seen.update(tx.tx_id for tx in txs)
+        self.tasks.seen.update(tx.tx_id for tx in txs)
+        self.committee = self._elect(1, now_s)
         return block
 
     # ------------------------------------------------------------------ MBS actions
     def publish_model(self, round_: int, version: int, params: bytes) -> str:
         digest = self.ledger.models.put(params)
-        self.published[digest] = version
+        self.tasks.publish(digest, version)
         payload = {"round": round_, "version": version, "model": digest}
-        self.pending.append(make_transaction("global_model", MBS, payload, self._key(MBS)))
+        self.pending.append(self.identity(MBS).transaction("global_model", payload))
         return digest
 
     def assign_task(
         self, round_: int, base_model: str, selected: Sequence[str], now_s: float
     ) -> None:
         """The MBS's signed selection: only these identities may submit an update for ``round_``."""
-        if base_model not in self.published:
-            raise ChainError(f"base model {base_model[:16]}... was never published")
-        for identity in selected:
-            why = self.ca.status(identity, "vehicle", now_s)
+        for name in selected:
+            why = self.identities.status(name, "vehicle", now_s)
             if why is not None:
-                raise ChainError(f"cannot select {identity!r}: {why}")
-            self.open_tasks[identity] = (round_, base_model)
+                raise ChainError(f"cannot select {name!r}: {why}")
+            if name in self.committee:
+                raise ChainError(f"cannot select {name!r}: it serves on this round's committee")
+        self.tasks.assign(round_, base_model, list(selected))
         payload = {"round": round_, "base_model": base_model, "selected": list(selected)}
-        self.pending.append(make_transaction("task", MBS, payload, self._key(MBS)))
+        self.pending.append(self.identity(MBS).transaction("task", payload))
 
-    def cancel_task(self, identity: str) -> None:
+    def cancel_task(self, name: str) -> None:
         """The task of a vehicle that dropped out (handover, energy, departure) closes unfilled."""
-        self.open_tasks.pop(identity, None)
+        self.tasks.cancel(name)
 
     def record_aggregation(
         self, round_: int, version: int, params: bytes, inputs: list[tuple[str, float]]
     ) -> str:
+        """The MBS's signed aggregation: the new model from the previous one and accepted updates."""
+        if self.tasks.latest is None or version != self.tasks.latest[0] + 1:
+            raise ChainError(f"aggregation version {version} does not follow {self.tasks.latest}")
+        base = self.tasks.latest[1]
         digest = self.ledger.models.put(params)
-        self.published[digest] = version
+        self.tasks.publish(digest, version)
         payload = {
             "round": round_,
             "version": version,
+            "base_model": base,
             "model": digest,
             "inputs": [[tx_id, round(float(w), 9)] for tx_id, w in inputs],
         }
-        self.pending.append(make_transaction("aggregation", MBS, payload, self._key(MBS)))
+        self.pending.append(self.identity(MBS).transaction("aggregation", payload))
         return digest
+
+    @property
+    def published(self) -> dict[str, int]:
+        return self.tasks.published
 
     # ------------------------------------------------------------------ vehicle side
     def sign_update(
         self,
-        identity: str,
+        name: str,
         task_round: int,
         base_model: str,
         params: bytes,
@@ -210,209 +226,165 @@ class PermissionedChain:
             "samples": int(samples),
             "metrics": {k: round(float(v), 6) for k, v in sorted(metrics.items())},
         }
-        return make_transaction("update", identity, payload, self._key(identity))
+        return self.identity(name).transaction("update", payload)
 
-    # ------------------------------------------------------------------ committee side
-    def screen(self, tx: Transaction, now_s: float) -> tuple[UpdateCandidate | None, str, str]:
-        """Check an update before scoring: (candidate or None, sender, rejection reason)."""
-        try:
-            data = tx.decoded()
-        except ValueError:
-            return None, "?", "malformed"
-        sender, payload = str(data["sender"]), data["payload"]
-        if data["kind"] != "update":
-            return None, sender, "not_an_update"
-        why = self.ca.status(sender, "vehicle", now_s)
-        if why is not None:
-            return None, sender, why
-        if not verify_signature(self._public_key(sender), tx.signature, tx.body):
-            return None, sender, "bad_signature"
-        if tx.tx_id in self.seen:
-            return None, sender, "replay"
-        task = self.open_tasks.get(sender)
-        if task is None:
-            return None, sender, "not_selected"
-        if payload.get("round") != task[0]:
-            return None, sender, "wrong_round"
-        if payload.get("base_model") != task[1]:
-            return None, sender, "wrong_base_model"
-        if payload.get("params") not in self.ledger.models:
-            return None, sender, "missing_parameters"
-        return UpdateCandidate(tx, sender, payload), sender, ""
-
-    def _public_key(self, identity: str) -> Any:
-        key = self._public_keys.get(identity)
-        if key is None:
-            key = self._public_keys[identity] = load_public_key(self.ca.issued[identity].public_key)
-        return key
-
-    def _flush_evidence(self, now_s: float, committee: list[str]) -> None:
-        """Record equivocation evidence seen last round and revoke the liars before they act again."""
-        if not self._pending_evidence:
-            return
-        reporter = self._leader(
-            [m for m in committee if m not in {e[0] for e in self._pending_evidence}] or committee
-        )
-        for member, blocks in self._pending_evidence:
-            headers = [b.header.hex() for b in blocks]
-            sigs = [dict(b.qc)[member].hex() for b in blocks]
-            height = blocks[0].header_fields()["height"]
-            payload = {"member": member, "height": height, "headers": headers, "signatures": sigs}
-            self.pending.append(
-                make_transaction("evidence", reporter, payload, self._key(reporter))
-            )
-            if self.ca.status(member, ("rsu", "vehicle"), now_s) is None:
-                self.revoke(member, "equivocation", now_s)
-        self._pending_evidence = []
-
-    def elect(self, round_: int, now_s: float) -> list[str]:
-        self._flush_evidence(now_s, self.last_committee or self.rsus)
-        eligible = [r for r in self.rsus if self.ca.status(r, "rsu", now_s) is None]
+    # ------------------------------------------------------------------ committee
+    def _elect(self, round_: int, now_s: float) -> list[str]:
+        eligible = [r for r in self.rsus if self.identities.status(r, "rsu", now_s) is None]
         size = min(self.cfg.committee_size, len(eligible))
         if size == 0:
             raise ChainError("no RSU holds a valid certificate: the committee cannot be formed")
-        reps = np.array([self.reputation.score(r) for r in eligible])
-        top = [t for t in self._last_top if self.ca.status(t, "vehicle", now_s) is None]
-        return elect_committee(eligible, size, self.rng, self.cfg.election, reps, round_, top)
+        top = [
+            t
+            for t in self._top_trainers
+            if t not in self.tasks.open and self.identities.status(t, "vehicle", now_s) is None
+        ]
+        return self.election.elect(
+            eligible, size, round_, self.reputation.score, self.rng, top_trainers=top
+        )
 
-    def verify_updates(
+    def _flush_evidence(self, now_s: float) -> None:
+        """Record last round's equivocation evidence and revoke the liars before they act again."""
+        liars = {member for member, _ in self._evidence}
+        honest = [m for m in self.last_committee if m not in liars] or self.rsus
+        reporter = self.identity(honest[0])
+        for member, blocks in self._evidence:
+            payload = {
+                "member": member,
+                "height": blocks[0].height,
+                "headers": [b.header.hex() for b in blocks],
+                "signatures": [dict(b.qc)[member].hex() for b in blocks],
+            }
+            self.pending.append(reporter.transaction("evidence", payload))
+            if self.identities.status(member, COMMITTEE_ROLES, now_s) is None:
+                self.revoke(member, "equivocation", now_s)
+        self._evidence = []
+
+    def run_round(
         self, round_: int, txs: Sequence[Transaction], now_s: float, score_fn: ScoreFn
-    ) -> RoundVerdict:
-        """Screen, score and vote on this round's updates; queue ballots and the verdict.
+    ) -> RoundOutcome:
+        """Screen, score, ballot and certify this round's updates; elect the next committee.
 
         Every update ends accepted or rejected with a reason; nothing is dropped silently.
         """
-        committee = self.elect(round_, now_s)
-        self.last_committee = committee
+        self._flush_evidence(now_s)
+        committee = self.committee
+        if any(self.identities.status(m, COMMITTEE_ROLES, now_s) for m in committee):
+            committee = self._elect(round_, now_s)  # a member lost its certificate: re-elect
         rejected: list[tuple[str, str]] = []
-        rejected_records: list[list[Any]] = []
+        records: list[list[Any]] = []
         candidates: list[UpdateCandidate] = []
         for tx in txs:
-            cand, sender, why = self.screen(tx, now_s)
+            cand, sender, why = self.tasks.screen(tx, now_s, self.identities)
             if cand is None:
                 rejected.append((sender, why))
-                rejected_records.append([sha256_hex(tx.body + tx.signature), sender, why])
-                continue
-            self.seen.add(tx.tx_id)
-            self.open_tasks.pop(sender, None)
-            candidates.append(cand)
-            self.pending.append(tx)
-        behaviour = [self.cfg.faulty_behavior if m in self.faulty else None for m in committee]
-        if candidates and not self.cfg.verify_quality:  # ablation: screening only, no scoring
-            scores = np.ones((len(committee), len(candidates)))
-            votes, reported = np.ones_like(scores, dtype=bool), scores
-            accepted_mask = np.ones(len(candidates), dtype=bool)
-            unusable = np.zeros(len(candidates), dtype=bool)
-        elif candidates:
-            scores, baseline = score_fn(committee, candidates)
-            # NaN / inf: the update breaks the model (honest members cannot accept it)
-            unusable = np.asarray(~np.isfinite(scores).all(axis=0), dtype=bool)
-            scores = np.where(np.isfinite(scores), scores, -np.inf)
-            votes, reported = member_votes(
-                scores, baseline, self.cfg.score_margin, behaviour, self.rng
-            )
-            accepted_mask = decide(
-                votes, reported, baseline, self.cfg.acceptance, self.cfg.score_margin
-            )
+                records.append([sha256_hex(tx.body + tx.signature), sender, why])
+            else:
+                self.tasks.close(cand)
+                candidates.append(cand)
+        members = {m: self.member(m) for m in committee}
+        ballots, reports, unusable = self._ballots(round_, committee, members, candidates, score_fn)
+        ids = [c.tx.tx_id for c in candidates]
+        expected = tuple(
+            tally(reports, ids, len(committee), self.cfg.acceptance, self.cfg.score_margin)
+        )
+        ctx = RoundContext(
+            round_, len(self.ledger), self.ledger.head_hash, now_s, list(committee), self.pending,
+            [c.tx for c in candidates], {c.tx.tx_id: c.sender for c in candidates}, ballots,
+            expected, records,
+            {c.tx.tx_id: "non_finite_update" for c, bad in zip(candidates, unusable, strict=True) if bad},
+        )  # fmt: skip
+        result = self.consensus.certify(ctx, members, self.rng)
+        self.last_committee = list(committee)
+        accepted: list[UpdateCandidate] = []
+        if result.block is None:
+            # liveness lost: the updates are refused, everything else waits for the next block
+            self.pending = [*self.pending, *result.view_changes]
+            rejected += [(c.sender, "no_quorum") for c in candidates]
         else:
-            reported = votes = np.zeros((len(committee), 0))
-            accepted_mask = np.zeros(0, dtype=bool)
-            unusable = np.zeros(0, dtype=bool)
-        for m, member in enumerate(committee):
-            ballot = [
-                [c.tx.tx_id, _ballot_score(reported[m, j]), bool(votes[m, j])]
-                for j, c in enumerate(candidates)
-            ]
-            self.pending.append(
-                make_transaction(
-                    "ballot", member, {"round": round_, "votes": ballot}, self._key(member)
-                )
+            self.pending = []
+            self.ledger.append(result.block)
+            self.tasks.seen.update(tx.tx_id for tx in result.block.transactions)
+            accepted = self._record_verdict(committee, reports, candidates, expected, rejected, ctx)
+            for other in result.conflicting:
+                for liar, _ in other.qc:
+                    self._evidence.append((liar, [result.block, other]))
+        for sender, why in rejected:
+            if why in _SCREENING_FAULTS and sender in self.ca.issued:
+                self.reputation.record(sender, False)
+        self.committee = self._elect(round_ + 1, now_s)
+        return RoundOutcome(
+            list(committee), accepted, rejected, result.block is not None, result.block,
+            result.latency_s, result.view, result.conflicting,
+        )  # fmt: skip
+
+    def _ballots(
+        self,
+        round_: int,
+        committee: list[str],
+        members: dict[str, CommitteeMember],
+        candidates: list[UpdateCandidate],
+        score_fn: ScoreFn,
+    ) -> tuple[list[Transaction], dict[str, dict[str, Any]], np.ndarray]:
+        """Each member scores the candidates on its own validation data and signs a ballot."""
+        ids = [c.tx.tx_id for c in candidates]
+        if candidates and self.cfg.verify_quality:
+            scores, baseline = score_fn(committee, candidates)
+        else:  # ablation (screening only) or nothing to judge
+            scores = np.ones((len(committee), len(candidates)))
+            baseline = np.zeros(len(committee))
+        unusable = ~np.isfinite(scores).all(axis=0) if candidates else np.zeros(0, dtype=bool)
+        scores = np.where(np.isfinite(scores), scores, -np.inf)
+        txs, reports = [], {}
+        for m, name in enumerate(committee):
+            own = np.array([c.sender == name for c in candidates], dtype=bool)
+            accept, reported = members[name].behaviour.vote(
+                scores[m], float(baseline[m]), self.cfg.score_margin, own, self.rng
             )
-            agree = float((votes[m] == accepted_mask).mean()) if candidates else 1.0
-            self.reputation.record(member, agree >= 0.5)
+            payload = ballot_payload(round_, float(baseline[m]), ids, accept, reported)
+            txs.append(members[name].identity.transaction("ballot", payload))
+            reports[name] = payload
+        return txs, reports, np.asarray(unusable, dtype=bool)
+
+    def _record_verdict(
+        self,
+        committee: list[str],
+        reports: dict[str, dict[str, Any]],
+        candidates: list[UpdateCandidate],
+        expected: tuple[str, ...],
+        rejected: list[tuple[str, str]],
+        ctx: RoundContext,
+    ) -> list[UpdateCandidate]:
+        """Reputation for members (agreement with the verdict) and senders; the accepted list."""
+        verdict = set(expected)
+        for name in committee:
+            votes = [v for v in reports[name]["votes"] if v[2] is not None]
+            agree = [bool(v[2]) == (v[0] in verdict) for v in votes]
+            self.reputation.record(name, float(np.mean(agree)) >= 0.5 if agree else True)
         accepted = []
-        for j, cand in enumerate(candidates):
-            self.reputation.record(cand.sender, bool(accepted_mask[j]))
-            if accepted_mask[j]:
+        for cand in candidates:
+            ok = cand.tx.tx_id in verdict
+            self.reputation.record(cand.sender, ok)
+            if ok:
                 accepted.append(cand)
             else:
-                why = "non_finite_update" if unusable[j] else "low_quality"
-                rejected.append((cand.sender, why))
-                rejected_records.append([cand.tx.tx_id, cand.sender, why])
-        for sender, why in rejected:
-            if why not in ("low_quality", "non_finite_update") and sender in self.ca.issued:
-                self.reputation.record(sender, False)
+                rejected.append((cand.sender, ctx.quality_reason.get(cand.tx.tx_id, "low_quality")))
         if candidates:
-            order = np.argsort(-np.nan_to_num(np.median(reported, axis=0)), kind="stable")
-            self._last_top = [candidates[j].sender for j in order if accepted_mask[j]]
-        leader = self._leader(committee)
-        if rejected_records:
-            payload = {"round": round_, "rejected": rejected_records}
-            self.pending.append(make_transaction("verdict", leader, payload, self._key(leader)))
-        return RoundVerdict(committee, accepted, rejected, reported, votes)
-
-    def _leader(self, committee: list[str]) -> str:
-        honest = [m for m in committee if m not in self.faulty]
-        return (honest or committee)[0]
-
-    # ------------------------------------------------------------------ blocks
-    def seal_block(
-        self, round_: int, now_s: float, committee: list[str] | None = None
-    ) -> SealedBlock:
-        """Pack pending transactions into a block signed by the committee (quorum certificate)."""
-        committee = committee or self.last_committee or self.elect(round_, now_s)
-        self._flush_evidence(now_s, committee)
-        committee = [m for m in committee if self.ca.status(m, ("rsu", "vehicle"), now_s) is None]
-        leader = self._leader(committee)
-        txs, self.pending = self.pending, []
-        height = len(self.ledger)
-        header = make_header(height, round_, self.ledger.head_hash, now_s, leader, txs, committee)
-        message = bytes.fromhex(sha256_hex(header))
-        block = Block(header, txs, [(m, self._key(m).sign(message)) for m in committee])
-        n_updates = sum(1 for tx in txs if b'"kind":"update"' in tx.body)
-        block_bits = 8 * sum(len(tx.body) + len(tx.signature) for tx in txs) + 8 * len(header)
-        latency = consensus_latency_s(self.cfg, len(committee), n_updates, block_bits, self.rng)
-        conflicting = self._equivocate(block, height, round_, now_s, committee, txs)
-        self.ledger.append(block)
-        self.seen.update(tx.tx_id for tx in txs)
-        return SealedBlock(block, latency, conflicting)
-
-    def _equivocate(
-        self,
-        honest: Block,
-        height: int,
-        round_: int,
-        now_s: float,
-        committee: list[str],
-        txs: list[Transaction],
-    ) -> list[Block]:
-        """Equivocating members also sign a conflicting block (the same minus its updates).
-
-        The honest leader sees both signatures; the evidence and the liar's revocation go into
-        the next block. The conflicting block only counts if the liars alone reach a quorum.
-        """
-        liars = [
-            m for m in committee if m in self.faulty and self.cfg.faulty_behavior == "equivocate"
-        ]
-        if not liars:
-            return []
-        other_txs = [tx for tx in txs if b'"kind":"update"' not in tx.body]
-        if len(other_txs) == len(txs):
-            other_txs = other_txs[:-1]
-        header = make_header(
-            height, round_, self.ledger.head_hash, now_s, liars[0], other_txs, committee
-        )
-        message = bytes.fromhex(sha256_hex(header))
-        other = Block(header, other_txs, [(m, self._key(m).sign(message)) for m in liars])
-        for liar in liars:
-            self._pending_evidence.append((liar, [honest, other]))
-        return [other]
+            median = {
+                u: np.median([s for p in reports.values() for v in p["votes"] if v[0] == u and (s := v[1]) is not None] or [-np.inf])
+                for u in expected
+            }  # fmt: skip
+            ranked = sorted(accepted, key=lambda c: -median[c.tx.tx_id])
+            self._top_trainers = [c.sender for c in ranked]
+        return accepted
 
     def score_snapshot(self) -> dict[str, float]:
-        return {identity: self.reputation.score(identity) for identity in self.keys}
+        return {name: self.reputation.score(name) for name in self.identities.names()}
 
 
-def _ballot_score(score: float) -> float | None:
-    """A reported score as stored in a ballot: 6 decimals, or null when not finite (JSON has no
-    NaN or infinity, and the vote beside it already says reject)."""
-    return round(float(score), 6) if np.isfinite(score) else None
+# Rejections that are the sender's fault (quality and liveness verdicts are recorded elsewhere).
+_SCREENING_FAULTS = frozenset(
+    {"malformed", "oversized", "not_an_update", "bad_signature", "replay", "not_selected",
+     "wrong_round", "wrong_base_model", "missing_parameters", "unknown_certificate",
+     "revoked_certificate", "expired_certificate", "wrong_role"}
+)  # fmt: skip

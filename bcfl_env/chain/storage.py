@@ -7,14 +7,28 @@ that were hashed and signed, so verification after loading checks what is on dis
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 from bcfl_env.chain.block import Block
 from bcfl_env.chain.errors import LedgerIntegrityError
+from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.transactions import Transaction
 
-__all__ = ["load_ledger", "save_ledger"]
+__all__ = ["StoredLedger", "load_ledger", "save_ledger"]
+
+
+@dataclass
+class StoredLedger:
+    """What a ledger file holds, as read (not yet verified)."""
+
+    ca_public_key: bytes
+    root_cert_der: bytes
+    blocks: list[Block]
+    models: ModelStore
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -25,7 +39,9 @@ CREATE TABLE IF NOT EXISTS models (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
-def save_ledger(ledger, path: Path) -> None:
+def save_ledger(
+    path: Path, ca_public_key: bytes, root_cert_der: bytes, blocks: list[Block], models: ModelStore
+) -> None:
     """Append the blocks not yet in ``path`` (creating it); refuses a file of another chain."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
@@ -35,18 +51,18 @@ def save_ledger(ledger, path: Path) -> None:
         row = con.execute("SELECT value FROM meta WHERE key='ca_public_key'").fetchone()
         if row is None:
             with con:
-                con.execute("INSERT INTO meta VALUES ('ca_public_key', ?)", (ledger.ca_public_key,))
-                con.execute("INSERT INTO meta VALUES ('root_cert', ?)", (ledger.root_cert_der,))
-        elif bytes(row[0]) != ledger.ca_public_key:
+                con.execute("INSERT INTO meta VALUES ('ca_public_key', ?)", (ca_public_key,))
+                con.execute("INSERT INTO meta VALUES ('root_cert', ?)", (root_cert_der,))
+        elif bytes(row[0]) != ca_public_key:
             raise ValueError(f"{path} holds a ledger of another CA; choose a new file")
         stored = con.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()[0]
         if stored >= 0:
             head = con.execute("SELECT header FROM blocks WHERE height=?", (stored,)).fetchone()[0]
-            if stored >= len(ledger.blocks) or bytes(head) != ledger.blocks[stored].header:
+            if stored >= len(blocks) or bytes(head) != blocks[stored].header:
                 raise ValueError(f"{path} holds a different history; choose a new file")
-        referenced = _model_refs(ledger)
-        for height in range(stored + 1, len(ledger.blocks)):
-            block = ledger.blocks[height]
+        referenced = _model_refs(blocks)
+        for height in range(stored + 1, len(blocks)):
+            block = blocks[height]
             with con:  # one transaction per block: a crash leaves whole blocks only
                 con.execute(
                     "INSERT INTO blocks VALUES (?, ?, ?)", (height, block.header, block.qc_bytes())
@@ -57,38 +73,38 @@ def save_ledger(ledger, path: Path) -> None:
                 )
                 con.executemany(
                     "INSERT OR IGNORE INTO models VALUES (?, ?)",
-                    [
-                        (d, ledger.models.get(d))
-                        for d in referenced.get(height, [])
-                        if d in ledger.models
-                    ],
+                    [(d, models.get(d)) for d in referenced.get(height, []) if d in models],
                 )
         with con:  # models stored without a reference in any block (kept for completeness)
-            con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", ledger.models.items())
+            con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", models.items())
     finally:
         con.close()
 
 
-def _model_refs(ledger) -> dict[int, list[str]]:
+def _model_refs(blocks: list[Block]) -> dict[int, list[str]]:
+    """Model digests each block's transactions name (update parameters, global models)."""
     refs: dict[int, list[str]] = {}
-    for height, tx in ledger.transactions():
-        payload = tx["payload"]
-        digest = payload.get("params") if tx["kind"] == "update" else payload.get("model")
-        if digest and tx["kind"] in ("update", "global_model", "aggregation"):
-            refs.setdefault(height, []).append(digest)
+    for height, block in enumerate(blocks):
+        for tx in block.transactions:
+            data = json.loads(tx.body)
+            payload = data.get("payload") or {}
+            for key in ("params", "model", "base_model"):
+                digest = payload.get(key) if isinstance(payload, dict) else None
+                if isinstance(digest, str):
+                    refs.setdefault(height, []).append(digest)
     return refs
 
 
-def load_ledger(path: Path):
-    from bcfl_env.chain.ledger import Ledger
-
+def load_ledger(path: Path) -> StoredLedger:
     if not path.is_file():
         raise LedgerIntegrityError(None, f"no ledger file at {path}")
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-            ledger = Ledger(bytes(meta["ca_public_key"]), bytes(meta["root_cert"]))
+            stored = StoredLedger(
+                bytes(meta["ca_public_key"]), bytes(meta["root_cert"]), [], ModelStore()
+            )
             txs: dict[int, list[Transaction]] = {}
             for height, _idx, body, sig in con.execute(
                 "SELECT height, idx, body, signature FROM txs ORDER BY height, idx"
@@ -108,14 +124,14 @@ def load_ledger(path: Path):
                     raise LedgerIntegrityError(
                         height, f"unreadable quorum certificate: {exc}"
                     ) from exc
-                ledger.append(Block(bytes(header), txs.pop(height, []), qc_list))
+                stored.blocks.append(Block(bytes(header), txs.pop(height, []), qc_list))
                 expected += 1
             if txs:
                 raise LedgerIntegrityError(
                     min(txs), "transactions stored for a block that does not exist"
                 )
             for digest, data in con.execute("SELECT digest, data FROM models"):
-                ledger.models._blobs[str(digest)] = bytes(data)
+                stored.models.put_raw(str(digest), bytes(data))
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
@@ -124,4 +140,4 @@ def load_ledger(path: Path):
         ) from exc
     except KeyError as exc:
         raise LedgerIntegrityError(None, f"{path} lacks ledger metadata {exc}") from exc
-    return ledger
+    return stored

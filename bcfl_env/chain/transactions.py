@@ -11,10 +11,11 @@ kind             sender  payload
 ``task``         MBS     round, base_model (hash), selected (identities): who may submit
 ``global_model`` MBS     round, version, model (hash of the parameters in the model store)
 ``update``       vehicle round (task round), base_model, params (hash), samples, metrics
-``ballot``       RSU     round, votes: [[update id, score, accept], ...] (one per member)
-``verdict``      leader  round, rejected: [[digest, sender, reason], ...]
-``aggregation``  MBS     round, version, model (new hash), inputs: [[update id, weight], ...]
-``evidence``     leader  member, height, headers: two signed headers at one height
+``ballot``       member  round, baseline, votes: [[update id, score, accept], ...] (one per member)
+``verdict``      leader  round, accepted: [update id, ...], rejected: [[id, sender, reason], ...]
+``aggregation``  MBS     round, version, base_model, model (new hash), inputs: [[update id, weight]]
+``evidence``     member  member, height, headers: two signed headers at one height, signatures
+``view_change``  member  round, height, view, leader, signatures, needed: one failed view
 ===============  ======  ===================================================================
 """
 
@@ -38,6 +39,7 @@ KINDS = (
     "verdict",
     "aggregation",
     "evidence",
+    "view_change",
 )
 
 

@@ -33,7 +33,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     PyTorch training), upload over a simulated V2I channel (uploads fail on handover), an RSU
     committee screens, scores and votes on every update and packs the valid ones into a signed
     block, and the MBS aggregates what was accepted (FedAsync or FedAvg). The presets
-    ``bcfl/IoV-v0``, ``bcfl/IIoT-v0`` and ``bcfl/IoHT-v0`` are configurations of this one class.
+    ``bcfl/IoV-v1``, ``bcfl/IIoT-v1`` and ``bcfl/IoHT-v1`` are configurations of this one class.
 
     ## Action Space
     ``action_mode="scores"`` (default): ``Box(-1, 1, (N,), float32)``, one score per slot; the K
@@ -87,7 +87,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ``max_rounds`` steps or when simulated time reaches ``sim_time_budget_s``.
 
     ## Arguments
-    ``gymnasium.make("bcfl/IoV-v0", config=None, render_mode=None, **overrides)``: any config
+    ``gymnasium.make("bcfl/IoV-v1", config=None, render_mode=None, **overrides)``: any config
     override (``num_vehicles``, ``vehicles_per_round``, ``max_rounds``, ``target_accuracy``,
     ``fl__alpha``, ...); see :mod:`bcfl_env.config`.
 
@@ -98,6 +98,13 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     poisoned_rejected, epsilon, handovers, safety_violated, rewards``.
 
     ## Version History
+    * v1: chain v1. Every block is certified by a PBFT-style committee protocol with a rotating
+      leader and recorded view changes (a block without 2f + 1 signatures is not committed, and
+      then nothing is accepted that round); the committee is re-elected every round and, in IoV,
+      four of six RSUs serve; the MBS aggregates only what a certified block accepted and its
+      aggregation goes on chain one block later; poisoning vehicles misbehave as committee
+      members too; aggregation sums run in a fixed order. ``info`` gains ``block_committed`` and
+      ``consensus_view``.
     * v0: initial release.
     """
 
@@ -301,6 +308,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             "epsilon": epsilon,
             "handovers": report.handovers,
             "safety_violated": report.safety_violated,
+            "block_committed": report.block_committed,
+            "consensus_view": report.view,
             "rewards": dict(terms),
         }
 

@@ -6,7 +6,7 @@ import gymnasium as gym
 
 __all__ = ["ENV_IDS", "register_envs"]
 
-ENV_IDS = {"bcfl/IoV-v0": "iov", "bcfl/IIoT-v0": "iiot", "bcfl/IoHT-v0": "ioht"}
+ENV_IDS = {"bcfl/IoV-v1": "iov", "bcfl/IIoT-v1": "iiot", "bcfl/IoHT-v1": "ioht"}
 
 
 def register_envs() -> None:

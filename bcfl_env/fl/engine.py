@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bcfl_env.aggregation_rule import AggregationRule
 from bcfl_env.config import FLConfig
-from bcfl_env.fl.aggregation import aggregate, fedasync, staleness_weight
+from bcfl_env.fl.aggregation import apply_rule
 from bcfl_env.fl.attacks import label_flip_map, poison_updates
 from bcfl_env.fl.data import Dataset, load_dataset
 from bcfl_env.fl.evaluation import correctness, evaluate
@@ -89,6 +90,7 @@ class FLEngine:
         )
         self.global_params = self.spec.init(self.generator).to(self.device)
         self.version = 0
+        self._rule = AggregationRule.from_config(cfg)
         self.participations = np.zeros(fleet_size, dtype=np.int64)
         self.accuracy, self.loss = self.evaluate_global()
 
@@ -173,17 +175,14 @@ class FLEngine:
         scores[:, broken] = -np.inf
         return scores, acc_m[:, -1]
 
+    @property
+    def rule(self) -> AggregationRule:
+        """The aggregation rule, as the MBS records it on chain."""
+        return self._rule
+
     def mixing_weights(self, samples: np.ndarray, staleness: np.ndarray) -> np.ndarray:
         """Each update's weight in the next aggregation: alpha s(staleness), or its FedAvg share."""
-        if self.cfg.aggregation == "fedasync":
-            s = staleness_weight(
-                torch.as_tensor(staleness),
-                self.cfg.staleness_fn,
-                self.cfg.staleness_a,
-                self.cfg.staleness_b,
-            )
-            return (self.cfg.async_alpha * s).cpu().numpy().astype(np.float64)
-        return (samples / max(samples.sum(), 1)).astype(np.float64)
+        return self._rule.weights(samples, staleness)
 
     def aggregate(
         self, params: torch.Tensor, samples: np.ndarray, staleness: np.ndarray
@@ -191,22 +190,7 @@ class FLEngine:
         """Fold accepted updates into the global model; returns each update's weight."""
         if params.shape[0] == 0:
             return np.zeros(0)
-        if self.cfg.aggregation == "fedasync":
-            new, mix = fedasync(
-                self.global_params, params, torch.as_tensor(staleness), self.cfg.async_alpha, self.cfg.staleness_fn,
-                self.cfg.staleness_a, self.cfg.staleness_b,
-            )  # fmt: skip
-            weights = mix.cpu().numpy().astype(np.float64)
-        else:
-            w = torch.as_tensor(samples, dtype=torch.float32, device=self.device)
-            new = aggregate(
-                self.cfg.aggregation,
-                params,
-                w,
-                trim_fraction=self.cfg.trim_fraction,
-                krum_f=self.cfg.krum_f,
-            )
-            weights = (samples / max(samples.sum(), 1)).astype(np.float64)
+        new, weights = apply_rule(self._rule, self.global_params, params, samples, staleness)
         self.global_params = new.detach()
         self.version += 1
         if self.version % self.cfg.eval_every == 0:

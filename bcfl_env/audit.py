@@ -1,0 +1,30 @@
+"""``python -m bcfl_env.audit [--deep] FILE``: verify a saved ledger; ``--deep`` also recomputes
+every global model from its base and inputs (:mod:`bcfl_env.provenance`). Exit 1 on failure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bcfl_env.chain.audit import audit
+from bcfl_env.provenance import recompute_model
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bcfl audit", description=__doc__)
+    parser.add_argument("ledger", help="SQLite file written by Ledger.save")
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also recompute every global model and match its recorded hash (CPU-exact)",
+    )
+    args = parser.parse_args(argv)
+    ok, text = audit(args.ledger, recompute_model if args.deep else None)
+    print(text, file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
