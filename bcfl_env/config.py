@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, get_args
 
@@ -93,6 +94,9 @@ class _Validated:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
+            if type(value).__module__ == "numpy" and hasattr(value, "item"):
+                value = value.item()  # a numpy scalar: validate and store the Python value
+                object.__setattr__(self, f.name, value)
             key = f"{self._section}.{f.name}" if self._section else f.name
             meta = f.metadata
             if "rng" in meta:
@@ -470,7 +474,7 @@ def _build(cls: type[_T], data: dict[str, Any], prefix: str) -> _T:
         dotted = f"{prefix}{key}"
         if key not in names:
             raise ValueError(f"unknown config key {dotted!r}{_suggest(key, list(names))}")
-        sub = _section_type(names[key])
+        sub = _section_type(names[key], cls)
         kwargs[key] = (
             _build(sub, value, dotted + ".")
             if sub is not None and isinstance(value, dict)
@@ -479,23 +483,21 @@ def _build(cls: type[_T], data: dict[str, Any], prefix: str) -> _T:
     return cls(**kwargs)
 
 
-def _section_type(f: dataclasses.Field[Any]) -> type | None:
-    ft = f.type if isinstance(f.type, type) else _SECTION_TYPES.get(str(f.type))
-    return ft if ft is not None and dataclasses.is_dataclass(ft) else None
+def _section_type(f: dataclasses.Field[Any], owner: type | None = None) -> type | None:
+    """The dataclass a field holds, from the owner's type hints (the tree is declared once)."""
+    hints = _hints(owner) if owner is not None else {}
+    ft = hints.get(f.name, f.type)
+    return ft if isinstance(ft, type) and dataclasses.is_dataclass(ft) else None
 
 
-_SECTION_TYPES: dict[str, type] = {
-    "EnvConfig": EnvConfig,
-    "NetworkConfig": NetworkConfig,
-    "ChainConfig": ChainConfig,
-    "FLConfig": FLConfig,
-    "RewardConfig": RewardConfig,
-    "RoadConfig": RoadConfig,
-    "MobilityConfig": MobilityConfig,
-    "InfraConfig": InfraConfig,
-    "ChannelConfig": ChannelConfig,
-    "ComputeConfig": ComputeConfig,
-}
+def _hints(cls: type) -> dict[str, Any]:
+    cached = _HINTS.get(cls)
+    if cached is None:
+        cached = _HINTS[cls] = typing.get_type_hints(cls)
+    return cached
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
 
 
 def flat_keys(cfg: Any = None, prefix: str = "") -> dict[str, tuple[str, ...]]:
@@ -503,7 +505,7 @@ def flat_keys(cfg: Any = None, prefix: str = "") -> dict[str, tuple[str, ...]]:
     cls = type(cfg) if cfg is not None else BCFLConfig
     out: dict[str, tuple[str, ...]] = {}
     for f in dataclasses.fields(cls):
-        sub = _section_type(f)
+        sub = _section_type(f, cls)
         if sub is not None:
             inner = flat_keys(sub(), "" if f.name == "env" else f"{prefix}{f.name}.")
             for dotted, path in inner.items():
@@ -518,15 +520,11 @@ def _suggest(key: str, candidates: list[str]) -> str:
     return f"; did you mean {near[0]!r}?" if near else ""
 
 
-def _replace_path(obj: Any, path: tuple[str, ...], value: Any) -> Any:
-    if len(path) == 1:
-        return dataclasses.replace(obj, **{path[0]: value})
-    child = getattr(obj, path[0])
-    return dataclasses.replace(obj, **{path[0]: _replace_path(child, path[1:], value)})
-
-
 def with_overrides(cfg: BCFLConfig, **overrides: Any) -> BCFLConfig:
     """Return ``cfg`` with ``overrides`` applied (see the module docstring for the key forms).
+
+    Every override is resolved first and the tree is rebuilt once, so each section is validated
+    once with all of its new values (overrides are atomic: their order never matters).
 
     Raises:
         ValueError: an unknown key (naming the nearest valid one) or a value out of its range.
@@ -535,45 +533,73 @@ def with_overrides(cfg: BCFLConfig, **overrides: Any) -> BCFLConfig:
     by_name: dict[str, list[tuple[str, ...]]] = {}
     for path in leaves.values():
         by_name.setdefault(path[-1], []).append(path)
-    sections = {f.name for f in dataclasses.fields(BCFLConfig) if _section_type(f) is not None}
+    sections = _section_paths()
+    changes: dict[tuple[str, ...], Any] = {}
     for key, value in overrides.items():
         if key == "config":
             raise ValueError(
                 "'config' cannot be mixed into with_overrides; pass it to the env directly"
             )
-        if key in sections and isinstance(value, dict):
-            for sub_key, sub_value in value.items():
-                cfg = with_overrides(cfg, **{f"{key}__{sub_key}": sub_value})
-            continue
-        dotted = key.replace("__", ".")
-        if dotted in leaves:
-            path = leaves[dotted]
-        elif key in by_name and len(by_name[key]) == 1:
-            path = by_name[key][0]
-        elif key in by_name:
-            options = [".".join(p) for p in by_name[key]]
-            raise ValueError(
-                f"config key {key!r} is ambiguous: use one of {options} (dots as '__')"
-            )
-        else:
-            raise ValueError(
-                f"unknown config key {key!r}{_suggest(dotted, list(leaves) + list(by_name))}"
-            )
-        if (
-            path[0] == "network"
-            and len(path) == 2
-            and _is_section_name(path[1])
-            and isinstance(value, dict)
-        ):
-            for sub_key, sub_value in value.items():
-                cfg = with_overrides(cfg, **{f"network__{path[1]}__{sub_key}": sub_value})
-            continue
-        cfg = _replace_path(cfg, path, value)
-    return cfg
+        for path, leaf_value in _resolve(key, value, leaves, by_name, sections):
+            changes[path] = leaf_value
+    return _apply(cfg, changes)
 
 
-def _is_section_name(name: str) -> bool:
-    return name in {"road", "mobility", "infra", "channel", "compute"}
+def _resolve(
+    key: str,
+    value: Any,
+    leaves: dict[str, tuple[str, ...]],
+    by_name: dict[str, list[tuple[str, ...]]],
+    sections: dict[str, tuple[str, ...]],
+) -> list[tuple[tuple[str, ...], Any]]:
+    """The (leaf path, value) pairs one override names; a section with a dict names several."""
+    dotted = key.replace("__", ".")
+    section = sections.get(dotted) or sections.get(key)
+    if section is not None and isinstance(value, dict):
+        out = []
+        for sub_key, sub_value in value.items():
+            inner = f"{'.'.join(section)}.{sub_key}"
+            if section == ("env",) and sub_key in leaves and leaves[sub_key][0] == "env":
+                inner = sub_key  # env fields are top-level keys
+            out += _resolve(inner.replace(".", "__"), sub_value, leaves, by_name, sections)
+        return out
+    if dotted in leaves:
+        return [(leaves[dotted], value)]
+    if dotted.startswith("env.") and dotted[4:] in leaves:
+        return [(leaves[dotted[4:]], value)]
+    if key in by_name and len(by_name[key]) == 1:
+        return [(by_name[key][0], value)]
+    if key in by_name:
+        options = [".".join(p) for p in by_name[key]]
+        raise ValueError(f"config key {key!r} is ambiguous: use one of {options} (dots as '__')")
+    raise ValueError(f"unknown config key {key!r}{_suggest(dotted, list(leaves) + list(by_name))}")
+
+
+def _section_paths(
+    cls: type | None = None, prefix: tuple[str, ...] = ()
+) -> dict[str, tuple[str, ...]]:
+    """Every section of the tree: dotted name -> path (``network.road`` -> ("network", "road"))."""
+    out: dict[str, tuple[str, ...]] = {}
+    owner = cls or BCFLConfig
+    for f in dataclasses.fields(owner):  # type: ignore[arg-type]
+        sub = _section_type(f, owner)
+        if sub is not None:
+            path = (*prefix, f.name)
+            out[".".join(path)] = path
+            out.update(_section_paths(sub, path))
+    return out
+
+
+def _apply(obj: Any, changes: dict[tuple[str, ...], Any]) -> Any:
+    """Rebuild ``obj`` with every change at once; each touched section validates once."""
+    direct = {path[0]: value for path, value in changes.items() if len(path) == 1}
+    nested: dict[str, dict[tuple[str, ...], Any]] = {}
+    for path, value in changes.items():
+        if len(path) > 1:
+            nested.setdefault(path[0], {})[path[1:]] = value
+    for name, sub_changes in nested.items():
+        direct[name] = _apply(getattr(obj, name), sub_changes)
+    return dataclasses.replace(obj, **direct) if direct else obj
 
 
 # --------------------------------------------------------------------------- presets (data)

@@ -1,5 +1,7 @@
 import dataclasses
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 from bcfl_env.config import BCFLConfig, flat_keys, make_config
@@ -80,3 +82,49 @@ def test_round_trip_through_dict():
     assert BCFLConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown config key"):
         BCFLConfig.from_dict({"env": {"bogus": 1}})
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [("num_vehicles", 3), ("vehicles_per_round", 2)],
+        [("num_rsus", 2), ("committee_size", 2)],
+        [("network__infra__num_rsus", 2), ("chain__committee_size", 2)],
+    ],
+)
+def test_overrides_are_atomic_in_either_order(overrides):
+    forward = make_config("iov", **dict(overrides))
+    backward = make_config("iov", **dict(reversed(overrides)))
+    assert forward == backward
+    for key, value in overrides:
+        assert value in flat_values(forward)
+    env = gym.make("bcfl/IoV-v1", **dict(reversed(overrides)))
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+
+
+def test_section_dicts_at_any_depth_and_numpy_scalars_are_accepted():
+    cfg = make_config(
+        "iov",
+        network={"road": {"rows": 3}},
+        env={"max_rounds": np.int64(30)},
+        fl={"lr": np.float32(0.05)},
+    )
+    assert cfg.network.road.rows == 3 and cfg.env.max_rounds == 30
+    assert type(cfg.env.max_rounds) is int and type(cfg.fl.lr) is float
+    assert cfg.fl.lr == pytest.approx(0.05)
+
+
+def test_a_still_invalid_combination_names_the_field():
+    with pytest.raises(ValueError, match="vehicles_per_round=5 is out of range"):
+        make_config("iov", num_vehicles=3)
+
+
+def flat_values(cfg):
+    import dataclasses
+
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        out += flat_values(value) if dataclasses.is_dataclass(value) else [value]
+    return out
