@@ -581,7 +581,7 @@ def _section_paths(
     """Every section of the tree: dotted name -> path (``network.road`` -> ("network", "road"))."""
     out: dict[str, tuple[str, ...]] = {}
     owner = cls or BCFLConfig
-    for f in dataclasses.fields(owner):  # type: ignore[arg-type]
+    for f in dataclasses.fields(owner):
         sub = _section_type(f, owner)
         if sub is not None:
             path = (*prefix, f.name)

@@ -96,7 +96,7 @@ def test_overrides_are_atomic_in_either_order(overrides):
     forward = make_config("iov", **dict(overrides))
     backward = make_config("iov", **dict(reversed(overrides)))
     assert forward == backward
-    for key, value in overrides:
+    for _key, value in overrides:
         assert value in flat_values(forward)
     env = gym.make("bcfl/IoV-v1", **dict(reversed(overrides)))
     env.reset(seed=0)
