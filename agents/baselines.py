@@ -22,7 +22,10 @@ class RandomSelector(BaseSelector):
 
 
 class GreedySelector(BaseSelector):
-    """Greedy by one observed quantity: uplink rate, data size or CPU frequency.
+    """Greedy by one observed quantity: uplink rate, reported data size, or compute speed.
+
+    ``compute`` ranks by CPU frequency when the observation carries it (``observation_features=
+    "oracle"``), otherwise by the fastest measured round trip (what a server can know).
 
     The classic resource-aware heuristics (e.g. Nishio and Yonetani, "Client selection for
     federated learning with heterogeneous resources in mobile edge", ICC 2019, picks by rate and
@@ -39,7 +42,10 @@ class GreedySelector(BaseSelector):
         self.name = f"greedy-{by}"
 
     def priority(self, obs: np.ndarray) -> np.ndarray:
-        return obs[: self.n, self.col[self.COLUMNS[self.by]]].astype(np.float64)
+        column = self.COLUMNS[self.by]
+        if column not in self.col:  # server observation: no CPU frequency
+            return -obs[: self.n, self.col["round_trip"]].astype(np.float64)
+        return obs[: self.n, self.col[column]].astype(np.float64)
 
 
 class OortSelector(BaseSelector):

@@ -30,7 +30,7 @@ __all__ = ["SlotSetPolicy", "load_slot_policy"]
 
 GLOBAL_COLUMNS = len(GLOBAL_FEATURES)
 BUDGET_COLUMN = GLOBAL_FEATURES.index("vehicles_per_round / num_vehicles")
-FEATURE_NAMES = [name for name, _ in FEATURES]
+FEATURE_NAMES = [feature[0] for feature in FEATURES]
 PRESENT = FEATURE_NAMES.index("present")
 
 

@@ -7,9 +7,10 @@ FL engine and the chain read it. It imports nothing from ``fl``, ``chain`` or ``
 Weights (what an aggregation transaction records per input):
 
 * ``fedasync``: ``alpha * s(t)``, the mixing weight of ``x <- (1 - a) x + a x_new`` (Xie, Koyejo,
-  Gupta, "Asynchronous federated optimization", 2019), with staleness ``t`` counted in global model
-  versions and ``s`` constant, polynomial ``(t + 1)^-a`` or hinge (1 if ``t <= b``, else
-  ``1 / (a (t - b) + 1)``);
+  Gupta, "Asynchronous federated optimization", 2019). Each update is its own global version, so
+  staleness ``t`` counts the updates applied since the update's base model (the i-th update of a
+  batch meets the version i updates later); ``s`` is constant, polynomial ``(t + 1)^-a`` or hinge
+  (1 if ``t <= b``, else ``1 / (a (t - b) + 1)``);
 * every synchronous rule (``fedavg``, ``median``, ``trimmed_mean``, ``krum``): the input's share of
   the samples, ``n_i / sum n`` (McMahan et al., AISTATS 2017); the robust rules record it for
   reference and do not use it.
@@ -75,6 +76,19 @@ class AggregationRule:
     @property
     def is_async(self) -> bool:
         return self.rule == "fedasync"
+
+    def versions_advanced(self, inputs: int) -> int:
+        """Global versions one aggregation of ``inputs`` updates advances: FedAsync applies each
+        update as its own version (Xie et al., 2019); a synchronous rule makes one version."""
+        return inputs if self.is_async else 1
+
+    def staleness(self, version_before: int, base_versions: np.ndarray) -> np.ndarray:
+        """Staleness of each input, in global versions: under FedAsync the i-th update of a batch
+        (arrival order) meets version ``version_before + i``; synchronously all meet
+        ``version_before``."""
+        bases = np.asarray(base_versions, dtype=np.int64)
+        offset = np.arange(bases.size) if self.is_async else np.zeros(bases.size, dtype=np.int64)
+        return version_before + offset - bases
 
     def staleness_factor(self, staleness: np.ndarray) -> np.ndarray:
         """``s(t)`` per input, float64."""

@@ -15,7 +15,10 @@ A decision epoch (one env step) runs DESIGN.md's "One step":
    its signed aggregation goes into the next block; the global model is evaluated.
 
 Asynchronous mode: an epoch lasts ``epoch_s``; work still in flight at its end arrives in a later
-epoch with its staleness. Synchronous mode: the epoch lasts until every selected vehicle is done or
+epoch with its staleness. Decisions are time-slotted (a fixed epoch, as in the DRL node selection
+of Lu et al., IEEE TVT 2020), not event-driven: the agent decides every ``epoch_s`` whatever has
+arrived. Each accepted update is its own global version (FedAsync, Xie et al., 2019), and the
+latency a selection costs is the time it keeps the selected vehicles busy. Synchronous mode: the epoch lasts until every selected vehicle is done or
 ``sync_deadline_s`` passes (stragglers are dropped with reason ``deadline``).
 
 Accounting: every selected vehicle ends each step in exactly one of accepted, rejected (with a
@@ -34,6 +37,7 @@ from bcfl_env.chain import PermissionedChain, Transaction, UpdateCandidate
 from bcfl_env.chain.service import ChainService
 from bcfl_env.config import BCFLConfig
 from bcfl_env.fl import FLEngine
+from bcfl_env.fl.screening import OUT_OF_BOUND, NormScreen
 from bcfl_env.network import (
     UploadTracker,
     VehicularNetwork,
@@ -58,11 +62,13 @@ class _Job:
     base_params: torch.Tensor
     compute_done_s: float
     compute_energy_j: float
+    selected_s: float = 0.0
     stage: str = "compute"  # compute -> trained -> uploading -> arrived
     params: torch.Tensor | None = None
     loss: float = 0.0
     arrived_s: float = 0.0
     energy_j: float = 0.0
+    norm: float = float("nan")  # norm of the update's change, as the committee measured it
 
 
 @dataclass
@@ -77,7 +83,9 @@ class RoundReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     dropped: list[tuple[int, str]] = field(default_factory=list)
     in_flight: list[int] = field(default_factory=list)
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # what the selection costs in time (see World.step)
+    epoch_s: float = 0.0  # simulated wall time of the epoch
+    busy_s: float = 0.0  # vehicle-seconds of work (compute and upload) during the epoch
     energy_j: float = 0.0
     consensus_s: float = 0.0
     accuracy: float = 0.0
@@ -130,6 +138,10 @@ class World:
         )
         self.chain.genesis(self.vehicle_ids, self.fl.to_bytes(self.fl.global_params))
         self.global_hash = next(iter(self.chain.published))
+        self.norm_screen = NormScreen(
+            cfg.chain.norm_factor, cfg.fl.dp, cfg.fl.dp_clip, cfg.fl.noise_multiplier,
+            self.fl.num_params,
+        )  # fmt: skip
         self.uploads = UploadTracker(self.num_slots)
         if cfg.network.upload_payload_mbit is not None:
             self.payload_bits = cfg.network.upload_payload_mbit * 1e6
@@ -137,9 +149,16 @@ class World:
             self.payload_bits = float(self.fl.num_params * 32)
         self.jobs: dict[int, _Job] = {}
         self.time_s = 0.0
+        self.busy_s = 0.0  # vehicle-seconds of work since reset
         self.round = 0
         self.last_selected_round = np.full(self.fleet_size, -1, dtype=np.int64)
-        self.last_loss = np.zeros(self.fleet_size)
+        # What the server knows of each vehicle: its reported data size and last training loss
+        # (malicious vehicles may inflate the one and deflate the other) and measured round trips.
+        lie = np.where(self.fl.malicious, cfg.fl.misreport_factor, 1.0)
+        self.reported_sizes = np.maximum(np.round(self.fl.sizes * lie), 1).astype(np.int64)
+        self._loss_report_divisor = lie
+        self.reported_loss = np.zeros(self.fleet_size)
+        self.observed_trip_s = np.full(self.fleet_size, np.nan)
         self.pending_arrivals: list[_Job] = []
         self.network.reset()
         self.last_report = RoundReport(round=0, accuracy=self.fl.accuracy, loss=self.fl.loss)
@@ -176,7 +195,7 @@ class World:
         """Run one decision epoch with the vehicles in ``slots`` selected (already validated)."""
         self.round += 1
         report = RoundReport(round=self.round)
-        start_s = self.time_s
+        start_s, busy_before = self.time_s, self.busy_s
         energy_before = self._energy_spent()
         self._select(slots, report)
         sync = self.cfg.env.fl_mode == "sync"
@@ -189,7 +208,13 @@ class World:
         self._verify_and_aggregate(arrived, report)
         report.in_flight = sorted(set(self.jobs) | {j.identity for j in self.pending_arrivals})
         report.energy_j = self._energy_spent() - energy_before
-        report.latency_s = self.time_s - start_s
+        report.epoch_s = self.time_s - start_s
+        report.busy_s = self.busy_s - busy_before
+        # Sync: the round lasts until its slowest vehicle is done. Async: the epoch length is
+        # fixed, so what a selection costs is the time it keeps vehicles busy, per selected slot.
+        report.latency_s = (
+            report.epoch_s if sync else report.busy_s / self.cfg.env.vehicles_per_round
+        )
         report.accuracy, report.loss = self.fl.accuracy, self.fl.loss
         self.last_report = report
         return report
@@ -220,7 +245,7 @@ class World:
                 continue
             self.jobs[identity] = _Job(
                 identity, int(slot), self.round, self.fl.version, self.global_hash, self.fl.global_params,
-                self.time_s + float(t_compute[k]), float(e_compute[k]),
+                self.time_s + float(t_compute[k]), float(e_compute[k]), self.time_s,
             )  # fmt: skip
 
     def _train_due(self, horizon_s: float) -> None:
@@ -237,7 +262,7 @@ class World:
             job.params = result.params[k]
             job.loss = float(result.losses[k])
             job.stage = "trained"
-            self.last_loss[job.identity] = job.loss
+            self.reported_loss[job.identity] = job.loss / self._loss_report_divisor[job.identity]
 
     def _run_until(self, horizon_s: float, report: RoundReport, stop_when_idle: bool) -> list[_Job]:
         """Advance the network tick by tick to ``horizon_s``; returns the jobs whose upload arrived."""
@@ -252,6 +277,7 @@ class World:
 
     def _tick(self, dt: float, report: RoundReport, arrived: list[_Job]) -> None:
         t0 = self.time_s
+        self.busy_s += dt * len(self.jobs)  # every job still computing or uploading [s]
         events = self.network.advance(dt)
         report.handovers += int(events.handovers.size)
         self.time_s = t0 + dt
@@ -302,6 +328,7 @@ class World:
                 job,
             )
             job.stage, job.arrived_s = "arrived", float(when)
+            self.observed_trip_s[job.identity] = job.arrived_s - job.selected_s
             del self.jobs[job.identity]
             arrived.append(job)
 
@@ -328,7 +355,8 @@ class World:
             name = self.vehicle_ids[job.identity]
             txs.append(self.chain.sign_update(
                 name, job.task_round, job.base_hash, self.fl.to_bytes(job.params),
-                int(self.fl.sizes[job.identity]), {"loss": job.loss},
+                int(self.reported_sizes[job.identity]),
+                {"loss": job.loss / self._loss_report_divisor[job.identity]},
             ))  # fmt: skip
             by_sender[name] = job
 
@@ -339,9 +367,20 @@ class World:
             jobs = [by_sender[c.sender] for c in candidates]
             stacked = torch.stack([j.params for j in jobs])  # type: ignore[misc]
             seats = [self._seat(m) for m in members]
-            samples = self.fl.sizes[[j.identity for j in jobs]]
-            staleness = np.array([self.fl.version - j.base_version for j in jobs])
-            return self.fl.score(stacked, seats, self.fl.mixing_weights(samples, staleness))
+            samples = self.reported_sizes[[j.identity for j in jobs]]
+            staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
+            scores, baseline = self.fl.score(
+                stacked, seats, self.fl.mixing_weights(samples, staleness)
+            )
+            if self.cfg.chain.norm_screen:
+                norms = self.norm_screen.norms(stacked, torch.stack([j.base_params for j in jobs]))
+                for job, norm in zip(jobs, norms, strict=True):
+                    job.norm = float(norm)
+                outside = self.norm_screen.outside(norms)
+                scores[:, outside] = np.where(
+                    np.isfinite(scores[:, outside]), OUT_OF_BOUND, scores[:, outside]
+                )
+            return scores, baseline
 
         outcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
         report.committee = outcome.committee
@@ -353,12 +392,13 @@ class World:
             if rejected_job is not None and self.fl.malicious[identity]:
                 report.poisoned_rejected += 1
         accepted_jobs = [by_sender[c.sender] for c in outcome.accepted]
+        self.norm_screen.record(np.array([j.norm for j in accepted_jobs]))
         report.accepted = [j.identity for j in accepted_jobs]
         report.poisoned_accepted = int(sum(self.fl.malicious[j.identity] for j in accepted_jobs))
         if accepted_jobs:  # only what a certified block accepted
             params = torch.stack([j.params for j in accepted_jobs])  # type: ignore[misc]
-            staleness = np.array([self.fl.version - j.base_version for j in accepted_jobs])
-            samples = self.fl.sizes[[j.identity for j in accepted_jobs]]
+            staleness = self.fl.staleness(np.array([j.base_version for j in accepted_jobs]))
+            samples = self.reported_sizes[[j.identity for j in accepted_jobs]]
             weights = self.fl.aggregate(params, samples, staleness)
             report.staleness = staleness.tolist()
             inputs = [

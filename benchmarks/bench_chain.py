@@ -44,11 +44,12 @@ def build(blocks: int, updates: int) -> PermissionedChain:
             for v in chosen
         ]
         outcome = chain.run_round(r, txs, float(r), ones)
+        latest, k = chain.tasks.latest[0], len(outcome.accepted)  # type: ignore[index]
         weights = chain.aggregation.weights(
-            np.full(len(outcome.accepted), 10), np.zeros(len(outcome.accepted))
+            np.full(k, 10), chain.aggregation.staleness(latest, np.full(k, latest))
         )
         chain.record_aggregation(
-            r, r, f"global/{r}".encode() * 64,
+            r, latest + chain.aggregation.versions_advanced(k), f"global/{r}".encode() * 64,
             [(c.tx.tx_id, float(w)) for c, w in zip(outcome.accepted, weights, strict=True)],
         )  # fmt: skip
     return chain

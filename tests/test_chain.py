@@ -109,15 +109,23 @@ def run_round(chain, round_, selected, losses, extra=(), now=None):
     ]
     outcome = chain.run_round(round_, [*txs, *extra], now, score_fn)
     if outcome.accepted:
-        version = chain.tasks.latest[0] + 1
-        weights = chain.aggregation.weights(
-            np.full(len(outcome.accepted), 10), np.zeros(len(outcome.accepted))
-        )
-        chain.record_aggregation(
-            round_, version, f"global-{round_}".encode(),
-            [(c.tx.tx_id, float(w)) for c, w in zip(outcome.accepted, weights, strict=True)],
-        )  # fmt: skip
+        aggregate(chain, round_, f"global-{round_}".encode(), outcome.accepted)
     return outcome, txs
+
+
+def aggregate(chain, round_, params, accepted):
+    """The MBS's honest aggregation record for updates that all started from the latest model."""
+    latest = chain.tasks.latest[0]
+    k = len(accepted)
+    staleness = chain.aggregation.staleness(latest, np.full(k, latest))
+    weights = chain.aggregation.weights(np.full(k, 10), staleness)
+    version = latest + chain.aggregation.versions_advanced(k)
+    return chain.record_aggregation(
+        round_,
+        version,
+        params,
+        [(c.tx.tx_id, float(w)) for c, w in zip(accepted, weights, strict=True)],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +162,7 @@ def test_an_update_that_scores_nan_is_rejected_and_its_ballot_stays_json(tmp_pat
     outcome = chain.run_round(1, txs, 10.0, broken_second)
     assert [c.sender for c in outcome.accepted] == ["veh0"]
     assert outcome.rejected == [("veh1", "non_finite_update")]
-    chain.record_aggregation(1, 1, b"global-1", [(outcome.accepted[0].tx.tx_id, 0.5)])
+    aggregate(chain, 1, b"global-1", outcome.accepted)
     run_round(chain, 2, ["veh2"], [0.5])
     chain.ledger.verify()
     chain.ledger.save(tmp_path / "l.sqlite")

@@ -4,7 +4,7 @@ vehicle each fail verification with their own message."""
 import numpy as np
 import pytest
 from chain_forgery import forge, txs_of
-from test_chain import VEHICLES, latest_model, make_chain, run_round, score_fn
+from test_chain import VEHICLES, aggregate, latest_model, make_chain, run_round, score_fn
 
 from bcfl_env.aggregation_rule import AggregationRule
 from bcfl_env.chain import LedgerIntegrityError, PermissionedChain, quorum_size
@@ -23,14 +23,15 @@ def history():
           for v, loss in (("veh0", 0.5), ("veh1", 5.0))]  # fmt: skip
     late = chain.sign_update("veh2", 1, base, b"veh2-1", 10, {"loss": 0.5})
     out1 = chain.run_round(1, r1, 10.0, score_fn)
-    weights = chain.aggregation.weights(np.array([10]), np.array([0]))
-    chain.record_aggregation(1, 1, b"global-1", [(out1.accepted[0].tx.tx_id, weights[0])])
+    aggregate(chain, 1, b"global-1", out1.accepted)
     chain.assign_task(2, latest_model(chain), ["veh3"], 20.0)
     veh3 = chain.sign_update("veh3", 2, latest_model(chain), b"veh3-2", 10, {"loss": 0.5})
     out2 = chain.run_round(2, [late, veh3], 20.0, score_fn)
-    stale = chain.aggregation.weights(np.array([10, 10]), np.array([1, 0]))
+    # veh2 started from version 0 and meets version 1; veh3 started from 1 and meets 2 (FedAsync)
+    stale = chain.aggregation.staleness(1, np.array([0, 1]))
+    weights = chain.aggregation.weights(np.array([10, 10]), stale)
     chain.record_aggregation(
-        2, 2, b"global-2", [(c.tx.tx_id, w) for c, w in zip(out2.accepted, stale, strict=True)]
+        2, 3, b"global-2", [(c.tx.tx_id, w) for c, w in zip(out2.accepted, weights, strict=True)]
     )
     run_round(chain, 3, ["veh4"], [0.5])
     run_round(chain, 4, ["veh5"], [0.5])
@@ -54,27 +55,26 @@ def test_the_honest_history_verifies_and_records_what_it_checked(history):
 
 
 # ---------------------------------------------------------------- a lying MBS
+def add_input(update_id, weight):
+    """A consistent liar: one more input, and the version moves on by one more update."""
+
+    def edit(txs, hdr):
+        payload = txs_of(txs, "aggregation")[0]["payload"]
+        payload["inputs"].append([update_id, weight])
+        payload["version"] += 1
+
+    return edit
+
+
 def test_aggregating_a_rejected_update_fails(history):
     chain, ids = history
-    forge(
-        chain,
-        2,
-        lambda txs, hdr: txs_of(txs, "aggregation")[0]["payload"]["inputs"].append(
-            [ids["veh1"], 0.5]
-        ),
-    )
+    forge(chain, 2, add_input(ids["veh1"], 0.5))
     expect_failure(chain, 2, "consumes update .* rejected as low_quality in block 1")
 
 
 def test_consuming_an_update_twice_fails(history):
     chain, ids = history
-    forge(
-        chain,
-        3,
-        lambda txs, hdr: txs_of(txs, "aggregation")[0]["payload"]["inputs"].append(
-            [ids["veh0"], 0.5]
-        ),
-    )
+    forge(chain, 3, add_input(ids["veh0"], 0.5))
     expect_failure(chain, 3, "consumed twice \\(first by the aggregation in block 2\\)")
 
 
@@ -260,11 +260,13 @@ def test_deep_audit_recomputes_models_and_catches_a_lying_mbs():
         txs = [chain.sign_update(v, r, base, _float_params(u), 10, {"loss": 0.5})
                for v, u in zip(("veh0", "veh1"), updates, strict=True)]  # fmt: skip
         outcome = chain.run_round(r, txs, 10.0 * r, score_fn)
+        latest = chain.tasks.latest[0]
+        staleness = rule.staleness(latest, np.array([latest, latest]))
         new = np.frombuffer(recompute_model(rule, _float_params(model), [_float_params(u) for u in updates],
-                                            np.array([10, 10]), np.array([0, 0])), dtype=np.float32)  # fmt: skip
+                                            np.array([10, 10]), staleness), dtype=np.float32)  # fmt: skip
         model = new + np.float32(1e-3) if r == 2 else new  # the lie
-        weights = rule.weights(np.array([10, 10]), np.array([0, 0]))
-        chain.record_aggregation(r, r, _float_params(model),
+        weights = rule.weights(np.array([10, 10]), staleness)
+        chain.record_aggregation(r, latest + 2, _float_params(model),
                                  [(c.tx.tx_id, w) for c, w in zip(outcome.accepted, weights, strict=True)])  # fmt: skip
     run_round(chain, 4, ["veh2"], [0.5])
     report = chain.ledger.verify()

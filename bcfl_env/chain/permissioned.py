@@ -188,8 +188,11 @@ class PermissionedChain:
         self, round_: int, version: int, params: bytes, inputs: list[tuple[str, float]]
     ) -> str:
         """The MBS's signed aggregation: the new model from the previous one and accepted updates."""
-        if self.tasks.latest is None or version != self.tasks.latest[0] + 1:
-            raise ChainError(f"aggregation version {version} does not follow {self.tasks.latest}")
+        step = self.aggregation.versions_advanced(len(inputs))
+        if self.tasks.latest is None or version != self.tasks.latest[0] + step:
+            raise ChainError(
+                f"aggregation version {version} does not follow {self.tasks.latest} by {step}"
+            )
         base = self.tasks.latest[1]
         digest = self.ledger.models.put(params)
         self.tasks.publish(digest, version)

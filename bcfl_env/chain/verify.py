@@ -469,14 +469,14 @@ class LedgerVerifier:
         self, tx_id: str, sender: str, p: dict[str, Any], at_s: float, blk: _Block
     ) -> str:
         assert self.latest is not None and self.rule is not None
-        version, base = p["version"], p["base_model"]
-        if version != self.latest[0] + 1:
-            return f"aggregation version: expected {self.latest[0] + 1}, found {version!r}"
-        if base != self.latest[1]:
-            return f"aggregation starts from {str(base)[:16]}..., the latest global model is {self.latest[1][:16]}..."
-        inputs = p["inputs"]
+        version, base, inputs = p["version"], p["base_model"], p["inputs"]
         if not isinstance(inputs, list) or not inputs:
             return "aggregation lists no inputs"
+        expected_version = self.latest[0] + self.rule.versions_advanced(len(inputs))
+        if version != expected_version:
+            return f"aggregation version: expected {expected_version}, found {version!r}"
+        if base != self.latest[1]:
+            return f"aggregation starts from {str(base)[:16]}..., the latest global model is {self.latest[1][:16]}..."
         records: list[_Update] = []
         for update_id, _weight in inputs:
             update = self.updates.get(update_id)
@@ -491,7 +491,9 @@ class LedgerVerifier:
                 return f"update {update_id[:16]}... consumed twice (first by the aggregation in block {first})"
             records.append(update)
         samples = np.array([u.samples for u in records])
-        staleness = np.array([version - 1 - self.published[u.base_model] for u in records])
+        staleness = self.rule.staleness(
+            self.latest[0], np.array([self.published[u.base_model] for u in records])
+        )
         expected = self.rule.weights(samples, staleness)
         for i, (update_id, weight) in enumerate(inputs):
             if (

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from bcfl_env.chain import Ledger
 from bcfl_env.config import BCFLConfig, make_config
 from bcfl_env.envs.observation import (
-    FEATURES,
+    FEATURE_SETS,
     GLOBAL_FEATURES,
     as_matrix,
     build_observation,
@@ -51,23 +51,28 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     Stable-Baselines3's policies and env checker expect 1-D vectors. ``observation_layout=
     "matrix"`` gives ``Box(0, 1, (N + 1, F), float32)`` instead, and ``env.unwrapped.as_matrix(obs)``
     turns either layout (or a batch) into rows. Rows 0..N-1 are slots (all zeros when empty); row N
-    is the global row. Columns (``env.unwrapped.feature_names``):
+    is the global row. F = 11 columns (14 with oracle features; ``env.unwrapped.feature_names``):
 
-    | index | feature        | unit / scaling                                               | min | max |
-    |-------|----------------|--------------------------------------------------------------|-----|-----|
-    | 0     | present        | 1 if a vehicle occupies the slot                             | 0   | 1   |
-    | 1     | rsu_distance   | distance to serving RSU / coverage radius; 1 when unserved   | 0   | 1   |
-    | 2     | uplink_rate    | achievable rate / (RSU bandwidth x 20 bit/s/Hz)              | 0   | 1   |
-    | 3     | cpu_frequency  | CPU [Hz] / (mean + cut x std)                                | 0   | 1   |
-    | 4     | data_size      | samples / largest data set in the fleet                      | 0   | 1   |
-    | 5     | label_entropy  | label entropy / ln(classes)                                  | 0   | 1   |
-    | 6     | staleness      | rounds since last selected / max_rounds (1 if never)         | 0   | 1   |
-    | 7     | reputation     | beta reputation on chain                                     | 0   | 1   |
-    | 8     | energy_left    | remaining / budget [J/J]                                     | 0   | 1   |
-    | 9     | in_flight      | 1 while its update is in flight                              | 0   | 1   |
-    | 10    | dwell_time     | t / (t + epoch) with t the time to leave coverage [s]        | 0   | 1   |
-    | 11    | last_loss      | l / (l + 1), l the last local training loss [nats]           | 0   | 1   |
-    | 12    | round_trip     | t / (t + epoch), t the predicted compute + upload time [s]   | 0   | 1   |
+    | index | feature         | unit / scaling                                                                | source   | min | max |
+    |-------|-----------------|-------------------------------------------------------------------------------|----------|-----|-----|
+    | 0     | present         | 1 if a vehicle occupies the slot                                              | measured | 0   | 1   |
+    | 1     | rsu_distance    | distance to the serving RSU / coverage radius [m/m]; 1 when unserved          | measured | 0   | 1   |
+    | 2     | uplink_rate     | uplink rate from channel state / (RSU bandwidth x 20 bit/s/Hz)                | measured | 0   | 1   |
+    | 3     | data_size       | reported local samples / largest reported in the fleet                        | reported | 0   | 1   |
+    | 4     | staleness       | rounds since last selected / max_rounds (1 if never)                          | on-chain | 0   | 1   |
+    | 5     | reputation      | beta reputation on chain                                                      | on-chain | 0   | 1   |
+    | 6     | energy_left     | reported remaining energy / budget [J/J]                                      | reported | 0   | 1   |
+    | 7     | in_flight       | 1 while the vehicle holds an open task                                        | on-chain | 0   | 1   |
+    | 8     | dwell_time      | time to leave RSU coverage from position and velocity, t / (t + epoch) [s/s]  | measured | 0   | 1   |
+    | 9     | last_loss       | training loss reported with its last update l / (l + 1) [nats]                | reported | 0   | 1   |
+    | 10    | round_trip      | last measured selection-to-arrival time t / (t + epoch); 0.5 before any [s/s] | measured | 0   | 1   |
+    | 11    | cpu_frequency   | true CPU frequency / (mean + cut x std) [Hz/Hz]                               | oracle   | 0   | 1   |
+    | 12    | label_entropy   | true label entropy / ln(classes)                                              | oracle   | 0   | 1   |
+    | 13    | true_round_trip | compute + upload time from true CPU and data size, t / (t + epoch) [s/s]      | oracle   | 0   | 1   |
+
+    Rows 0-10 are the default ``observation_features="server"`` set: what a real server can know
+    (on-chain records, measurements, the vehicle's own reports). Rows 11-13 are true values no
+    server knows, present only with ``observation_features="oracle"`` (upper-bound studies).
 
     Global row N, columns 0..5: round / max_rounds, global test accuracy, simulated time / budget,
     K / N, vehicles present / N, target accuracy; other columns 0.
@@ -75,7 +80,11 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Rewards
     ``gain_cost`` (default): ``w_accuracy (acc_t - acc_{t-1}) - w_latency latency_s - w_energy
     energy_j`` plus ``target_bonus`` when the target is reached. ``favor``: ``Xi^(acc - target) - 1``.
-    The terms are in ``info["rewards"]``.
+    The terms are in ``info["rewards"]``. ``latency_s`` is what the selection costs in time: in
+    synchronous mode the round's duration (until the slowest selected vehicle is done or the
+    deadline); in asynchronous mode, where the epoch length is fixed, the vehicle-seconds of
+    compute and upload the selection keeps busy in the epoch, per selected slot (``busy_s / K``),
+    so a fast selection costs less than a slow one.
 
     ## Starting State
     ``reset(seed)`` builds a new world from the seed: road graph, RSUs, vehicles placed on
@@ -93,9 +102,10 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Info
     ``round, sim_time_s, accuracy, loss, selected (slots), selected_ids, completed, accepted,
-    rejected [(id, reason)], dropped [(id, reason)], in_flight, ignored, latency_s, energy_j,
-    consensus_s, block_height, chain_head, committee, staleness, poisoned_accepted,
-    poisoned_rejected, epsilon, handovers, safety_violated, rewards``.
+    rejected [(id, reason)], dropped [(id, reason)], in_flight, ignored, latency_s, epoch_s, busy_s,
+    energy_j, consensus_s, block_height, chain_head, committee, staleness (in global versions),
+    poisoned_accepted, poisoned_rejected, epsilon, handovers, safety_violated, block_committed,
+    consensus_view, rewards``.
 
     ## Version History
     * v1: chain v1. Every block is certified by a PBFT-style committee protocol with a rotating
@@ -104,7 +114,12 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
       four of six RSUs serve; the MBS aggregates only what a certified block accepted and its
       aggregation goes on chain one block later; poisoning vehicles misbehave as committee
       members too; aggregation sums run in a fixed order. ``info`` gains ``block_committed`` and
-      ``consensus_view``.
+      ``consensus_view``. MDP v1: the observation holds only what a server can know (true CPU,
+      label entropy and round trip behind ``observation_features="oracle"``); under FedAsync each
+      accepted update is its own global version and staleness counts updates; the async latency
+      term is the busy time the selection costs; the committee adds a norm screen (the DP clip
+      contract, or a multiple of accepted norms) to proof of quality, and model-poisoning vehicles
+      skip DP; IoV's score margin is 0.3 and IIoT's 0.1 (measured false rejection <= 5 %).
     * v0: initial release.
     """
 
@@ -127,9 +142,9 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         n = env.num_vehicles
         self.num_slots = n
         self.budget = env.vehicles_per_round
-        self.feature_names = [name for name, _ in FEATURES]
+        self.feature_names = [f[0] for f in FEATURE_SETS[env.observation_features]]
         self.global_feature_names = list(GLOBAL_FEATURES)
-        self.num_features = len(FEATURES)
+        self.num_features = len(self.feature_names)
         self.observation_layout = env.observation_layout
         self.observation_space = spaces.Box(
             0.0,
@@ -229,7 +244,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         return as_matrix(observation, self.num_slots, self.num_features)
 
     def _observe(self) -> np.ndarray:
-        matrix = build_observation(self._require_world())
+        matrix = build_observation(self._require_world(), self.config.env.observation_features)
         return in_layout(matrix, self.config.env.observation_layout)
 
     def action_masks(self) -> np.ndarray:
@@ -297,6 +312,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             "in_flight": list(report.in_flight),
             "ignored": list(ignored),
             "latency_s": report.latency_s,
+            "epoch_s": report.epoch_s,
+            "busy_s": report.busy_s,
             "energy_j": report.energy_j,
             "consensus_s": report.consensus_s,
             "block_height": ledger.height,

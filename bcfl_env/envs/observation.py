@@ -20,6 +20,10 @@ from bcfl_env.world import World
 
 __all__ = [
     "FEATURES",
+    "FEATURE_SETS",
+    "NEUTRAL_ROUND_TRIP",
+    "ORACLE_FEATURES",
+    "SERVER_FEATURES",
     "GLOBAL_FEATURES",
     "LAYOUTS",
     "as_matrix",
@@ -30,22 +34,51 @@ __all__ = [
 
 LAYOUTS = ("flat", "matrix")
 
-# (name, unit and scaling)
-FEATURES: list[tuple[str, str]] = [
-    ("present", "1 if a vehicle occupies the slot"),
-    ("rsu_distance", "distance to the serving RSU / coverage radius [m/m]; 1 when unserved"),
-    ("uplink_rate", "achievable uplink rate / (RSU bandwidth x 20 bit/s/Hz)"),
-    ("cpu_frequency", "CPU frequency / (mean + cut x std) [Hz/Hz]"),
-    ("data_size", "local samples / largest local data set in the fleet"),
-    ("label_entropy", "label entropy / ln(classes)"),
-    ("staleness", "rounds since last selected / max_rounds (1 if never)"),
-    ("reputation", "beta reputation on chain"),
-    ("energy_left", "remaining energy / budget [J/J]"),
-    ("in_flight", "1 while the vehicle's update is in flight"),
-    ("dwell_time", "time to leave RSU coverage t / (t + epoch_s) [s/s]"),
-    ("last_loss", "last local training loss l / (l + 1) [nats]"),
-    ("round_trip", "predicted compute + upload time t / (t + epoch_s) [s/s]"),
+# (name, unit and scaling, source). Sources: "on-chain" (the ledger and the chain's own records),
+# "measured" (what the RSUs and MBS measure: association, channel state, position and velocity
+# beacons, timings), "reported" (what the vehicle declares; a malicious vehicle may lie, see
+# ``fl.misreport_factor``) and "oracle" (true values no server knows; opt-in for upper bounds).
+SERVER_FEATURES: list[tuple[str, str, str]] = [
+    ("present", "1 if a vehicle occupies the slot", "measured"),
+    (
+        "rsu_distance",
+        "distance to the serving RSU / coverage radius [m/m]; 1 when unserved",
+        "measured",
+    ),
+    ("uplink_rate", "uplink rate from channel state / (RSU bandwidth x 20 bit/s/Hz)", "measured"),
+    ("data_size", "reported local samples / largest reported in the fleet", "reported"),
+    ("staleness", "rounds since last selected / max_rounds (1 if never)", "on-chain"),
+    ("reputation", "beta reputation on chain", "on-chain"),
+    ("energy_left", "reported remaining energy / budget [J/J]", "reported"),
+    ("in_flight", "1 while the vehicle holds an open task", "on-chain"),
+    (
+        "dwell_time",
+        "time to leave RSU coverage from position and velocity, t / (t + epoch) [s/s]",
+        "measured",
+    ),
+    ("last_loss", "training loss reported with its last update l / (l + 1) [nats]", "reported"),
+    (
+        "round_trip",
+        "last measured selection-to-arrival time t / (t + epoch); 0.5 before any [s/s]",
+        "measured",
+    ),
 ]
+ORACLE_FEATURES: list[tuple[str, str, str]] = [
+    *SERVER_FEATURES,
+    ("cpu_frequency", "true CPU frequency / (mean + cut x std) [Hz/Hz]", "oracle"),
+    ("label_entropy", "true label entropy / ln(classes)", "oracle"),
+    (
+        "true_round_trip",
+        "compute + upload time from true CPU and data size, t / (t + epoch) [s/s]",
+        "oracle",
+    ),
+]
+FEATURE_SETS: dict[str, list[tuple[str, str, str]]] = {
+    "server": SERVER_FEATURES,
+    "oracle": ORACLE_FEATURES,
+}
+FEATURES = SERVER_FEATURES  # the default set
+NEUTRAL_ROUND_TRIP = 0.5  # t = one epoch: what the server assumes before it has measured one
 GLOBAL_FEATURES: list[str] = [
     "round / max_rounds",
     "global test accuracy",
@@ -56,19 +89,20 @@ GLOBAL_FEATURES: list[str] = [
 ]
 
 
-def build_observation(world: World) -> np.ndarray:
+def build_observation(world: World, features: str = "server") -> np.ndarray:
+    """The (N + 1, F) observation from what the system can know (``features="oracle"`` adds
+    true values for upper-bound studies)."""
+    if features not in FEATURE_SETS:
+        raise ValueError(f"observation_features={features!r} is not one of {sorted(FEATURE_SETS)}")
     cfg = world.cfg
     net = world.network
-    n, f = world.num_slots, len(FEATURES)
+    n, f = world.num_slots, len(FEATURE_SETS[features])
     obs = np.zeros((n + 1, f), dtype=np.float32)
     present = net.present & (net.slot_identity >= 0)
     ids = np.maximum(net.slot_identity, 0)
     served = net.serving >= 0
     rates = net.rates_bps(world.uploads.sharers(net.serving, net.infra.num_rsus))
-    c = cfg.network.compute
-    cpu_max = (c.cpu_mean_ghz + c.cpu_cut_std * c.cpu_std_ghz) * 1e9
-    sizes = world.fl.sizes
-    classes = world.fl.data.num_classes
+    reported = world.reported_sizes
     epoch = cfg.env.epoch_s if cfg.env.fl_mode == "async" else cfg.env.sync_deadline_s
     last = world.last_selected_round[ids]
     staleness = np.where(last >= 0, (world.round - last) / cfg.env.max_rounds, 1.0)
@@ -78,27 +112,39 @@ def build_observation(world: World) -> np.ndarray:
     dwell = np.where(
         finite, np.divide(dwell, dwell + epoch, out=np.ones_like(dwell), where=finite), 1.0
     )
-    loss = world.last_loss[ids]
-    compute_s = (
-        sizes[ids] * cfg.fl.local_epochs * c.cycles_per_sample / np.maximum(net.cpu_hz[ids], 1.0)
-    )
-    upload_s = np.where(rates > 0, world.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
-    trip = compute_s + upload_s
+    loss = world.reported_loss[ids]
+    measured = world.observed_trip_s[ids]
+    trip = np.where(np.isfinite(measured), measured / (measured + epoch), NEUTRAL_ROUND_TRIP)
     cols = [
         np.ones(n),
         np.where(served, net.distance_m / cfg.network.infra.rsu_coverage_m, 1.0),
         rates / (cfg.network.channel.rsu_bandwidth_hz * 20.0),
-        net.cpu_hz[ids] / cpu_max,
-        sizes[ids] / max(int(sizes.max()), 1),
-        world.fl.partition.entropy[ids] / math.log(classes),
+        reported[ids] / max(float(reported.max()), 1.0),
         staleness,
         reputation,
         net.slot_energy_fraction(),
         world.in_flight_slots().astype(np.float64),
         dwell,
         loss / (loss + 1.0),
-        trip / (trip + epoch),
+        trip,
     ]
+    if features == "oracle":
+        c = cfg.network.compute
+        cpu_max = (c.cpu_mean_ghz + c.cpu_cut_std * c.cpu_std_ghz) * 1e9
+        sizes = world.fl.sizes
+        compute_s = (
+            sizes[ids]
+            * cfg.fl.local_epochs
+            * c.cycles_per_sample
+            / np.maximum(net.cpu_hz[ids], 1.0)
+        )
+        upload_s = np.where(rates > 0, world.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
+        true_trip = compute_s + upload_s
+        cols += [
+            net.cpu_hz[ids] / cpu_max,
+            world.fl.partition.entropy[ids] / math.log(world.fl.data.num_classes),
+            true_trip / (true_trip + epoch),
+        ]
     obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * present[:, None]
     env = cfg.env
     glob = [

@@ -90,6 +90,7 @@ class FLEngine:
         )
         self.global_params = self.spec.init(self.generator).to(self.device)
         self.version = 0
+        self.aggregations = 0
         self._rule = AggregationRule.from_config(cfg)
         self.participations = np.zeros(fleet_size, dtype=np.int64)
         self.accuracy, self.loss = self.evaluate_global()
@@ -111,7 +112,10 @@ class FLEngine:
     def train(self, identities: np.ndarray, bases: torch.Tensor) -> TrainResult:
         """Local training of ``identities`` from their received models ``bases`` (K, P), batched.
 
-        Malicious identities poison their result; DP (when configured) privatises every update.
+        DP (when configured) privatises every honest update. Model-poisoning vehicles
+        (``sign_flip``, ``scaled``, ``gaussian``, ``free_ride``) submit their poison as it is: an
+        attacker does not clip and noise its own update. ``label_flip`` is data poisoning through
+        the vehicle's ordinary pipeline, DP included.
         """
         identities = np.asarray(identities, dtype=np.int64)
         if identities.size == 0:
@@ -131,11 +135,14 @@ class FLEngine:
         trained, losses = batched_local_train(
             self.spec, bases, self.x_train, self.y_train, plan, self.sgd, label_map
         )
-        trained = poison_updates(
+        private = clip_and_noise(
+            bases, trained, self.cfg.dp, self.cfg.dp_clip, self.cfg.noise_multiplier, self.generator
+        )
+        poisoned = poison_updates(
             self.cfg.attack, bases, trained, bad, self.cfg.attack_scale, self.generator
         )
-        trained = clip_and_noise(
-            bases, trained, self.cfg.dp, self.cfg.dp_clip, self.cfg.noise_multiplier, self.generator
+        trained = (
+            torch.where(bad[:, None], poisoned, private) if poisoned is not trained else private
         )
         self.participations[identities] += 1
         return TrainResult(
@@ -192,10 +199,15 @@ class FLEngine:
             return np.zeros(0)
         new, weights = apply_rule(self._rule, self.global_params, params, samples, staleness)
         self.global_params = new.detach()
-        self.version += 1
-        if self.version % self.cfg.eval_every == 0:
+        self.aggregations += 1
+        self.version += self._rule.versions_advanced(params.shape[0])
+        if self.aggregations % self.cfg.eval_every == 0:
             self.accuracy, self.loss = self.evaluate_global()
         return weights
+
+    def staleness(self, base_versions: np.ndarray) -> np.ndarray:
+        """Each update's staleness if aggregated now in this order (see :class:`AggregationRule`)."""
+        return self._rule.staleness(self.version, base_versions)
 
     def evaluate_global(self) -> tuple[float, float]:
         acc, loss = evaluate(self.spec, self.global_params[None], self.x_test, self.y_test)
