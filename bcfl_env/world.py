@@ -46,6 +46,7 @@ from bcfl_env.network import (
     transmit_energy_j,
 )
 from bcfl_env.seeding import SeedTree
+from bcfl_env.view import OracleView, WorldView
 
 __all__ = ["RoundReport", "World"]
 
@@ -424,7 +425,47 @@ class World:
             return int(member[3:])
         return int(member[3:]) if member.startswith("veh") else 0
 
-    # ------------------------------------------------------------------ views for observations
+    # ------------------------------------------------------------------ views for the env layer
+    def view(self, oracle: bool = False) -> WorldView:
+        """What the system knows now, per slot (see :mod:`bcfl_env.view`); ``oracle`` adds true
+        values for upper-bound studies."""
+        net = self.network
+        ids = np.maximum(net.slot_identity, 0)
+        present = net.present & (net.slot_identity >= 0)
+        rates = net.rates_bps(self.uploads.sharers(net.serving, net.infra.num_rsus))
+        truth = None
+        if oracle:
+            cfg = self.cfg
+            compute_s = (
+                self.fl.sizes[ids] * cfg.fl.local_epochs * cfg.network.compute.cycles_per_sample
+                / np.maximum(net.cpu_hz[ids], 1.0)
+            )  # fmt: skip
+            epoch = cfg.env.epoch_s if cfg.env.fl_mode == "async" else cfg.env.sync_deadline_s
+            # out of coverage: no upload possible; count it as ten epochs
+            upload_s = np.where(rates > 0, self.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
+            truth = OracleView(
+                net.cpu_hz[ids].copy(), self.fl.partition.entropy[ids].copy(), compute_s + upload_s
+            )
+        return WorldView.build(
+            round=self.round,
+            time_s=self.time_s,
+            accuracy=self.fl.accuracy,
+            present=present,
+            served=net.serving >= 0,
+            distance_m=net.distance_m,
+            rate_bps=rates,
+            dwell_s=net.dwell_time_s(),
+            reported_size=self.reported_sizes[ids],
+            largest_reported_size=float(self.reported_sizes.max()),
+            energy_fraction=net.slot_energy_fraction(),
+            reported_loss=self.reported_loss[ids],
+            round_trip_s=self.observed_trip_s[ids],
+            last_selected_round=self.last_selected_round[ids],
+            reputation=np.array([self.chain.reputation.score(self.vehicle_ids[i]) for i in ids]),
+            in_flight=self.in_flight_slots(),
+            oracle=truth,
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
             "round": self.round,

@@ -18,7 +18,7 @@ from bcfl_env.envs.observation import (
     in_layout,
     layout_shape,
 )
-from bcfl_env.envs.reward import reward_terms
+from bcfl_env.envs.reward import StepOutcome, reward_terms
 from bcfl_env.world import RoundReport, World
 
 __all__ = ["BCFLEnv"]
@@ -184,14 +184,11 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         report = world.step(slots)
         self._last_selected = [int(s) for s in slots]
         env = self.config.env
-        terms = reward_terms(
-            self.config.reward,
-            report.accuracy,
-            previous,
-            env.target_accuracy,
-            report.latency_s,
-            report.energy_j,
-        )
+        outcome = StepOutcome(
+            report.accuracy, previous, env.target_accuracy, report.latency_s, report.energy_j,
+            self.config.reward.favor_xi,
+        )  # fmt: skip
+        terms = reward_terms(self.config.reward, outcome)
         terminated = report.accuracy >= env.target_accuracy
         truncated = not terminated and (
             world.round >= env.max_rounds or world.time_s >= env.sim_time_budget_s
@@ -244,7 +241,10 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         return as_matrix(observation, self.num_slots, self.num_features)
 
     def _observe(self) -> np.ndarray:
-        matrix = build_observation(self._require_world(), self.config.env.observation_features)
+        features = self.config.env.observation_features
+        world = self._require_world()
+        view = world.view(oracle=features == "oracle")
+        matrix = build_observation(view, self.config, world.fl.data.num_classes, features)
         return in_layout(matrix, self.config.env.observation_layout)
 
     def action_masks(self) -> np.ndarray:

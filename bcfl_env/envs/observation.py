@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from bcfl_env.world import World
+from bcfl_env.config import BCFLConfig
+from bcfl_env.view import WorldView
 
 __all__ = [
     "FEATURES",
@@ -89,70 +90,58 @@ GLOBAL_FEATURES: list[str] = [
 ]
 
 
-def build_observation(world: World, features: str = "server") -> np.ndarray:
-    """The (N + 1, F) observation from what the system can know (``features="oracle"`` adds
-    true values for upper-bound studies)."""
+def build_observation(
+    view: WorldView, cfg: BCFLConfig, num_classes: int, features: str = "server"
+) -> np.ndarray:
+    """The (N + 1, F) observation from the world's read-only view (``features="oracle"`` adds
+    true values for upper-bound studies; the view must then carry them)."""
     if features not in FEATURE_SETS:
         raise ValueError(f"observation_features={features!r} is not one of {sorted(FEATURE_SETS)}")
-    cfg = world.cfg
-    net = world.network
-    n, f = world.num_slots, len(FEATURE_SETS[features])
+    n, f = view.present.size, len(FEATURE_SETS[features])
     obs = np.zeros((n + 1, f), dtype=np.float32)
-    present = net.present & (net.slot_identity >= 0)
-    ids = np.maximum(net.slot_identity, 0)
-    served = net.serving >= 0
-    rates = net.rates_bps(world.uploads.sharers(net.serving, net.infra.num_rsus))
-    reported = world.reported_sizes
-    epoch = cfg.env.epoch_s if cfg.env.fl_mode == "async" else cfg.env.sync_deadline_s
-    last = world.last_selected_round[ids]
-    staleness = np.where(last >= 0, (world.round - last) / cfg.env.max_rounds, 1.0)
-    reputation = np.array([world.chain.reputation.score(world.vehicle_ids[i]) for i in ids])
-    dwell = net.dwell_time_s()
-    finite = np.isfinite(dwell)
-    dwell = np.where(
-        finite, np.divide(dwell, dwell + epoch, out=np.ones_like(dwell), where=finite), 1.0
-    )
-    loss = world.reported_loss[ids]
-    measured = world.observed_trip_s[ids]
-    trip = np.where(np.isfinite(measured), measured / (measured + epoch), NEUTRAL_ROUND_TRIP)
+    env = cfg.env
+    epoch = env.epoch_s if env.fl_mode == "async" else env.sync_deadline_s
+    last = view.last_selected_round
+    staleness = np.where(last >= 0, (view.round - last) / env.max_rounds, 1.0)
+    finite = np.isfinite(view.dwell_s)
+    dwell = np.where(finite, view.dwell_s / np.where(finite, view.dwell_s + epoch, 1.0), 1.0)
+    measured = np.isfinite(view.round_trip_s)
+    trip = np.where(
+        measured, view.round_trip_s / np.where(measured, view.round_trip_s + epoch, 1.0),
+        NEUTRAL_ROUND_TRIP,
+    )  # fmt: skip
+    loss = view.reported_loss
     cols = [
         np.ones(n),
-        np.where(served, net.distance_m / cfg.network.infra.rsu_coverage_m, 1.0),
-        rates / (cfg.network.channel.rsu_bandwidth_hz * 20.0),
-        reported[ids] / max(float(reported.max()), 1.0),
+        np.where(view.served, view.distance_m / cfg.network.infra.rsu_coverage_m, 1.0),
+        view.rate_bps / (cfg.network.channel.rsu_bandwidth_hz * 20.0),
+        view.reported_size / max(view.largest_reported_size, 1.0),
         staleness,
-        reputation,
-        net.slot_energy_fraction(),
-        world.in_flight_slots().astype(np.float64),
+        view.reputation,
+        view.energy_fraction,
+        view.in_flight.astype(np.float64),
         dwell,
         loss / (loss + 1.0),
         trip,
     ]
     if features == "oracle":
+        if view.oracle is None:
+            raise ValueError("oracle features need a view built with oracle=True")
         c = cfg.network.compute
         cpu_max = (c.cpu_mean_ghz + c.cpu_cut_std * c.cpu_std_ghz) * 1e9
-        sizes = world.fl.sizes
-        compute_s = (
-            sizes[ids]
-            * cfg.fl.local_epochs
-            * c.cycles_per_sample
-            / np.maximum(net.cpu_hz[ids], 1.0)
-        )
-        upload_s = np.where(rates > 0, world.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
-        true_trip = compute_s + upload_s
+        true_trip = view.oracle.true_round_trip_s
         cols += [
-            net.cpu_hz[ids] / cpu_max,
-            world.fl.partition.entropy[ids] / math.log(world.fl.data.num_classes),
+            view.oracle.cpu_hz / cpu_max,
+            view.oracle.label_entropy / math.log(num_classes),
             true_trip / (true_trip + epoch),
         ]
-    obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * present[:, None]
-    env = cfg.env
+    obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * view.present[:, None]
     glob = [
-        min(world.round / env.max_rounds, 1.0),
-        world.fl.accuracy,
-        min(world.time_s / env.sim_time_budget_s, 1.0),
+        min(view.round / env.max_rounds, 1.0),
+        view.accuracy,
+        min(view.time_s / env.sim_time_budget_s, 1.0),
         env.vehicles_per_round / env.num_vehicles,
-        present.sum() / env.num_vehicles,
+        view.present.sum() / env.num_vehicles,
         env.target_accuracy,
     ]
     obs[n, : len(glob)] = glob

@@ -1,0 +1,83 @@
+"""Does Stable-Baselines3 out of the box learn a useful selector? ``PPO("MlpPolicy", env)`` with
+every hyperparameter at SB3's default, ``--timesteps`` (20,000) steps per training seed, against
+random selection on the 10 held-out seeds, on the default IoV preset and on a configuration with
+twice the slots and a larger K. Prints the simulated time to target per configuration (IQM over
+the held-out episodes, unreached episodes counted at the time budget they used) and whether each
+training seed beats random.
+
+Usage: python benchmarks/bench_sb3_default.py [--timesteps 20000] [--seeds 0 1 2] [--episodes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import gymnasium as gym
+import torch
+from scipy import stats
+from stable_baselines3 import PPO
+
+import bcfl_env  # noqa: F401
+from agents import make_selector
+from training.evaluate import run_episode
+from training.suite import HELD_OUT_SEEDS
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "iov-default (N=20, K=5)": {},
+    "iov-2x (N=40, K=10)": {"num_vehicles": 40, "vehicles_per_round": 10},
+}
+
+
+def time_to_target(episode: dict[str, Any]) -> float:
+    """Simulated time to target; an episode that never reached it counts its whole time."""
+    reached = episode["time_to_target_s"]
+    return float(reached) if reached is not None else float(episode["sim_time_s"])
+
+
+def evaluate(policy_for: Any, overrides: dict[str, Any], episodes: int) -> list[float]:
+    times = []
+    for seed in HELD_OUT_SEEDS[:episodes]:
+        env = gym.make("bcfl/IoV-v1", **overrides)
+        times.append(time_to_target(run_episode(env, policy_for(env, seed), seed)))
+        env.close()
+    return times
+
+
+def iqm(values: list[float]) -> float:
+    return float(stats.trim_mean(values, 0.25))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--timesteps", type=int, default=20_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--episodes", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    print("| configuration | policy | time to target IQM [s] | vs random |")
+    print("|---|---|---|---|")
+    for name, overrides in CONFIGS.items():
+        rand = iqm(
+            evaluate(
+                lambda env, seed: make_selector("random", env, seed=seed), overrides, args.episodes
+            )
+        )
+        print(f"| {name} | random | {rand:.1f} | |", flush=True)
+        for seed in args.seeds:
+            t = time.perf_counter()
+            model = PPO("MlpPolicy", gym.make("bcfl/IoV-v1", **overrides), seed=seed, verbose=0)
+            model.learn(args.timesteps)
+            learned = iqm(evaluate(lambda env, s: model, overrides, args.episodes))
+            print(
+                f"| {name} | PPO MlpPolicy, defaults, {args.timesteps} steps, seed {seed} | "
+                f"{learned:.1f} | {learned / rand - 1:+.1%} |  ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
+    print(f"total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
