@@ -53,6 +53,7 @@ ConsensusKind = Literal["bft", "pow_latency"]
 ElectionRule = Literal["reputation", "top_trainers", "round_robin"]
 AcceptanceRule = Literal["quorum", "median"]
 FaultBehaviour = Literal["random", "always_accept", "always_reject", "equivocate"]
+AttackKind = Literal["sign_flip", "label_flip", "gaussian", "scaled", "free_ride"]
 
 
 def _num(
@@ -349,14 +350,7 @@ class FLConfig(_Validated):
     trim_fraction: float = _num(0.1, 0.0, 0.49, doc="trimmed mean: fraction cut at each end")
     krum_f: int = _num(1, 0, 1000, doc="Multi-Krum: assumed Byzantine updates")
     malicious_fraction: float = _num(0.0, 0.0, 1.0, doc="fraction of vehicles that poison updates")
-    attack: str = _choice(
-        "sign_flip",
-        "label_flip",
-        "gaussian",
-        "scaled",
-        "free_ride",
-        doc="what malicious vehicles do",
-    )
+    attack: str = _choice_of("sign_flip", AttackKind, doc="what malicious vehicles do")
     attack_scale: float = _num(5.0, 0.0, 1e6, doc="sign flip / scaled factor, Gaussian std")
     misreport_factor: float = _num(
         1.0, 1.0, 1e6, doc="malicious vehicles report data size x this and training loss / this"

@@ -11,12 +11,13 @@ expect; or ``"matrix"``. :func:`as_matrix` turns either (or a batch of either) b
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from bcfl_env.config import BCFLConfig
+from bcfl_env.envs.features import FEATURE_SETS as _REGISTERED
+from bcfl_env.envs.features import NEUTRAL_ROUND_TRIP, ObservationContext
 from bcfl_env.view import WorldView
 
 __all__ = [
@@ -35,51 +36,13 @@ __all__ = [
 
 LAYOUTS = ("flat", "matrix")
 
-# (name, unit and scaling, source). Sources: "on-chain" (the ledger and the chain's own records),
-# "measured" (what the RSUs and MBS measure: association, channel state, position and velocity
-# beacons, timings), "reported" (what the vehicle declares; a malicious vehicle may lie, see
-# ``fl.misreport_factor``) and "oracle" (true values no server knows; opt-in for upper bounds).
-SERVER_FEATURES: list[tuple[str, str, str]] = [
-    ("present", "1 if a vehicle occupies the slot", "measured"),
-    (
-        "rsu_distance",
-        "distance to the serving RSU / coverage radius [m/m]; 1 when unserved",
-        "measured",
-    ),
-    ("uplink_rate", "uplink rate from channel state / (RSU bandwidth x 20 bit/s/Hz)", "measured"),
-    ("data_size", "reported local samples / largest reported in the fleet", "reported"),
-    ("staleness", "rounds since last selected / max_rounds (1 if never)", "on-chain"),
-    ("reputation", "beta reputation on chain", "on-chain"),
-    ("energy_left", "reported remaining energy / budget [J/J]", "reported"),
-    ("in_flight", "1 while the vehicle holds an open task", "on-chain"),
-    (
-        "dwell_time",
-        "time to leave RSU coverage from position and velocity, t / (t + epoch) [s/s]",
-        "measured",
-    ),
-    ("last_loss", "training loss reported with its last update l / (l + 1) [nats]", "reported"),
-    (
-        "round_trip",
-        "last measured selection-to-arrival time t / (t + epoch); 0.5 before any [s/s]",
-        "measured",
-    ),
-]
-ORACLE_FEATURES: list[tuple[str, str, str]] = [
-    *SERVER_FEATURES,
-    ("cpu_frequency", "true CPU frequency / (mean + cut x std) [Hz/Hz]", "oracle"),
-    ("label_entropy", "true label entropy / ln(classes)", "oracle"),
-    (
-        "true_round_trip",
-        "compute + upload time from true CPU and data size, t / (t + epoch) [s/s]",
-        "oracle",
-    ),
-]
+# (name, unit and scaling, source) per column, from the registry in :mod:`.features`
 FEATURE_SETS: dict[str, list[tuple[str, str, str]]] = {
-    "server": SERVER_FEATURES,
-    "oracle": ORACLE_FEATURES,
+    kind: [(f.name, f.doc, f.source) for f in features] for kind, features in _REGISTERED.items()
 }
+SERVER_FEATURES = FEATURE_SETS["server"]
+ORACLE_FEATURES = FEATURE_SETS["oracle"]
 FEATURES = SERVER_FEATURES  # the default set
-NEUTRAL_ROUND_TRIP = 0.5  # t = one epoch: what the server assumes before it has measured one
 GLOBAL_FEATURES: list[str] = [
     "round / max_rounds",
     "global test accuracy",
@@ -101,40 +64,8 @@ def build_observation(
     obs = np.zeros((n + 1, f), dtype=np.float32)
     env = cfg.env
     epoch = env.epoch_s if env.fl_mode == "async" else env.sync_deadline_s
-    last = view.last_selected_round
-    staleness = np.where(last >= 0, (view.round - last) / env.max_rounds, 1.0)
-    finite = np.isfinite(view.dwell_s)
-    dwell = np.where(finite, view.dwell_s / np.where(finite, view.dwell_s + epoch, 1.0), 1.0)
-    measured = np.isfinite(view.round_trip_s)
-    trip = np.where(
-        measured, view.round_trip_s / np.where(measured, view.round_trip_s + epoch, 1.0),
-        NEUTRAL_ROUND_TRIP,
-    )  # fmt: skip
-    loss = view.reported_loss
-    cols = [
-        np.ones(n),
-        np.where(view.served, view.distance_m / cfg.network.infra.rsu_coverage_m, 1.0),
-        view.rate_bps / (cfg.network.channel.rsu_bandwidth_hz * 20.0),
-        view.reported_size / max(view.largest_reported_size, 1.0),
-        staleness,
-        view.reputation,
-        view.energy_fraction,
-        view.in_flight.astype(np.float64),
-        dwell,
-        loss / (loss + 1.0),
-        trip,
-    ]
-    if features == "oracle":
-        if view.oracle is None:
-            raise ValueError("oracle features need a view built with oracle=True")
-        c = cfg.network.compute
-        cpu_max = (c.cpu_mean_ghz + c.cpu_cut_std * c.cpu_std_ghz) * 1e9
-        true_trip = view.oracle.true_round_trip_s
-        cols += [
-            view.oracle.cpu_hz / cpu_max,
-            view.oracle.label_entropy / math.log(num_classes),
-            true_trip / (true_trip + epoch),
-        ]
+    context = ObservationContext(cfg, epoch, num_classes)
+    cols = [feat.compute(view, context) for feat in _REGISTERED[features]]
     obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * view.present[:, None]
     glob = [
         min(view.round / env.max_rounds, 1.0),

@@ -1,0 +1,169 @@
+"""Observation features: one function per column, registered in column order.
+
+Each feature reads the world's read-only view (:class:`~bcfl_env.view.WorldView`) and returns one
+value per slot, scaled to [0, 1]. Its ``source`` says how a real system would know it:
+
+* ``on-chain``: the ledger and the chain's own records (tasks, reputation);
+* ``measured``: what the RSUs and the MBS measure (association, channel state, position and
+  velocity beacons, the round trips they timed);
+* ``reported``: what the vehicle declares about itself (a malicious vehicle may lie; see
+  ``fl.misreport_factor``);
+* ``oracle``: true values no server knows, only with ``observation_features="oracle"``.
+
+The default (``"server"``) set is every non-oracle feature; ``"oracle"`` appends the oracle ones.
+To add a feature: one function decorated with ``@feature(source=..., doc=...)`` here (it becomes
+the next column of its set, which changes F: bump the env version) and a test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from bcfl_env.config import BCFLConfig
+from bcfl_env.view import OracleView, WorldView
+
+__all__ = [
+    "FEATURE_SETS",
+    "NEUTRAL_ROUND_TRIP",
+    "REGISTRY",
+    "Feature",
+    "ObservationContext",
+    "feature",
+]
+
+SOURCES = ("on-chain", "measured", "reported", "oracle")
+NEUTRAL_ROUND_TRIP = 0.5  # t = one epoch: what the server assumes before it has timed one
+
+
+@dataclass(frozen=True)
+class ObservationContext:
+    cfg: BCFLConfig
+    epoch_s: float  # the decision epoch (async) or the sync deadline [s]
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    doc: str
+    source: str
+    compute: Callable[[WorldView, ObservationContext], np.ndarray]
+
+
+REGISTRY: dict[str, Feature] = {}
+
+
+def feature(
+    source: str, doc: str
+) -> Callable[[Callable[[WorldView, ObservationContext], np.ndarray]], Feature]:
+    if source not in SOURCES:
+        raise ValueError(f"source={source!r} is not one of {SOURCES}")
+
+    def register(fn: Callable[[WorldView, ObservationContext], np.ndarray]) -> Feature:
+        entry = Feature(fn.__name__, doc, source, fn)
+        REGISTRY[entry.name] = entry
+        return entry
+
+    return register
+
+
+def _saturate(t: np.ndarray, scale: float) -> np.ndarray:
+    """t / (t + scale), 1 where t is infinite."""
+    finite = np.isfinite(t)
+    return np.where(finite, t / np.where(finite, t + scale, 1.0), 1.0)
+
+
+@feature("measured", "1 if a vehicle occupies the slot")
+def present(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return np.ones(v.present.size)
+
+
+@feature("measured", "distance to the serving RSU / coverage radius [m/m]; 1 when unserved")
+def rsu_distance(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return np.where(v.served, v.distance_m / c.cfg.network.infra.rsu_coverage_m, 1.0)
+
+
+@feature("measured", "uplink rate from channel state / (RSU bandwidth x 20 bit/s/Hz)")
+def uplink_rate(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return v.rate_bps / (c.cfg.network.channel.rsu_bandwidth_hz * 20.0)
+
+
+@feature("reported", "reported local samples / largest reported in the fleet")
+def data_size(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return v.reported_size / max(v.largest_reported_size, 1.0)
+
+
+@feature("on-chain", "rounds since last selected / max_rounds (1 if never)")
+def staleness(v: WorldView, c: ObservationContext) -> np.ndarray:
+    last = v.last_selected_round
+    return np.where(last >= 0, (v.round - last) / c.cfg.env.max_rounds, 1.0)
+
+
+@feature("on-chain", "beta reputation on chain")
+def reputation(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return v.reputation
+
+
+@feature("reported", "reported remaining energy / budget [J/J]")
+def energy_left(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return v.energy_fraction
+
+
+@feature("on-chain", "1 while the vehicle holds an open task")
+def in_flight(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return v.in_flight.astype(np.float64)
+
+
+@feature("measured", "time to leave RSU coverage from position and velocity, t / (t + epoch) [s/s]")
+def dwell_time(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return _saturate(v.dwell_s, c.epoch_s)
+
+
+@feature("reported", "training loss reported with its last update l / (l + 1) [nats]")
+def last_loss(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return v.reported_loss / (v.reported_loss + 1.0)
+
+
+@feature(
+    "measured", "last measured selection-to-arrival time t / (t + epoch); 0.5 before any [s/s]"
+)
+def round_trip(v: WorldView, c: ObservationContext) -> np.ndarray:
+    measured = np.isfinite(v.round_trip_s)
+    return np.where(measured, _saturate(v.round_trip_s, c.epoch_s), NEUTRAL_ROUND_TRIP)
+
+
+def _oracle(v: WorldView) -> OracleView:
+    if v.oracle is None:
+        raise ValueError("oracle features need a view built with oracle=True")
+    return v.oracle
+
+
+@feature("oracle", "true CPU frequency / (mean + cut x std) [Hz/Hz]")
+def cpu_frequency(v: WorldView, c: ObservationContext) -> np.ndarray:
+    k = c.cfg.network.compute
+    return _oracle(v).cpu_hz / ((k.cpu_mean_ghz + k.cpu_cut_std * k.cpu_std_ghz) * 1e9)
+
+
+@feature("oracle", "true label entropy / ln(classes)")
+def label_entropy(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return _oracle(v).label_entropy / math.log(c.num_classes)
+
+
+@feature("oracle", "compute + upload time from true CPU and data size, t / (t + epoch) [s/s]")
+def true_round_trip(v: WorldView, c: ObservationContext) -> np.ndarray:
+    return _saturate(_oracle(v).true_round_trip_s, c.epoch_s)
+
+
+def _sets() -> dict[str, list[Feature]]:
+    server = [f for f in REGISTRY.values() if f.source != "oracle"]
+    return {
+        "server": server,
+        "oracle": server + [f for f in REGISTRY.values() if f.source == "oracle"],
+    }
+
+
+FEATURE_SETS: dict[str, list[Feature]] = _sets()
