@@ -139,12 +139,10 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
     by_policy: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
     for r in rows:
         by_policy[r["policy"]].append(r["curve"])
@@ -157,22 +155,19 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _plot_profiles(rows: list[dict[str, Any]], path: Path) -> None:
     """Performance profiles (Agarwal et al., NeurIPS 2021): the fraction of episodes whose
     normalised time to target is at most tau, per policy (higher and further left is better)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
     taus = np.linspace(0, 1, 101)
     by_policy: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         by_policy[r["policy"]].append(r["normalised_time"])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
     for policy, values in sorted(by_policy.items()):
         v = np.array(values)
         ax.plot(taus, [(v <= t).mean() for t in taus], label=policy)
@@ -181,4 +176,3 @@ def _plot_profiles(rows: list[dict[str, Any]], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

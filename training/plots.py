@@ -13,16 +13,14 @@ def learning_curve(
     tags: tuple[str, ...] = ("rollout/ep_rew_mean", "rollout/ep_len_mean"),
 ) -> Path:
     """PNG of the run's TensorBoard scalars (episode return; episode length = rounds to target) per timestep."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     logs = sorted((run_dir / "tb").glob("*"))
     if not logs:
         raise ValueError(f"{run_dir} has no TensorBoard logs (tb/)")
-    fig, axes = plt.subplots(1, len(tags), figsize=(4 * len(tags), 3))
+    fig = Figure(figsize=(4 * len(tags), 3))
+    axes = fig.subplots(1, len(tags))
     for ax, tag in zip(axes if len(tags) > 1 else [axes], tags, strict=True):
         for log in logs:
             events = EventAccumulator(str(log))
@@ -34,5 +32,4 @@ def learning_curve(
         ax.set_xlabel("timesteps")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path

@@ -1,4 +1,5 @@
-"""Rendering: a map as an RGB array (matplotlib, Agg backend) and a per-vehicle text table."""
+"""Rendering: a map as an RGB array (a matplotlib Figure on its own Agg canvas, never pyplot) and a
+per-vehicle text table."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ __all__ = ["render_ansi", "render_rgb"]
 
 
 def render_rgb(world: World, selected: list[int], size_px: int = 480) -> np.ndarray:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # an explicit Figure on its own Agg canvas: the user's backend and pyplot state stay untouched
+    import matplotlib.patches
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
