@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 INF = math.inf
+MAX_TICKS_PER_EPOCH = 20_000  # bounds the work of one step (about 10 s of mobility on 2 cores)
 
 # The allowed values of the chain's pluggable rules, declared once; each registry in
 # ``bcfl_env.chain`` holds exactly these keys (a test checks it).
@@ -109,7 +110,13 @@ class _Validated:
                     raise ValueError(
                         f"{key}={value!r} must be a number in {_range_text(lo, hi, lo_open)}"
                     )
-                if is_int and not float(value).is_integer():
+                try:
+                    as_float = float(value)
+                except OverflowError:  # an int beyond any float: certainly out of range
+                    raise ValueError(
+                        f"{key}={value!r} is out of range: allowed {_range_text(lo, hi, lo_open)}"
+                    ) from None
+                if is_int and not as_float.is_integer():
                     raise ValueError(
                         f"{key}={value!r} must be an integer in {_range_text(lo, hi, lo_open)}"
                     )
@@ -453,6 +460,14 @@ class BCFLConfig:
     preset: str = "iov"
 
     def __post_init__(self) -> None:
+        longest = max(self.env.epoch_s, self.env.sync_deadline_s)
+        ticks = longest / self.network.mobility.tick_s
+        if ticks > MAX_TICKS_PER_EPOCH:
+            raise ValueError(
+                f"max(epoch_s, sync_deadline_s) / network.mobility.tick_s = {ticks:.3g} ticks per epoch "
+                f"is out of range: allowed at most {MAX_TICKS_PER_EPOCH} (lengthen tick_s or shorten "
+                "the epoch)"
+            )
         if self.chain.committee_size > self.network.infra.num_rsus:
             raise ValueError(
                 f"chain.committee_size={self.chain.committee_size} is out of range: allowed "

@@ -11,6 +11,7 @@ Usage: python benchmarks/bench_sb3_default.py [--timesteps 20000] [--seeds 0 1 2
 from __future__ import annotations
 
 import argparse
+import ast
 import time
 from typing import Any
 
@@ -54,12 +55,16 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), help="names in CONFIGS")
+    parser.add_argument("--set", nargs="*", default=[], help="env overrides key=value (literals)")
     args = parser.parse_args()
+    extra = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     torch.set_num_threads(1)
     start = time.perf_counter()
     print("| configuration | policy | time to target IQM [s] | vs random |")
     print("|---|---|---|---|")
-    for name, overrides in CONFIGS.items():
+    for name in args.configs:
+        overrides = {**CONFIGS[name], **extra}
         rand = iqm(
             evaluate(
                 lambda env, seed: make_selector("random", env, seed=seed), overrides, args.episodes

@@ -128,3 +128,35 @@ def flat_values(cfg):
         value = getattr(cfg, f.name)
         out += flat_values(value) if dataclasses.is_dataclass(value) else [value]
     return out
+
+
+def test_huge_numbers_are_range_errors_not_overflows():
+    with pytest.raises(ValueError, match="max_rounds=.* out of range"):
+        make_config("iov", max_rounds=10**400)
+    with pytest.raises(ValueError, match="fl.lr=.* out of range"):
+        make_config("iov", fl__lr=10**400)
+
+
+def test_work_per_step_is_bounded_at_make():
+    with pytest.raises(ValueError, match="ticks per epoch"):
+        make_config("iov", epoch_s=1e6, network__mobility__tick_s=0.02)
+
+
+def test_the_largest_certificate_validity_runs():
+    env = gym.make("bcfl/IoV-v1", chain__cert_validity_s=1e9, max_rounds=2)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.unwrapped.ledger.verify()
+
+
+def test_a_budget_longer_than_certificate_validity_renews_certificates():
+    env = gym.make(
+        "bcfl/IoV-v1", epoch_s=2000.0, network__mobility__tick_s=60.0, sim_time_budget_s=1e6,
+        max_rounds=60, target_accuracy=1.0,
+    )  # fmt: skip
+    env.reset(seed=0)
+    for _ in range(60):  # 120,000 s of simulated time: past the default 86,400 s validity
+        info = env.step(env.action_space.sample())[4]
+    assert info["sim_time_s"] > 86_400
+    report = env.unwrapped.ledger.verify()
+    assert report.kinds.get("enrol", 0) > report.certificates  # renewals were recorded

@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 SIM_EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+# X.509 times must stay within the years datetime can represent (and GeneralizedTime writes)
+MAX_SIM_S = (dt.datetime(9000, 1, 1, tzinfo=dt.timezone.utc) - SIM_EPOCH).total_seconds()
 ROLES = ("ca", "mbs", "rsu", "vehicle")
 
 
@@ -112,7 +114,7 @@ class CertificateAuthority:
         self._next_serial = 1
         self.issued: dict[str, CertificateInfo] = {}
         self.revoked: dict[int, float] = {}
-        self.root = self._build("ca", "ca", self.key, 0.0, validity_s * 1000)
+        self.root = self._build("ca", "ca", self.key, 0.0, min(validity_s * 1000, MAX_SIM_S))
 
     @property
     def public_key(self) -> bytes:
@@ -140,7 +142,7 @@ class CertificateAuthority:
             .public_key(subject_key.public)
             .serial_number(self._next_serial)
             .not_valid_before(sim_to_datetime(np.floor(start_s)))
-            .not_valid_after(sim_to_datetime(np.ceil(start_s + validity_s)))
+            .not_valid_after(sim_to_datetime(min(np.ceil(start_s + validity_s), MAX_SIM_S)))
             .sign(self.key.private, None)
         )
         self._next_serial += 1
@@ -158,6 +160,17 @@ class CertificateAuthority:
         info = self._build(identity, role, subject_key, now_s, self.validity_s)
         self.issued[identity] = info
         return info
+
+    def renew(self, identity: str, subject_key: KeyPair, now_s: float) -> CertificateInfo:
+        """A fresh certificate for an enrolled, unrevoked identity (same key, new serial)."""
+        info = self.issued.get(identity)
+        if info is None:
+            raise ChainError(f"cannot renew {identity!r}: not enrolled")
+        if info.serial in self.revoked:
+            raise ChainError(f"cannot renew {identity!r}: its certificate is revoked")
+        renewed = self._build(identity, info.role, subject_key, now_s, self.validity_s)
+        self.issued[identity] = renewed
+        return renewed
 
     def revoke(self, identity: str, now_s: float) -> CertificateInfo:
         info = self.issued.get(identity)

@@ -79,6 +79,18 @@ class Identities:
         payload = {"identity": name, "role": role, "cert": info.der.hex()}
         return self.ca_identity.transaction("enrol", payload)
 
+    def renew_expiring(self, now_s: float, horizon_s: float) -> list[Transaction]:
+        """Renew every unrevoked certificate that expires before ``now_s + horizon_s``; returns
+        the CA-signed ``enrol`` transactions of the renewals."""
+        txs = []
+        for name, info in list(self.ca.issued.items()):
+            if info.not_after_s < now_s + horizon_s and info.serial not in self.ca.revoked:
+                renewed = self.ca.renew(name, self._members[name].key_pair, now_s)
+                payload = {"identity": name, "role": renewed.role, "cert": renewed.der.hex()}
+                txs.append(self.ca_identity.transaction("enrol", payload))
+                self._public.pop(name, None)
+        return txs
+
     def revoke(self, name: str, reason: str, now_s: float) -> Transaction:
         info = self.ca.revoke(name, now_s)
         payload = {"identity": name, "serial": info.serial, "reason": reason}

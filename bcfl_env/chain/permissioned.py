@@ -122,6 +122,11 @@ class PermissionedChain:
         self.pending.append(self.identities.revoke(name, reason, now_s))
         self.tasks.cancel(name)
 
+    def renew_certificates(self, now_s: float) -> None:
+        """The CA renews certificates in their last quarter of validity (each renewal an
+        ``enrol`` transaction), so any simulated-time budget runs."""
+        self.pending += self.identities.renew_expiring(now_s, self.cfg.cert_validity_s / 4)
+
     def member(self, name: str) -> CommitteeMember:
         return CommitteeMember(self.identities.of(name), self._behaviours.get(name, Honest()))
 
@@ -170,6 +175,7 @@ class PermissionedChain:
         self, round_: int, base_model: str, selected: Sequence[str], now_s: float
     ) -> None:
         """The MBS's signed selection: only these identities may submit an update for ``round_``."""
+        self.renew_certificates(now_s)
         for name in selected:
             why = self.identities.status(name, "vehicle", now_s)
             if why is not None:
@@ -270,6 +276,7 @@ class PermissionedChain:
 
         Every update ends accepted or rejected with a reason; nothing is dropped silently.
         """
+        self.renew_certificates(now_s)
         self._flush_evidence(now_s)
         committee = self.committee
         if any(self.identities.status(m, COMMITTEE_ROLES, now_s) for m in committee):

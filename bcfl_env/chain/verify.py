@@ -333,6 +333,12 @@ class LedgerVerifier:
             return f"certificate of {p.get('identity')!r}: {exc}"
         if info.identity != p["identity"] or info.role != p["role"]:
             return f"certificate names {info.identity!r}/{info.role!r}, payload {p['identity']!r}/{p['role']!r}"
+        previous = self.certs.get(info.identity)
+        if previous is not None:  # a renewal: same identity, role and key, never after revocation
+            if previous.serial in self.revoked:
+                return f"renews the certificate of {info.identity!r}, which was revoked"
+            if (previous.role, previous.public_key) != (info.role, info.public_key):
+                return f"renewal of {info.identity!r} changes its role or key"
         self.certs[info.identity] = info
         return ""
 
