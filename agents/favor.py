@@ -103,8 +103,17 @@ class FavorSelector:
                 _TRAINED[key] = train_favor(twin, timesteps, train_seed)
             model = _TRAINED[key]
         elif not isinstance(model, DQN):  # a path; any trained DQN deploys the same way
+            from stable_baselines3.dqn.policies import DQNPolicy
+
+            from agents.safe_load import safe_custom_objects
+            from bcfl_env import DiscreteSelection
+
+            # nothing pickled in a shared file is unpickled (agents.safe_load)
+            trusted = safe_custom_objects(
+                Path(model), DiscreteSelection(env), DQNPolicy, {}, lambda v: v
+            )
             try:
-                model = DoubleDQN.load(model, device="cpu")
+                model = DoubleDQN.load(model, device="cpu", custom_objects=trusted)
             except Exception as exc:  # SB3 raises many types for a corrupt zip
                 raise ValueError(
                     f"{model} is not a readable FAVOR (double DQN) model: {exc}"

@@ -162,6 +162,9 @@ def load_slot_policy(path: str | Path, env: gym.Env[Any, Any], algo: str = "ppo"
     """Load a PPO / A2C model with a ``SlotSetPolicy`` for an env with any number of slots."""
     from stable_baselines3 import A2C, PPO
 
+    from agents.safe_load import safe_custom_objects
+
     cls: Any = {"ppo": PPO, "a2c": A2C}[algo]
-    spaces = {"observation_space": env.observation_space, "action_space": env.action_space}
-    return cls.load(path, device="cpu", custom_objects=spaces)
+    # nothing pickled in the file is unpickled: every pickled entry comes from this side
+    trusted = safe_custom_objects(Path(path), env, SlotSetPolicy, {}, lambda v: v)
+    return cls.load(path, device="cpu", custom_objects=trusted)

@@ -272,7 +272,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path):
         checkpoint_every=256,
         hyperparams=rollouts,
     )
-    assert (whole / "checkpoints" / "model_256_steps.state.pkl").is_file()
+    assert (whole / "checkpoints" / "model_256_steps.state.json").is_file()
+    assert (whole / "checkpoints" / "model_256_steps.state.npz").is_file()
     # an interrupted copy: everything after the 256-step checkpoint is lost
     cut = tmp_path / "cut"
     shutil.copytree(whole, cut)
@@ -296,7 +297,7 @@ def test_resume_refuses_a_corrupt_checkpoint(tmp_path):
     run = train(
         "ppo", "bcfl/IoV-v1", 128, 0, 1, {"max_rounds": 6}, tmp_path, checkpoint_every=10_000
     )
-    (run / "model.state.pkl").write_bytes(b"not a pickle")
+    (run / "model.state.json").write_text("{not json")
     with pytest.raises(ValueError, match="cannot resume"):
         train("ppo", "bcfl/IoV-v1", 256, 0, 1, {}, tmp_path, resume=run)
 

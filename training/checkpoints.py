@@ -1,18 +1,24 @@
 """Checkpoints that resume a run exactly.
 
-A checkpoint is the SB3 model zip plus ``<name>.state.pkl``: the algorithm's last observation and
-episode starts, the global torch, numpy and Python RNG states SB3 draws from, the action space's
-generator, and a snapshot of every environment (``BCFLEnv.snapshot``: world seed, the episode's
-actions, the env's generator; the world is rebuilt by replay). Off-policy algorithms also save
-their replay buffer. Checkpoints are written at the start of a rollout, after the previous
-update, so a resumed run continues from the very state the uninterrupted one had.
+A checkpoint is the SB3 model zip plus ``<name>.state.json`` and ``<name>.state.npz``: the
+algorithm's last observation and episode starts, the global torch, numpy and Python RNG states SB3
+draws from, the action space's generator, and a snapshot of every environment
+(``BCFLEnv.snapshot``: world seed, the episode's actions, the env's generator; the world is rebuilt
+by replay). Off-policy algorithms also save their replay buffer (``<name>.replay.npz``). Nothing
+is pickled: JSON and ``numpy.savez`` arrays read back with ``allow_pickle=False``, so a shared run
+folder cannot run code on the machine that resumes it. Files are written to a temporary name and
+renamed, so a crash never leaves a torn checkpoint. Checkpoints are written at the start of a
+rollout, after the previous update, so a resumed run continues from the very state the
+uninterrupted one had.
 """
 
 from __future__ import annotations
 
-import pickle
+import json
+import os
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,30 +28,56 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 __all__ = ["ResumableCheckpoint", "latest_checkpoint", "restore_checkpoint", "save_checkpoint"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through ``write(tmp_path)`` then rename: readers see the old file or the new one."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # (numpy types a key as allow_pickle)
+
+    _atomic_write(path, write)
 
 
 def save_checkpoint(model: BaseAlgorithm, prefix: Path) -> Path:
-    """Write ``prefix.zip`` and ``prefix.state.pkl`` (and ``prefix.replay.pkl`` off-policy)."""
+    """Write ``prefix.zip``, ``prefix.state.json`` and ``prefix.state.npz`` (and
+    ``prefix.replay.npz`` off-policy)."""
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    model.save(prefix.with_suffix(".zip"))
     env = model.get_env()
     assert env is not None
+    if isinstance(model, OffPolicyAlgorithm) and model.replay_buffer is not None:
+        buffer = model.replay_buffer
+        arrays = {k: v for k, v in vars(buffer).items() if isinstance(v, np.ndarray)}
+        arrays["_pos_full"] = np.array([buffer.pos, int(buffer.full)])
+        _save_npz(prefix.with_suffix(".replay.npz"), arrays)
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 - SB3's global RNG
+    version, py_state, gauss_next = random.getstate()
+    arrays = {"last_obs": np.asarray(model._last_obs), "torch_rng": torch.get_rng_state().numpy()}
+    arrays["numpy_rng_keys"] = np.asarray(keys)
+    starts = getattr(model, "_last_episode_starts", None)
+    if starts is not None:
+        arrays["last_episode_starts"] = np.asarray(starts)
+    _save_npz(prefix.with_suffix(".state.npz"), arrays)
     state = {
         "version": STATE_VERSION,
         "num_timesteps": model.num_timesteps,
-        "last_obs": model._last_obs,
-        "last_episode_starts": getattr(model, "_last_episode_starts", None),
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state(),  # noqa: NPY002 - SB3 draws from the legacy global RNG
-        "python_rng": random.getstate(),
+        "numpy_rng": [name, int(pos), int(has_gauss), float(cached)],
+        "python_rng": [version, list(py_state), gauss_next],
         "action_space_rng": model.action_space.np_random.bit_generator.state,
         "envs": env.env_method("snapshot"),
     }
-    with open(prefix.with_suffix(".state.pkl"), "wb") as fh:
-        pickle.dump(state, fh)
-    if isinstance(model, OffPolicyAlgorithm):
-        model.save_replay_buffer(prefix.with_suffix(".replay.pkl"))
+    text = json.dumps(state)
+    _atomic_write(prefix.with_suffix(".state.json"), lambda tmp: tmp.write_text(text))
+    model.save(prefix.with_suffix(".zip"))  # last: a checkpoint counts once its zip exists
     return prefix.with_suffix(".zip")
 
 
@@ -53,52 +85,73 @@ def restore_checkpoint(model: BaseAlgorithm, prefix: Path) -> None:
     """Put a freshly loaded ``model`` (with its env set) back into the saved state.
 
     Raises:
-        ValueError: a missing, corrupt or mismatched state file.
+        ValueError: a missing, corrupt or mismatched state file (pickled arrays included).
     """
-    path = prefix.with_suffix(".state.pkl")
+    path = prefix.with_suffix(".state.json")
     try:
-        with open(path, "rb") as fh:
-            state = pickle.load(fh)  # our own file, written by save_checkpoint
+        state = json.loads(path.read_text())
+        with np.load(prefix.with_suffix(".state.npz"), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
         if state.get("version") != STATE_VERSION or state["num_timesteps"] != model.num_timesteps:
             raise ValueError("state does not belong to this model")
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, AttributeError, ValueError) as exc:
+        envs, last_obs = list(state["envs"]), arrays["last_obs"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"cannot resume from {path}: {exc}") from exc
     env = model.get_env()
     assert env is not None
-    if len(state["envs"]) != env.num_envs:
+    if len(envs) != env.num_envs:
         raise ValueError(
-            f"cannot resume from {path}: it holds {len(state['envs'])} envs, the run has {env.num_envs}"
+            f"cannot resume from {path}: it holds {len(envs)} envs, the run has {env.num_envs}"
         )
     env.env_method("reset")  # wrapper bookkeeping (Monitor, order checks); the state comes next
-    observations = [
-        env.env_method("restore", snap, indices=[i])[0] for i, snap in enumerate(state["envs"])
-    ]
+    observations = [env.env_method("restore", snap, indices=[i])[0] for i, snap in enumerate(envs)]
     model._last_obs = np.stack(observations)
-    if not np.array_equal(model._last_obs, state["last_obs"]):
+    if not np.array_equal(model._last_obs, last_obs):
         raise ValueError(
             f"cannot resume from {path}: the replayed environment does not match the saved one"
         )
-    if state["last_episode_starts"] is not None:
-        model._last_episode_starts = state["last_episode_starts"]
-    if isinstance(model, OffPolicyAlgorithm) and prefix.with_suffix(".replay.pkl").is_file():
-        model.load_replay_buffer(prefix.with_suffix(".replay.pkl"))
-    torch.set_rng_state(state["torch_rng"])
-    np.random.set_state(state["numpy_rng"])  # noqa: NPY002 - restores what SB3 draws from
-    random.setstate(state["python_rng"])
+    if "last_episode_starts" in arrays:
+        model._last_episode_starts = arrays["last_episode_starts"]
+    replay = prefix.with_suffix(".replay.npz")
+    if isinstance(model, OffPolicyAlgorithm) and replay.is_file():
+        _restore_replay(model, replay)
+    name, pos, has_gauss, cached = state["numpy_rng"]
+    torch.set_rng_state(torch.from_numpy(arrays["torch_rng"]))
+    np.random.set_state((name, arrays["numpy_rng_keys"], pos, has_gauss, cached))  # noqa: NPY002
+    version, py_state, gauss_next = state["python_rng"]
+    random.setstate((version, tuple(py_state), gauss_next))
     model.action_space.np_random.bit_generator.state = state["action_space_rng"]
+
+
+def _restore_replay(model: OffPolicyAlgorithm, path: Path) -> None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot resume from {path}: {exc}") from exc
+    buffer = model.replay_buffer
+    assert buffer is not None
+    pos, full = (int(v) for v in arrays.pop("_pos_full"))
+    for key, value in arrays.items():
+        current = getattr(buffer, key, None)
+        if not isinstance(current, np.ndarray) or current.shape != value.shape:
+            raise ValueError(f"cannot resume from {path}: replay array {key!r} does not fit")
+        setattr(buffer, key, value)
+    buffer.pos, buffer.full = pos, bool(full)
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
     """The prefix to resume from: the final model, else the newest periodic checkpoint."""
-    if (run_dir / "model.state.pkl").is_file():
+    if (run_dir / "model.state.json").is_file() and (run_dir / "model.zip").is_file():
         return run_dir / "model"
     found = sorted(
-        (run_dir / "checkpoints").glob("model_*_steps.state.pkl"),
+        (run_dir / "checkpoints").glob("model_*_steps.state.json"),
         key=lambda p: int(p.name.split("_")[1]),
     )
+    found = [p for p in found if p.with_name(p.name.replace(".state.json", ".zip")).is_file()]
     if not found:
         raise ValueError(f"{run_dir} holds no checkpoint to resume from")
-    return found[-1].parent / found[-1].name.removesuffix(".state.pkl")
+    return found[-1].parent / found[-1].name.removesuffix(".state.json")
 
 
 class ResumableCheckpoint(BaseCallback):

@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     e = sub.add_parser("evaluate", help="run a policy on a scenario suite")
     e.add_argument("--policy", required=True, help="baseline name or path to a trained model.zip")
+    e.add_argument(
+        "--unsafe-load",
+        action="store_true",
+        help="let SB3 unpickle the model file's own objects (runs code from the file: only for "
+        "files you made or trust; default: the safe loader, which unpickles nothing)",
+    )
     e.add_argument("--suite", default="default")
     e.add_argument("--episodes", type=int)
     e.add_argument("--out", type=Path, default=Path("results/results.jsonl"))
@@ -102,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.label,
                 args.backend,
                 args.address,
+                args.unsafe_load,
             )
             print(f"{len(rows)} episodes written to {args.out}")
         elif args.command == "leaderboard":

@@ -15,8 +15,11 @@ from training.suite import SUITES, Scenario
 __all__ = ["evaluate_policy", "load_policy", "run_episode"]
 
 
-def load_policy(policy: str, env: gym.Env[Any, Any], seed: int) -> Selector:
-    """A baseline by name, or a trained SB3 model from a ``.zip`` path."""
+def load_policy(
+    policy: str, env: gym.Env[Any, Any], seed: int, unsafe_load: bool = False
+) -> Selector:
+    """A baseline by name, or a trained SB3 model from a ``.zip`` path (loaded safely unless
+    ``unsafe_load``: see :mod:`agents.safe_load`)."""
     if policy in SELECTORS:
         return make_selector(policy, env, seed=seed)
     path = Path(policy)
@@ -26,7 +29,7 @@ def load_policy(policy: str, env: gym.Env[Any, Any], seed: int) -> Selector:
         )
     from training.train import load_model
 
-    return load_model(path, env)
+    return load_model(path, env, unsafe=unsafe_load)
 
 
 def run_episode(env: gym.Env[Any, Any], policy: Selector, seed: int) -> dict[str, Any]:
@@ -67,6 +70,7 @@ def evaluate_policy(
     label: str | None = None,
     backend: str = "inprocess",
     address: str | None = None,
+    unsafe_load: bool = False,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` on every scenario and held-out seed of ``suite``; append JSON lines to ``out``.
 
@@ -77,7 +81,7 @@ def evaluate_policy(
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
     jobs = [
-        (policy, scenario, seed, label or Path(policy).stem)
+        (policy, scenario, seed, label or Path(policy).stem, unsafe_load)
         for scenario in SUITES[suite]
         for seed in scenario.seeds[: episodes or len(scenario.seeds)]
     ]
@@ -89,9 +93,11 @@ def evaluate_policy(
     return rows
 
 
-def _one(policy: str, scenario: Scenario, seed: int, label: str) -> dict[str, Any]:
+def _one(
+    policy: str, scenario: Scenario, seed: int, label: str, unsafe_load: bool = False
+) -> dict[str, Any]:
     env = gym.make(scenario.env_id, **scenario.overrides)
-    selector = load_policy(policy, env, seed)
+    selector = load_policy(policy, env, seed, unsafe_load)
     result = run_episode(env, selector, seed)
     env.close()
     return {

@@ -17,6 +17,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import bcfl_env
 from agents.base import Selector, observed_eligible
+from agents.safe_load import parse_policy_kwargs, safe_custom_objects
 from bcfl_env.envs import with_picked_column
 from training.checkpoints import (
     ResumableCheckpoint,
@@ -130,11 +131,11 @@ def train(
     hp.pop("n_timesteps", None)
     envs = int(n_envs or hp.pop("n_envs", 1))
     hp.pop("n_envs", None)
-    policy = _policy(hp.pop("policy", "MlpPolicy"))
+    policy_name = hp.pop("policy", "MlpPolicy")
+    policy = _policy(policy_name)
     if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
-        hp["policy_kwargs"] = eval(
-            hp["policy_kwargs"], {"dict": dict}
-        )  # zoo convention; shipped files only
+        hp["policy_kwargs"] = parse_policy_kwargs(hp["policy_kwargs"])  # literals, never eval
+    raw = {"policy": policy_name, **hp}
     hp = {k: _schedule(v) for k, v in hp.items()}
     if resume is not None:
         run_dir = resume
@@ -154,8 +155,10 @@ def train(
     cls = algos[algo]
     if resume is not None:
         prefix = latest_checkpoint(run_dir)
+        zip_path = prefix.with_suffix(".zip")
         try:
-            model = cls.load(prefix.with_suffix(".zip"), env=vec, device="cpu")
+            trusted = safe_custom_objects(zip_path, vec, policy, raw, _schedule)
+            model = cls.load(zip_path, env=vec, device="cpu", custom_objects=trusted)
         except Exception as exc:  # SB3 raises many types for a corrupt zip
             raise ValueError(f"cannot resume from {prefix.with_suffix('.zip')}: {exc}") from exc
         restore_checkpoint(model, prefix)
@@ -174,7 +177,9 @@ def train(
         cfg = vec.envs[0].unwrapped.config  # type: ignore[attr-defined]
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         (run_dir / "manifest.json").write_text(
-            json.dumps(_manifest(algo, env_id, seed, env_kwargs, hp, total), indent=2, default=str)
+            json.dumps(
+                _manifest(algo, env_id, seed, env_kwargs, hp, total, raw), indent=2, default=str
+            )
         )
     callbacks = CallbackList(
         [ChainMetricsCallback(), ResumableCheckpoint(checkpoint_every, run_dir / "checkpoints")]
@@ -191,7 +196,13 @@ def train(
 
 
 def _manifest(
-    algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any], total: int
+    algo: str,
+    env_id: str,
+    seed: int,
+    env_kwargs: dict[str, Any],
+    hp: dict[str, Any],
+    total: int,
+    raw: dict[str, Any],
 ) -> dict[str, Any]:
     try:
         rev = subprocess.run(
@@ -208,6 +219,7 @@ def _manifest(
         "env_kwargs": env_kwargs,
         "timesteps": total,
         "hyperparams": {k: (v if not callable(v) else "schedule") for k, v in hp.items()},
+        "hyperparams_raw": raw,  # as written (schedules as "lin_..."): what the safe loader reads
         "versions": {
             "bcfl_env": bcfl_env.__version__,
             "torch": torch.__version__,
@@ -268,26 +280,46 @@ class _SB3Selector:
         return scores, None
 
 
-def load_model(path: Path, env: gym.Env[Any, Any]) -> Selector:
-    """Load a model saved by :func:`train` (the algorithm is read from the run's manifest or name).
+def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Selector:
+    """Load a model saved by :func:`train`, safely by default (see :mod:`training.safe_load`).
 
-    PPO and A2C models load with the env's spaces, so a ``SlotSetPolicy`` trained with N slots runs
-    with any other N.
+    The algorithm, policy and hyperparameters come from the run's ``manifest.json`` beside the
+    model; nothing pickled in the file is unpickled. ``unsafe=True`` lets SB3 unpickle the file's
+    own objects (only for files you trust). PPO and A2C models load with the env's spaces, so a
+    ``SlotSetPolicy`` trained with N slots runs with any other N.
+
+    Raises:
+        ValueError: no manifest, an unknown algorithm, a corrupt file, or (safe path) a pickled
+            entry the loader cannot supply.
     """
-    manifest = path.parent / "manifest.json"
-    algo = (
-        json.loads(manifest.read_text())["algo"] if manifest.is_file() else path.stem.split("__")[0]
-    )
+    manifest_path = path.parent / "manifest.json"
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{manifest_path} is not readable JSON: {exc}") from None
+    algo = manifest.get("algo") or path.stem.split("__")[0]
     algos = _algos()
     if algo not in algos:
         raise ValueError(f"cannot tell the algorithm of {path}: expected a manifest.json beside it")
-    custom = (
-        {"observation_space": env.observation_space, "action_space": env.action_space}
-        if algo in ("ppo", "a2c")
-        else None
-    )
+    space_env = bcfl_env.DiscreteSelection(env) if algo in PICKING_ALGOS else env
+    custom: dict[str, Any] = {}
+    if not unsafe:
+        if not manifest:
+            raise ValueError(
+                f"{path}: the safe loader needs the run's manifest.json beside the model (or "
+                "unsafe=True for a file you trust)"
+            )
+        raw = manifest.get("hyperparams_raw") or load_hyperparams(algo, manifest.get("env_id", ""))
+        policy = _policy(str(raw.get("policy", "MlpPolicy")))
+        if isinstance(policy, str):
+            policy = algos[algo].policy_aliases[policy]
+        custom = safe_custom_objects(path, space_env, policy, raw, _schedule)
+    if algo in ("ppo", "a2c"):
+        custom.update(observation_space=env.observation_space, action_space=env.action_space)
     try:
-        model = algos[algo].load(path, device="cpu", custom_objects=custom)
+        model = algos[algo].load(path, device="cpu", custom_objects=custom or None)
     except Exception as exc:  # SB3 raises many types for a corrupt zip
         raise ValueError(f"{path} is not a readable {algo} model: {exc}") from exc
     return _SB3Selector(model, env, algo)
