@@ -20,8 +20,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also recompute every global model and match its recorded hash (CPU-exact)",
     )
+    parser.add_argument(
+        "--expect-head", help="a block hash known out of band; the ledger must contain it"
+    )
+    parser.add_argument(
+        "--min-height", type=int, help="a height known out of band; a shorter ledger fails"
+    )
     args = parser.parse_args(argv)
-    ok, text = audit(args.ledger, recompute_model if args.deep else None)
+    ok, text = audit(
+        args.ledger, recompute_model if args.deep else None, args.expect_head, args.min_height
+    )
     print(text, file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 

@@ -359,3 +359,61 @@ def test_equivocation_beyond_f_is_a_fork_that_verification_reports():
     run_round(chain, 2, ["veh1"], [0.5])  # the evidence goes on chain
     with pytest.raises(LedgerIntegrityError, match="fork: two certified blocks at height 1"):
         chain.ledger.verify()
+
+
+# ---------------------------------------------------------------- rollback and truncation
+def _truncate(src, dst, keep_height, drop_head=False):
+    dst.write_bytes(src.read_bytes())
+    con = sqlite3.connect(dst)
+    con.execute("DELETE FROM blocks WHERE height > ?", (keep_height,))
+    con.execute("DELETE FROM txs WHERE height > ?", (keep_height,))
+    if drop_head:
+        con.execute("DELETE FROM meta WHERE key='signed_head'")
+    con.commit()
+    con.close()
+
+
+def test_truncating_the_last_blocks_is_detected(saved_ledger, tmp_path):
+    copy = tmp_path / "short.sqlite"
+    _truncate(saved_ledger, copy, 3)
+    with pytest.raises(LedgerIntegrityError, match="signed head names height 5.*ledger ends at 3"):
+        Ledger.load(copy, verify=True)
+    _truncate(saved_ledger, copy, 3, drop_head=True)
+    with pytest.raises(LedgerIntegrityError, match="no signed head"):
+        Ledger.load(copy, verify=True)
+    _truncate(saved_ledger, copy, -1, drop_head=True)  # every block gone
+    with pytest.raises(LedgerIntegrityError, match="no genesis block"):
+        Ledger.load(copy, verify=True)
+
+
+def test_a_forged_signed_head_is_detected(saved_ledger, tmp_path):
+    import json
+
+    copy = tmp_path / "forged.sqlite"
+    _truncate(saved_ledger, copy, 3)
+    con = sqlite3.connect(copy)
+    (raw,) = con.execute("SELECT value FROM meta WHERE key='signed_head'").fetchone()
+    head = json.loads(raw)
+    ledger = Ledger.load(saved_ledger)
+    head.update(height=3, head=ledger.blocks[3].block_hash)  # claim the shorter chain
+    con.execute("UPDATE meta SET value=? WHERE key='signed_head'", (json.dumps(head).encode(),))
+    con.commit()
+    con.close()
+    with pytest.raises(LedgerIntegrityError, match="signed head: invalid signature"):
+        Ledger.load(copy, verify=True)
+
+
+def test_audit_rejects_a_chain_shorter_or_other_than_expected(saved_ledger):
+    ledger = Ledger.load(saved_ledger)
+
+    def audit(*extra):
+        return subprocess.run(
+            [sys.executable, "-m", "bcfl_env.audit", str(saved_ledger), *extra],
+            capture_output=True, text=True,
+        )  # fmt: skip
+
+    assert audit("--min-height", "5", "--expect-head", ledger.head_hash).returncode == 0
+    short = audit("--min-height", "9")
+    assert short.returncode == 1 and "height 5 is below the expected minimum 9" in short.stderr
+    other = audit("--expect-head", "ab" * 32)
+    assert other.returncode == 1 and "head" in other.stderr

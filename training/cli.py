@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also recompute every global model from its base and inputs (default: off)",
     )
+    a.add_argument("--expect-head", help="a block hash known out of band; the ledger must hold it")
+    a.add_argument("--min-height", type=int, help="a height known out of band; shorter fails")
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -118,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from bcfl_env.audit import main as audit_main
 
-            return audit_main([args.ledger, *(["--deep"] if args.deep else [])])
+            extra = ["--deep"] if args.deep else []
+            if args.expect_head:
+                extra += ["--expect-head", args.expect_head]
+            if args.min_height is not None:
+                extra += ["--min-height", str(args.min_height)]
+            return audit_main([args.ledger, *extra])
     except ValueError as exc:
         print(f"bcfl {args.command}: {exc}", file=sys.stderr)
         return 2

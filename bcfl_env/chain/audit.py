@@ -15,11 +15,29 @@ from bcfl_env.chain.verify import ModelRecompute
 __all__ = ["audit", "main"]
 
 
-def audit(path: str, recompute: ModelRecompute | None = None) -> tuple[bool, str]:
-    """Load and verify ``path``; returns (ok, printable summary or the error)."""
+def audit(
+    path: str,
+    recompute: ModelRecompute | None = None,
+    expect_head: str | None = None,
+    min_height: int | None = None,
+) -> tuple[bool, str]:
+    """Load and verify ``path``; returns (ok, printable summary or the error).
+
+    ``expect_head`` and ``min_height`` are what the auditor knows out of band (a head hash or
+    height published earlier): a rolled-back copy, consistent in itself, fails against them.
+    """
     try:
         ledger = Ledger.load(path)
         report = ledger.verify(recompute=recompute)
+        if min_height is not None and ledger.height < min_height:
+            raise LedgerIntegrityError(
+                None, f"height {ledger.height} is below the expected minimum {min_height}"
+            )
+        if expect_head is not None and expect_head not in {b.block_hash for b in ledger.blocks}:
+            raise LedgerIntegrityError(
+                None,
+                f"head {expect_head[:16]}... is not in this ledger (head {ledger.head_hash[:16]}...)",
+            )
     except LedgerIntegrityError as exc:
         return False, f"FAILED: {exc}"
     models = f"{report.models} re-hashed"
@@ -27,7 +45,7 @@ def audit(path: str, recompute: ModelRecompute | None = None) -> tuple[bool, str
         models += f", {report.models_recomputed} global models recomputed from their inputs"
     lines = [
         f"ledger {path}: OK",
-        f"  blocks        {report.blocks} (head {ledger.head_hash[:16]}...)",
+        f"  blocks        {report.blocks} (head {ledger.head_hash[:16]}..., signed by the MBS)",
         f"  transactions  {report.transactions}  "
         + ", ".join(f"{k}={v}" for k, v in sorted(report.kinds.items())),
         f"  signatures    {report.signatures} checked",

@@ -27,6 +27,8 @@ class Ledger:
         self.root_cert_der = root_cert_der
         self.blocks: list[Block] = []
         self.models = ModelStore()
+        # the MBS's signed {height, head, time_s, signer, signature}; None before genesis
+        self.signed_head: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ building
     def append(self, block: Block) -> None:
@@ -63,7 +65,9 @@ class Ledger:
         verifier = LedgerVerifier(
             self.blocks, self.models, self.ca_public_key, self.root_cert_der, recompute
         )
-        return verifier.run()
+        report = verifier.run()
+        verifier.check_signed_head(self.signed_head)
+        return report
 
     # ------------------------------------------------------------------ queries
     def transactions(self, kind: str | None = None) -> list[tuple[int, dict[str, Any]]]:
@@ -91,7 +95,10 @@ class Ledger:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Write the ledger to an SQLite file (WAL; one atomic transaction per block)."""
-        save_ledger(Path(path), self.ca_public_key, self.root_cert_der, self.blocks, self.models)
+        save_ledger(
+            Path(path), self.ca_public_key, self.root_cert_der, self.blocks, self.models,
+            self.signed_head,
+        )  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path, verify: bool = False) -> Ledger:
@@ -104,6 +111,7 @@ class Ledger:
         ledger = cls(stored.ca_public_key, stored.root_cert_der)
         ledger.blocks = stored.blocks
         ledger.models = stored.models
+        ledger.signed_head = stored.signed_head
         if verify:
             ledger.verify()
         return ledger

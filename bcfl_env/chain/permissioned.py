@@ -29,7 +29,7 @@ from bcfl_env.aggregation_rule import AggregationRule
 from bcfl_env.chain.block import Block, make_header, quorum_size
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.consensus import RoundContext, make_consensus
-from bcfl_env.chain.crypto import sha256_hex
+from bcfl_env.chain.crypto import canonical_bytes, sha256_hex
 from bcfl_env.chain.election import make_election
 from bcfl_env.chain.errors import ChainError
 from bcfl_env.chain.faults import Honest, MemberBehaviour, make_behaviour
@@ -159,9 +159,21 @@ class PermissionedChain:
             [("ca", self.identities.ca_identity.sign(bytes.fromhex(sha256_hex(header))))],
         )
         self.ledger.append(block)
+        self._sign_head(now_s)
         self.tasks.seen.update(tx.tx_id for tx in txs)
         self.committee = self._elect(1, now_s)
         return block
+
+    def _sign_head(self, now_s: float) -> None:
+        """The MBS's signed head of the ledger (Certificate Transparency's signed tree head,
+        RFC 6962 section 3.5): the audit rejects a ledger that ends before it."""
+        head = {
+            "height": self.ledger.height,
+            "head": self.ledger.head_hash,
+            "time_s": round(now_s, 6),
+        }
+        signature = self.identity(MBS).sign(canonical_bytes(head))
+        self.ledger.signed_head = {**head, "signer": MBS, "signature": signature.hex()}
 
     # ------------------------------------------------------------------ MBS actions
     def publish_model(self, round_: int, version: int, params: bytes) -> str:
@@ -314,6 +326,7 @@ class PermissionedChain:
         else:
             self.pending = []
             self.ledger.append(result.block)
+            self._sign_head(now_s)
             self.tasks.seen.update(tx.tx_id for tx in result.block.transactions)
             accepted = self._record_verdict(committee, reports, candidates, expected, rejected, ctx)
             for other in result.conflicting:

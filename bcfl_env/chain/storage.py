@@ -28,6 +28,7 @@ class StoredLedger:
     root_cert_der: bytes
     blocks: list[Block]
     models: ModelStore
+    signed_head: dict | None = None
 
 
 SCHEMA = """
@@ -40,7 +41,12 @@ CREATE TABLE IF NOT EXISTS models (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 
 
 def save_ledger(
-    path: Path, ca_public_key: bytes, root_cert_der: bytes, blocks: list[Block], models: ModelStore
+    path: Path,
+    ca_public_key: bytes,
+    root_cert_der: bytes,
+    blocks: list[Block],
+    models: ModelStore,
+    signed_head: dict | None = None,
 ) -> None:
     """Append the blocks not yet in ``path`` (creating it); refuses a file of another chain."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +83,12 @@ def save_ledger(
                 )
         with con:  # models stored without a reference in any block (kept for completeness)
             con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", models.items())
+        if signed_head is not None:  # last: the head is written only once its blocks are
+            with con:
+                con.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('signed_head', ?)",
+                    (json.dumps(signed_head, sort_keys=True).encode(),),
+                )
     finally:
         con.close()
 
@@ -102,9 +114,15 @@ def load_ledger(path: Path) -> StoredLedger:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
+            head = meta.get("signed_head")
+            try:
+                signed_head = json.loads(bytes(head)) if head is not None else None
+            except (TypeError, ValueError) as exc:
+                raise LedgerIntegrityError(None, f"unreadable signed head: {exc}") from exc
             stored = StoredLedger(
-                bytes(meta["ca_public_key"]), bytes(meta["root_cert"]), [], ModelStore()
-            )
+                bytes(meta["ca_public_key"]), bytes(meta["root_cert"]), [], ModelStore(),
+                signed_head,
+            )  # fmt: skip
             txs: dict[int, list[Transaction]] = {}
             for height, _idx, body, sig in con.execute(
                 "SELECT height, idx, body, signature FROM txs ORDER BY height, idx"

@@ -36,7 +36,12 @@ from bcfl_env.aggregation_rule import AggregationRule
 from bcfl_env.chain.block import ZERO_HASH, Block, quorum_size
 from bcfl_env.chain.ca import CertificateInfo, check_certificate, parse_certificate
 from bcfl_env.chain.consensus import CONSENSUS, Consensus
-from bcfl_env.chain.crypto import load_public_key, sha256_hex, verify_signature
+from bcfl_env.chain.crypto import (
+    canonical_bytes,
+    load_public_key,
+    sha256_hex,
+    verify_signature,
+)
 from bcfl_env.chain.errors import LedgerIntegrityError
 from bcfl_env.chain.merkle import merkle_root
 from bcfl_env.chain.store import ModelStore
@@ -243,6 +248,31 @@ class LedgerVerifier:
             self.rule = AggregationRule.from_record(rules["aggregation"])
         except (ValueError, TypeError) as exc:
             raise LedgerIntegrityError(0, f"aggregation rule: {exc}") from exc
+
+    def check_signed_head(self, signed_head: Any) -> None:
+        """The MBS's signed head must be valid and name this ledger's last block: a ledger cut
+        short, or one whose head was removed, fails (rollback evidence, RFC 6962 section 3.5)."""
+        if not isinstance(signed_head, dict):
+            raise LedgerIntegrityError(
+                None, "the ledger has no signed head (truncated or tampered)"
+            )
+        try:
+            head = {k: signed_head[k] for k in ("height", "head", "time_s")}
+            signer, signature = str(signed_head["signer"]), bytes.fromhex(signed_head["signature"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LedgerIntegrityError(None, f"signed head: malformed ({exc!r})") from exc
+        key, why = self._signer(signer, ("mbs",), float(head["time_s"]))
+        if key is None:
+            raise LedgerIntegrityError(None, f"signed head: {signer!r} may not sign it ({why})")
+        if not verify_signature(key, signature, canonical_bytes(head)):
+            raise LedgerIntegrityError(None, "signed head: invalid signature")
+        height = len(self.blocks) - 1
+        if head["height"] != height or head["head"] != self.blocks[-1].block_hash:
+            raise LedgerIntegrityError(
+                None,
+                f"signed head names height {head['height']} ({str(head['head'])[:16]}...), the "
+                f"ledger ends at {height} ({self.blocks[-1].block_hash[:16]}...)",
+            )
 
     # ------------------------------------------------------------------ signatures
     def public_key(self, info: CertificateInfo) -> Ed25519PublicKey:
