@@ -20,7 +20,11 @@ from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["parse_policy_kwargs", "safe_custom_objects", "serialized_keys"]
+__all__ = ["UnreadableModelError", "parse_policy_kwargs", "safe_custom_objects", "serialized_keys"]
+
+
+class UnreadableModelError(ValueError):
+    """The file is not an SB3 model zip at all (corrupt, truncated, another format)."""
 
 
 def parse_policy_kwargs(text: str) -> dict[str, Any]:
@@ -58,9 +62,9 @@ def serialized_keys(path: Path) -> list[str]:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data"))
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not an SB3 model file: {exc}") from None
+        raise UnreadableModelError(f"{path} is not a readable SB3 model file: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not an SB3 model file: its data is not an object")
+        raise UnreadableModelError(f"{path} is not a readable SB3 model file: bad data entry")
     return [k for k, v in data.items() if isinstance(v, dict) and ":serialized:" in v]
 
 
@@ -70,6 +74,7 @@ def safe_custom_objects(
     policy_class: Any,
     hyperparams: dict[str, Any],
     schedule: Callable[[Any], Any],
+    fresh: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """A value for every pickled entry of ``path``, from trusted sources (``env``: anything with
     the observation and action spaces the model acts in, a vector env included).
@@ -106,6 +111,10 @@ def safe_custom_objects(
         ),
     }
     keys = serialized_keys(path)
+    missing = [k for k in keys if k not in trusted]
+    if missing and fresh is not None:
+        model = fresh()
+        trusted.update({k: getattr(model, k) for k in missing if hasattr(model, k)})
     unknown = sorted(set(keys) - set(trusted))
     if unknown:
         raise ValueError(

@@ -417,3 +417,28 @@ def test_audit_rejects_a_chain_shorter_or_other_than_expected(saved_ledger):
     assert short.returncode == 1 and "height 5 is below the expected minimum 9" in short.stderr
     other = audit("--expect-head", "ab" * 32)
     assert other.returncode == 1 and "head" in other.stderr
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "where", "value"),
+    [
+        ("blocks", "header", "height=2", "a text cell"),
+        ("blocks", "qc", "height=2", b"null"),
+        ("txs", "body", "height=1 AND idx=0", b"null"),
+        ("txs", "signature", "height=1 AND idx=0", 12345),
+        ("models", "data", "rowid=2", "text"),
+        ("meta", "value", "key='signed_head'", b"\xff not json"),
+    ],
+)
+def test_malformed_cells_are_integrity_errors_not_crashes(
+    saved_ledger, tmp_path, table, column, where, value
+):
+    copy = tmp_path / "cells.sqlite"
+    copy.write_bytes(saved_ledger.read_bytes())
+    con = sqlite3.connect(copy)
+    con.execute("PRAGMA ignore_check_constraints=1")
+    con.execute(f"UPDATE {table} SET {column}=? WHERE {where}", (value,))
+    con.commit()
+    con.close()
+    with pytest.raises(LedgerIntegrityError):
+        Ledger.load(copy, verify=True)

@@ -68,14 +68,24 @@ def _env_obs(seed=0):
     return env, env.unwrapped.as_matrix(obs)
 
 
+COL = {name: i for i, name in enumerate(gym.make("bcfl/IoV-v1").unwrapped.feature_names)}
+LOSS, SIZE, TRIP = COL["last_loss"], COL["data_size"], COL["round_trip"]
+
+
 def test_greedy_rules_pick_what_they_say():
     env, obs = _env_obs()
     eligible = env.unwrapped.action_masks()
-    for by, col in (("rate", 2), ("data", 4), ("compute", 3)):
+    # compute: the server knows no CPU frequency, so the fastest measured round trip
+    for by, col, sign in (
+        ("rate", COL["uplink_rate"], 1),
+        ("data", SIZE, 1),
+        ("compute", TRIP, -1),
+    ):
         sel = GreedySelector(env, by=by)
         action, _ = sel.predict(obs)
         np.testing.assert_array_equal(sel.predict(obs.reshape(-1))[0], action)  # flat layout
-        top = np.flatnonzero(eligible)[np.argsort(-obs[:20, col][eligible], kind="stable")][:5]
+        key = -sign * obs[:20, col][eligible]
+        top = np.flatnonzero(eligible)[np.argsort(key, kind="stable")][:5]
         chosen = np.flatnonzero(eligible)[np.argsort(-action[eligible], kind="stable")][:5]
         assert set(top.tolist()) == set(chosen.tolist())
 
@@ -83,12 +93,12 @@ def test_greedy_rules_pick_what_they_say():
 def test_power_of_choice_picks_highest_loss_candidates():
     env, obs = _env_obs()
     obs = obs.copy()
-    obs[:20, 11] = np.linspace(0.05, 0.95, 20) * (obs[:20, 0] > 0)
+    obs[:20, LOSS] = np.linspace(0.05, 0.95, 20) * (obs[:20, 0] > 0)
     sel = PowerOfChoiceSelector(env, d=20)
     action, _ = sel.predict(obs)
     eligible = sel.eligible(obs)
     chosen = np.argsort(-np.where(eligible, action, -2))[:5]
-    best = np.argsort(-np.where(eligible, obs[:20, 11], -1))[:5]
+    best = np.argsort(-np.where(eligible, obs[:20, LOSS], -1))[:5]
     assert set(chosen.tolist()) == set(best.tolist())
 
 
@@ -97,24 +107,24 @@ def test_oort_prefers_high_utility_fast_vehicles_and_explores():
     obs = obs.copy()
     eligible = np.flatnonzero(env.unwrapped.action_masks())
     # all explored, equal data; vehicle a has high loss and is fast, b high loss but slow
-    obs[:20, 11] = 0.2 * (obs[:20, 0] > 0)
-    obs[:20, 4] = 0.5
-    obs[:20, 12] = 0.3
+    obs[:20, LOSS] = 0.2 * (obs[:20, 0] > 0)
+    obs[:20, SIZE] = 0.5
+    obs[:20, TRIP] = 0.3
     a, b = eligible[0], eligible[1]
-    obs[a, 11], obs[b, 11] = 0.8, 0.8
-    obs[b, 12] = 0.95
+    obs[a, LOSS], obs[b, LOSS] = 0.8, 0.8
+    obs[b, TRIP] = 0.95
     sel = OortSelector(env, epsilon=0.0, epsilon_min=0.0)
     util = sel.utilities(obs)
     assert util[a] > util[b] > 0
     action, _ = sel.predict(obs)
     assert action[a] == action.max()
     # exploration: unexplored vehicles get slots while epsilon is high
-    obs[:20, 11] = 0.0
-    obs[a, 11] = 0.8
+    obs[:20, LOSS] = 0.0
+    obs[a, LOSS] = 0.8
     explorer = OortSelector(env, epsilon=0.9)
     action, _ = explorer.predict(obs)
     chosen = np.argsort(-action)[:5]
-    assert sum(obs[c, 11] == 0 for c in chosen) >= 4
+    assert sum(obs[c, LOSS] == 0 for c in chosen) >= 4
 
 
 def test_selectors_reject_wrong_observations():

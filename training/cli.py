@@ -129,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bcfl {args.command}: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file argument that is missing or unreadable
+        name = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"bcfl {args.command}:{name} {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

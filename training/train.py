@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import bcfl_env
 from agents.base import Selector, observed_eligible
-from agents.safe_load import parse_policy_kwargs, safe_custom_objects
+from agents.safe_load import UnreadableModelError, parse_policy_kwargs, safe_custom_objects
 from bcfl_env.envs import with_picked_column
 from training.checkpoints import (
     ResumableCheckpoint,
@@ -120,11 +121,16 @@ def train(
 
     ``hyperparams`` override entries of the shipped YAML (rl-zoo's ``--hyperparams``).
     """
-    from stable_baselines3.common.env_util import make_vec_env
 
     algos = _algos()
     if algo not in algos:
         raise ValueError(f"algo={algo!r} is not allowed: choose one of {sorted(algos)}")
+    from bcfl_env.envs.registration import ENV_IDS
+
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env {env_id!r} is not registered: choose one of {sorted(ENV_IDS)}")
+    if resume is not None and not (resume / "manifest.json").is_file():
+        raise ValueError(f"--resume {resume}: not a run folder (no manifest.json in it)")
     hp = load_hyperparams(algo, env_id)
     hp.update(hyperparams or {})
     total = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
@@ -151,13 +157,35 @@ def train(
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         run_dir = runs_dir / f"{env_id.replace('/', '-')}__{algo}__{seed}__{stamp}"
         run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        return _run(
+            algo, env_id, seed, env_kwargs, hp, policy, raw, total, envs, run_dir, resume,
+            progress_bar, checkpoint_every, timesteps,
+        )  # fmt: skip
+    except BaseException:
+        if resume is None and not any(run_dir.rglob("*.zip")):
+            shutil.rmtree(run_dir, ignore_errors=True)  # no empty run folders from failed runs
+        raise
+
+
+def _run(
+    algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any],
+    policy: Any, raw: dict[str, Any], total: int, envs: int, run_dir: Path,
+    resume: Path | None, progress_bar: bool, checkpoint_every: int, timesteps: int | None,
+) -> Path:  # fmt: skip
+    """Build (or restore) the model and learn; see :func:`train`."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    algos = _algos()
     vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
     cls = algos[algo]
     if resume is not None:
         prefix = latest_checkpoint(run_dir)
         zip_path = prefix.with_suffix(".zip")
         try:
-            trusted = safe_custom_objects(zip_path, vec, policy, raw, _schedule)
+            trusted = safe_custom_objects(
+                zip_path, vec, policy, raw, _schedule, lambda: cls(policy, vec, device="cpu", **hp)
+            )
             model = cls.load(zip_path, env=vec, device="cpu", custom_objects=trusted)
         except Exception as exc:  # SB3 raises many types for a corrupt zip
             raise ValueError(f"cannot resume from {prefix.with_suffix('.zip')}: {exc}") from exc
@@ -315,7 +343,14 @@ def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Sele
         policy = _policy(str(raw.get("policy", "MlpPolicy")))
         if isinstance(policy, str):
             policy = algos[algo].policy_aliases[policy]
-        custom = safe_custom_objects(path, space_env, policy, raw, _schedule)
+        built = {k: _schedule(v) for k, v in raw.items() if k != "policy"}
+        try:
+            custom = safe_custom_objects(
+                path, space_env, policy, raw, _schedule,
+                lambda: algos[algo](policy, space_env, device="cpu", **built),
+            )  # fmt: skip
+        except UnreadableModelError as exc:
+            raise ValueError(f"{path} is not a readable {algo} model: {exc}") from None
     if algo in ("ppo", "a2c"):
         custom.update(observation_space=env.observation_space, action_space=env.action_space)
     try:

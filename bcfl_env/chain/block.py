@@ -78,4 +78,6 @@ class Block:
     @staticmethod
     def qc_from_bytes(raw: bytes) -> list[tuple[str, bytes]]:
         data = json.loads(raw)
+        if not isinstance(data, list):
+            raise ValueError("a quorum certificate is a list of [member, signature]")
         return [(str(member), bytes.fromhex(sig)) for member, sig in data]

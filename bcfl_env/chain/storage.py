@@ -107,6 +107,13 @@ def _model_refs(blocks: list[Block]) -> dict[int, list[str]]:
     return refs
 
 
+def _blob(value: object, where: str) -> bytes:
+    """A stored cell as bytes; anything but a BLOB (TEXT, a number, NULL) is tampering."""
+    if not isinstance(value, bytes):
+        raise LedgerIntegrityError(None, f"{where} is a {type(value).__name__}, expected bytes")
+    return value
+
+
 def load_ledger(path: Path) -> StoredLedger:
     if not path.is_file():
         raise LedgerIntegrityError(None, f"no ledger file at {path}")
@@ -116,18 +123,24 @@ def load_ledger(path: Path) -> StoredLedger:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             head = meta.get("signed_head")
             try:
-                signed_head = json.loads(bytes(head)) if head is not None else None
+                signed_head = (
+                    json.loads(_blob(head, "meta.signed_head")) if head is not None else None
+                )
             except (TypeError, ValueError) as exc:
                 raise LedgerIntegrityError(None, f"unreadable signed head: {exc}") from exc
             stored = StoredLedger(
-                bytes(meta["ca_public_key"]), bytes(meta["root_cert"]), [], ModelStore(),
+                _blob(meta["ca_public_key"], "meta.ca_public_key"),
+                _blob(meta["root_cert"], "meta.root_cert"), [], ModelStore(),
                 signed_head,
             )  # fmt: skip
             txs: dict[int, list[Transaction]] = {}
             for height, _idx, body, sig in con.execute(
                 "SELECT height, idx, body, signature FROM txs ORDER BY height, idx"
             ):
-                txs.setdefault(height, []).append(Transaction(bytes(body), bytes(sig)))
+                where = f"transaction {_idx} of block {height}"
+                txs.setdefault(height, []).append(
+                    Transaction(_blob(body, where + " body"), _blob(sig, where + " signature"))
+                )
             expected = 0
             for height, header, qc in con.execute(
                 "SELECT height, header, qc FROM blocks ORDER BY height"
@@ -137,19 +150,20 @@ def load_ledger(path: Path) -> StoredLedger:
                         expected, f"block {expected} is missing from the file"
                     )
                 try:
-                    qc_list = Block.qc_from_bytes(bytes(qc))
-                except ValueError as exc:
+                    qc_list = Block.qc_from_bytes(_blob(qc, f"block {height} qc"))
+                except (ValueError, TypeError) as exc:
                     raise LedgerIntegrityError(
                         height, f"unreadable quorum certificate: {exc}"
                     ) from exc
-                stored.blocks.append(Block(bytes(header), txs.pop(height, []), qc_list))
+                header_bytes = _blob(header, f"block {height} header")
+                stored.blocks.append(Block(header_bytes, txs.pop(height, []), qc_list))
                 expected += 1
             if txs:
                 raise LedgerIntegrityError(
                     min(txs), "transactions stored for a block that does not exist"
                 )
             for digest, data in con.execute("SELECT digest, data FROM models"):
-                stored.models.put_raw(str(digest), bytes(data))
+                stored.models.put_raw(str(digest), _blob(data, f"model {str(digest)[:16]}..."))
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
