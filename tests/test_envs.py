@@ -439,3 +439,35 @@ def test_reported_values_can_lie_and_measured_round_trips_appear():
     rows = env.unwrapped.as_matrix(env.unwrapped._observe())
     col = env.unwrapped.feature_names.index("round_trip")
     assert set(np.round(rows[:-1, col], 3)) - {0.0, 0.5}  # some measured, not all neutral
+
+
+def test_restore_replays_actions_of_any_dtype_exactly():
+    env = gym.make("bcfl/IoV-v1", max_rounds=10)
+    env.reset(seed=2)
+    env.step(np.linspace(-1, 1, 20).astype(np.float16))
+    # float32 scores that only float32 tells apart: replayed as float16 they tie, and the tie
+    # goes to the lower slot, so the selection (and everything after it) would differ
+    eligible = np.flatnonzero(env.unwrapped.action_masks())
+    action = np.full(20, -1.0, dtype=np.float32)
+    action[eligible[:4]] = 0.9
+    low, high = eligible[4], eligible[5]
+    action[low], action[high] = 0.5, 0.5 + 1e-4
+    env.step(action)
+    assert high in env.unwrapped._last_selected and low not in env.unwrapped._last_selected
+    snapshot = env.unwrapped.snapshot()
+    expected = env.unwrapped._observe()
+    twin = gym.make("bcfl/IoV-v1", max_rounds=10)
+    twin.reset(seed=99)
+    assert np.array_equal(twin.unwrapped.restore(snapshot), expected)
+
+
+def test_discrete_wrapper_counters_reset_with_the_episode():
+    env = bcfl_env.DiscreteSelection(gym.make("bcfl/IoV-v1", max_rounds=3))
+    env.reset(seed=0)
+    info = {}
+    for _ in range(6):
+        info = env.step(0)[4]  # picking slot 0 again and again: invalid after the first
+    assert info.get("invalid_picks", 0) > 0
+    env.reset(seed=1)
+    first = env.step(env.unwrapped.num_slots)[4]  # "done" at once: a whole decision, no mistake
+    assert first["invalid_picks"] == 0

@@ -209,9 +209,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         return {
             "world_seed": self._world_seed,
             "actions": [a.tolist() for a in self._episode_actions],
-            "action_dtype": str(self._episode_actions[0].dtype)
-            if self._episode_actions
-            else "float32",
+            "action_dtypes": [str(a.dtype) for a in self._episode_actions],
             "np_random": self.np_random.bit_generator.state,
         }
 
@@ -223,12 +221,20 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         """
         try:
             seed, actions = int(snapshot["world_seed"]), list(snapshot["actions"])
-            dtype, rng_state = np.dtype(snapshot["action_dtype"]), dict(snapshot["np_random"])
+            rng_state = dict(snapshot["np_random"])
+            # each action replays in its own dtype (older snapshots: one dtype for all)
+            dtypes = (
+                [np.dtype(d) for d in snapshot["action_dtypes"]]
+                if "action_dtypes" in snapshot
+                else [np.dtype(snapshot["action_dtype"])] * len(actions)
+            )
+            if len(dtypes) != len(actions):
+                raise ValueError("action_dtypes and actions differ in length")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an environment snapshot: {exc}") from exc
         self.world = World(self.config, seed)
         self._world_seed, self._episode_actions, self._last_selected = seed, [], []
-        for action in actions:
+        for action, dtype in zip(actions, dtypes, strict=True):
             self.step(np.asarray(action, dtype=dtype))
         self.np_random.bit_generator.state = rng_state
         return self._observe()

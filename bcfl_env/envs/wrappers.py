@@ -64,7 +64,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._picked, self._obs = [], obs
+        self._picked, self._obs, self._invalid = [], obs, 0  # counters are per episode
         return self._augment(obs), info
 
     def snapshot(self) -> dict[str, Any]:
