@@ -1,6 +1,6 @@
 """One simulated world: a clock coupling the vehicular network, the FL engine and the chain.
 
-A decision epoch (one env step) runs DESIGN.md's "One step":
+A decision epoch (one env step) runs:
 
 1. the selection becomes a signed task on chain (who trains, from which global model);
 2. each selected vehicle computes (``t = n E cycles / f``) and then uploads its update over the

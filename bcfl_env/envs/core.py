@@ -38,7 +38,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Action Space
     ``action_mode="scores"`` (default): ``Box(-1, 1, (N,), float32)``, one score per slot; the K
     eligible slots with the highest scores are selected (ties: lower slot first). ``[-1, 1]``
-    rather than DESIGN.md's ``[0, 1]`` because Stable-Baselines3 expects symmetric, normalised
+    rather than ``[0, 1]`` because Stable-Baselines3 expects symmetric, normalised
     Box actions (its env checker warns otherwise); only the ranking matters.
     ``action_mode="binary"``: ``MultiBinary(N)``; selected eligible slots are taken in increasing
     slot order up to K (the rest are reported in ``info["ignored"]``, as are ineligible ones);
