@@ -4,41 +4,54 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+HASH := $(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(HASH)
+STAMP_TEST := $(VENV)/.installed-test-$(HASH)
+CHECK_TORCH := $(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 
-.PHONY: venv demo test check lint format type bench clean
+.PHONY: venv venv-test demo test check lint format type bench clean
 
+# what the demo needs: the package and its required dependencies
 $(STAMP):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e ".[dev,contrib,sumo,ray]" $(TORCH)
-	$(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
-	rm -f $(VENV)/.installed-*
+	$(BIN)/python -m pip install -q -e . $(TORCH)
+	$(CHECK_TORCH)
+	rm -f $(VENV)/.installed-[0-9]*
 	touch $(STAMP)
 
+# what the tests need on top: dev tools and the optional backends they exercise
+$(STAMP_TEST): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,contrib,sumo,ray]" $(TORCH)
+	$(CHECK_TORCH)
+	rm -f $(VENV)/.installed-test-*
+	touch $(STAMP_TEST)
+
 venv: $(STAMP)
+
+venv-test: $(STAMP_TEST)
 
 demo: venv
 	$(BIN)/python -m training.demo
 
-test: venv
+test: venv-test
 	PYTHONHASHSEED=0 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-check: venv lint type
+check: venv-test lint type
 
-lint: venv
+lint: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: venv
+format: venv-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-type: venv
+type: venv-test
 	$(BIN)/mypy
 
-bench: venv
+bench: venv-test
 	$(BIN)/python benchmarks/bench_world.py
 	$(BIN)/python benchmarks/bench_chain.py
 	$(BIN)/python benchmarks/bench_fl.py
