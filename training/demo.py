@@ -1,6 +1,6 @@
 """``make demo``: train PPO on IoV-v1, evaluate it against random and Oort, print the leaderboard.
 
-Budget: the shipped PPO hyperparameters' 40,000 timesteps (about 5 minutes on 2 cores) and the
+Budget: the shipped PPO hyperparameters' 40,000 timesteps (21-26 minutes on a busy 2-core machine) and the
 10 held-out seeds of the default IoV scenario per policy. Writes ``results/demo/``.
 """
 
