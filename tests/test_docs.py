@@ -103,7 +103,13 @@ def test_docs_and_code_point_only_inside_the_repository():
     root = DOCS.parent
     files = [root / "README.md", *DOCS.glob("*.md")]
     for package in ("bcfl_env", "agents", "training", "benchmarks", "notebooks"):
-        files += [p for p in (root / package).rglob("*") if p.suffix in (".py", ".yml", ".ipynb", ".md")]
+        files += [
+            p for p in (root / package).rglob("*") if p.suffix in (".py", ".yml", ".ipynb", ".md")
+        ]
     pattern = re.compile(r"DESIGN\.md|shared/|\bissues? #?\d|closing notes? of issue", re.I)
-    offenders = [f"{p.relative_to(root)}: {m.group(0)}" for p in files for m in pattern.finditer(p.read_text())]
+    offenders = [
+        f"{p.relative_to(root)}: {m.group(0)}"
+        for p in files
+        for m in pattern.finditer(p.read_text())
+    ]
     assert offenders == []

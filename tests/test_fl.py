@@ -225,3 +225,40 @@ def test_label_flip_attack_changes_what_is_learnt(digits):
     a = engine.train(np.arange(3), engine.global_params.expand(3, -1)).params
     b = clean.train(np.arange(3), clean.global_params.expand(3, -1)).params
     assert not torch.allclose(a, b)
+
+
+def _cifar_batches(folder, payload):
+    import pickle
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as fh:
+            pickle.dump(payload(name), fh, protocol=2)
+
+
+def test_cifar10_batches_load_and_a_trapped_batch_runs_nothing(tmp_path):
+    import os
+
+    from bcfl_env.fl import load_dataset
+
+    rng = np.random.default_rng(0)
+    n = 2000
+
+    def good(name):  # as the distribution stores it: a uint8 array and a list of ints
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        return {b"data": data, b"labels": [int(v) for v in rng.integers(0, 10, n)]}
+
+    _cifar_batches(tmp_path / "ok" / "cifar-10-batches-py", good)
+    data = load_dataset("cifar10", np.random.default_rng(0), str(tmp_path / "ok"))
+    assert data.x_train.shape[1:] == (3, 32, 32) and data.num_classes == 10
+
+    marker = tmp_path / "pwned"
+
+    class Trap:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    _cifar_batches(tmp_path / "bad", lambda name: {b"data": Trap(), b"labels": [0]})
+    with pytest.raises(ValueError, match="cifar10.*not a CIFAR-10 batch"):
+        load_dataset("cifar10", np.random.default_rng(0), str(tmp_path / "bad"))
+    assert not marker.exists()

@@ -108,6 +108,27 @@ def _mnist_like(name: str, root: Path, rng: np.random.Generator) -> Dataset:
     )
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """CIFAR-10's python batches are pickles of dicts, lists, bytes and numpy arrays: this
+    unpickler rebuilds exactly those and refuses any other global, so a tampered batch cannot
+    run code."""
+
+    ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # bytes in a protocol-2 pickle written by Python 3
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a data batch")
+        return super().find_class(module, name)
+
+
 def _cifar10(root: Path, rng: np.random.Generator) -> Dataset:
     folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -119,11 +140,16 @@ def _cifar10(root: Path, rng: np.random.Generator) -> Dataset:
         )
 
     def read(name: str) -> tuple[np.ndarray, np.ndarray]:
-        with open(folder / name, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")  # the standard distribution's format
-        return d[b"data"].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, np.asarray(
-            d[b"labels"], dtype=np.int64
-        )
+        try:
+            with open(folder / name, "rb") as fh:
+                d = _ArrayUnpickler(fh, encoding="bytes").load()  # the distribution's format
+            return d[b"data"].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, np.asarray(
+                d[b"labels"], dtype=np.int64
+            )
+        except (pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(
+                f"fl.dataset='cifar10': {folder / name} is not a CIFAR-10 batch ({exc})"
+            ) from None
 
     parts = [read(n) for n in names[:5]]
     x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
