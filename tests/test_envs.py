@@ -471,3 +471,23 @@ def test_discrete_wrapper_counters_reset_with_the_episode():
     env.reset(seed=1)
     first = env.step(env.unwrapped.num_slots)[4]  # "done" at once: a whole decision, no mistake
     assert first["invalid_picks"] == 0
+
+
+def test_action_masks_reach_through_gym_make_and_fit_the_binary_mode():
+    """MaskablePPO reads action_masks() from the env it is given: it must work on what
+    ``gymnasium.make`` returns, and a MultiBinary(N) action needs [off, on] per slot (2N)."""
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    env = gym.make("bcfl/IoV-v1", max_rounds=4)
+    env.reset(seed=0)
+    assert env.action_masks().shape == (20,)  # not only env.unwrapped
+    assert np.array_equal(env.action_masks(), env.unwrapped.eligible_slots())
+    binary = gym.make("bcfl/IoV-v1", action_mode="binary", max_rounds=4)
+    binary.reset(seed=0)
+    mask = get_action_masks(binary)
+    eligible = binary.unwrapped.eligible_slots()
+    assert mask.shape == (40,)
+    assert np.array_equal(mask.reshape(20, 2), np.stack([np.ones(20, bool), eligible], axis=1))
+    model = MaskablePPO("MlpPolicy", binary, n_steps=64, batch_size=32, seed=0, device="cpu")
+    model.learn(128)  # crashed before: shape '[-1, 40]' is invalid for input of size 20

@@ -43,7 +43,10 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ``action_mode="binary"``: ``MultiBinary(N)``; selected eligible slots are taken in increasing
     slot order up to K (the rest are reported in ``info["ignored"]``, as are ineligible ones);
     an empty selection runs the epoch with no new training.
-    Eligible slots (``action_masks()``): a vehicle is present, enrolled, idle and has energy left.
+    Eligible slots (``eligible_slots()``): a vehicle is present, enrolled, idle and has energy left.
+    ``action_masks()`` is that mask shaped for the action space, as sb3-contrib's MaskablePPO
+    expects: N entries, or an [off, on] pair per slot (2N) in ``binary`` mode. It is reachable on
+    what ``gymnasium.make`` returns (the env enforces reset-before-step itself).
     Wrong shape, dtype, NaN or out-of-range values raise ``ValueError``.
 
     ## Observation Space
@@ -253,9 +256,17 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         matrix = build_observation(view, self.config, world.fl.data.num_classes, features)
         return in_layout(matrix, self.config.env.observation_layout)
 
-    def action_masks(self) -> np.ndarray:
-        """Eligible slots (the mask sb3-contrib's MaskablePPO asks for)."""
+    def eligible_slots(self) -> np.ndarray:
+        """Which slots may be selected now (N booleans): present, enrolled, idle, with energy."""
         return self._require_world().eligible_slots().copy()
+
+    def action_masks(self) -> np.ndarray:
+        """The mask sb3-contrib's MaskablePPO asks for, shaped for the action space: the N
+        eligible slots, or in ``binary`` mode an [off, on] pair per slot (2N entries)."""
+        eligible = self.eligible_slots()
+        if self.config.env.action_mode == "binary":
+            return np.stack([np.ones_like(eligible), eligible], axis=1).reshape(-1)
+        return eligible
 
     # ------------------------------------------------------------------ actions
     def _selection(self, action: Any) -> tuple[np.ndarray, list[int]]:
@@ -265,7 +276,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(
                 f"action must have shape ({n},) (one entry per vehicle slot), got {arr.shape}"
             )
-        eligible = self.action_masks()
+        eligible = self.eligible_slots()
         if self.config.env.action_mode == "scores":
             if not np.issubdtype(arr.dtype, np.floating):
                 raise ValueError(

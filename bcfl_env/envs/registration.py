@@ -18,4 +18,7 @@ def register_envs() -> None:
             entry_point="bcfl_env.envs.core:BCFLEnv",
             kwargs={"preset": preset},
             disable_env_checker=True,
+            # the env enforces reset-before-step itself; without Gymnasium's OrderEnforcing
+            # wrapper, action_masks() (which MaskablePPO calls) is reachable on what make returns
+            order_enforce=False,
         )

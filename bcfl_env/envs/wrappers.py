@@ -83,7 +83,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         return self._augment(obs)
 
     def action_masks(self) -> np.ndarray:
-        mask = np.append(self.env.unwrapped.action_masks(), True)  # type: ignore[attr-defined]
+        mask = np.append(self.env.unwrapped.eligible_slots(), True)  # type: ignore[attr-defined]
         mask[self._picked] = False
         return mask
 
@@ -91,7 +91,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         a = int(np.asarray(action).item()) if np.ndim(action) <= 1 and np.size(action) == 1 else -1
         if not 0 <= a <= self.n:
             raise ValueError(f"action must be an integer in [0, {self.n}], got {action!r}")
-        eligible = self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
+        eligible = self.env.unwrapped.eligible_slots()  # type: ignore[attr-defined]
         finish = a == self.n
         if not finish:
             if eligible[a] and a not in self._picked:
