@@ -67,6 +67,10 @@ class BaseSelector:
         base = env.unwrapped
         if not hasattr(base, "feature_names"):
             raise ValueError("selectors need a bcfl_env environment (with feature_names)")
+        if getattr(base.config.env, "action_mode", "scores") == "weights":  # type: ignore[attr-defined]
+            raise ValueError(
+                "baseline selectors rank slots: use action_mode 'scores' or 'binary', not 'weights'"
+            )
         self.env = env
         self.base = base
         self.col = {name: i for i, name in enumerate(base.feature_names)}

@@ -1,12 +1,15 @@
 """bcfl-gym: participant selection in blockchain-empowered federated learning over vehicular networks.
 
-``import bcfl_env`` registers ``bcfl/IoV-v1``, ``bcfl/IIoT-v1`` and ``bcfl/IoHT-v1``.
+``import bcfl_env`` registers ``bcfl/IoV-v1``, ``bcfl/IIoT-v1`` and ``bcfl/IoHT-v1``, and makes
+processes forked from this one start with one torch thread (see :mod:`bcfl_env.forksafe`).
 """
 
 from bcfl_env.config import BCFLConfig, make_config, with_overrides
 from bcfl_env.envs import ENV_IDS, BCFLEnv, DiscreteSelection, register_envs, with_picked_column
+from bcfl_env.forksafe import install_fork_guard
 
 register_envs()
+install_fork_guard()
 
 __version__ = "0.1.0"
 __all__ = [

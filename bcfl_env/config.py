@@ -395,6 +395,9 @@ class RewardConfig(_Validated):
     w_accuracy: float = _num(10.0, 0.0, 1e6, doc="weight of accuracy gain (per unit accuracy)")
     w_latency: float = _num(0.02, 0.0, 1e6, doc="weight of latency [1/s]")
     w_energy: float = _num(0.002, 0.0, 1e6, doc="weight of energy [1/J]")
+    w_time: float = _num(
+        0.04, 0.0, 1e6, doc="weight of the simulated time the step took [1/s] (time to target)"
+    )
     favor_xi: float = _num(
         64.0, 1.0, 1e6, lo_open=True, doc="FAVOR base Xi of Xi^(acc - target) - 1"
     )
@@ -419,7 +422,12 @@ class EnvConfig(_Validated):
     epoch_s: float = _num(5.0, 0.01, 1e6, doc="length of one decision epoch (async) [s]")
     sync_deadline_s: float = _num(30.0, 0.01, 1e6, doc="deadline of a synchronous round [s]")
     fl_mode: str = _choice("async", "sync", doc="asynchronous (staleness-weighted) or synchronous")
-    action_mode: str = _choice("scores", "binary", doc="top-K by score, or a binary selection")
+    action_mode: str = _choice(
+        "scores",
+        "binary",
+        "weights",
+        doc="top-K by per-slot score, a binary selection, or top-K by a weighted sum of features",
+    )
     observation_layout: str = _choice(
         "flat",
         "matrix",

@@ -491,3 +491,40 @@ def test_action_masks_reach_through_gym_make_and_fit_the_binary_mode():
     assert np.array_equal(mask.reshape(20, 2), np.stack([np.ones(20, bool), eligible], axis=1))
     model = MaskablePPO("MlpPolicy", binary, n_steps=64, batch_size=32, seed=0, device="cpu")
     model.learn(128)  # crashed before: shape '[-1, 40]' is invalid for input of size 20
+
+
+def test_weights_mode_selects_by_a_weighted_sum_of_the_observed_features():
+    from gymnasium.utils.env_checker import check_env
+
+    env = gym.make("bcfl/IoV-v1", action_mode="weights", max_rounds=4)
+    base = env.unwrapped
+    assert env.action_space.shape == (base.num_features,)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(base, skip_render_check=True)
+    assert [str(w.message) for w in caught] == []
+    obs, _ = env.reset(seed=0)
+    for _ in range(3):
+        rows = base.as_matrix(obs)[:-1]
+        eligible = base.eligible_slots()
+        # weigh reported data size up and the last measured round trip down
+        weights = np.zeros(base.num_features, dtype=np.float32)
+        weights[base.feature_names.index("data_size")] = 1.0
+        weights[base.feature_names.index("round_trip")] = -0.5
+        score = rows @ weights.astype(np.float64)
+        candidates = np.flatnonzero(eligible)
+        expected = np.sort(candidates[np.argsort(-score[candidates], kind="stable")][:5])
+        obs, _, _, _, info = env.step(weights)
+        assert info["selected"] == expected.tolist()
+    with pytest.raises(ValueError, match=r"shape \(11,\)"):
+        env.step(np.zeros(20, dtype=np.float32))
+    with pytest.raises(ValueError, match="scores' or 'binary"):
+        base.action_masks()
+    from agents import make_selector
+
+    with pytest.raises(ValueError, match="not 'weights'"):
+        make_selector("oort", env)
+    # restore replays weights actions exactly
+    snap = base.snapshot()
+    again = gym.make("bcfl/IoV-v1", action_mode="weights", max_rounds=4).unwrapped
+    np.testing.assert_array_equal(again.restore(snap), obs)

@@ -43,6 +43,12 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ``action_mode="binary"``: ``MultiBinary(N)``; selected eligible slots are taken in increasing
     slot order up to K (the rest are reported in ``info["ignored"]``, as are ineligible ones);
     an empty selection runs the epoch with no new training.
+    ``action_mode="weights"``: ``Box(-1, 1, (F,), float32)``, one weight per observed feature;
+    each slot's score is its observation row times the weights, and the K eligible slots with the
+    highest scores are selected (ties: lower slot first). The agent learns a scoring rule over
+    the server's features (a linear priority rule, as DRL schedulers that weigh dispatching
+    rules do) instead of a score per slot: the action does not depend on N, is the same for every
+    slot, and a plain MLP policy (SB3's ``MlpPolicy``) learns it with default settings.
     Eligible slots (``eligible_slots()``): a vehicle is present, enrolled, idle and has energy left.
     ``action_masks()`` is that mask shaped for the action space, as sb3-contrib's MaskablePPO
     expects: N entries, or an [off, on] pair per slot (2N) in ``binary`` mode. It is reachable on
@@ -82,7 +88,10 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Rewards
     ``gain_cost`` (default): ``w_accuracy (acc_t - acc_{t-1}) - w_latency latency_s - w_energy
-    energy_j`` plus ``target_bonus`` when the target is reached. ``favor``: ``Xi^(acc - target) - 1``.
+    energy_j - w_time elapsed_s`` plus ``target_bonus`` when the target is reached, where
+    ``elapsed_s`` (``info["epoch_s"]``) is the simulated time the step took: accuracy gains
+    telescope, so the time term is what makes reaching the target sooner pay (the suite ranks
+    policies by time to target). ``favor``: ``Xi^(acc - target) - 1``.
     The terms are in ``info["rewards"]``. ``latency_s`` is what the selection costs in time: in
     synchronous mode the round's duration (until the slowest selected vehicle is done or the
     deadline); in asynchronous mode, where the epoch length is fixed, the vehicle-seconds of
@@ -122,7 +131,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
       accepted update is its own global version and staleness counts updates; the async latency
       term is the busy time the selection costs; the committee adds a norm screen (the DP clip
       contract, or a multiple of accepted norms) to proof of quality, and model-poisoning vehicles
-      skip DP; IoV's score margin is 0.3 and IIoT's 0.1 (measured false rejection <= 5 %).
+      skip DP; IoV's score margin is 0.3 and IIoT's 0.1 (measured false rejection <= 5 %); the
+      ``gain_cost`` reward gains a ``time`` term (``w_time`` x the step's simulated time).
     * v0: initial release.
     """
 
@@ -159,9 +169,12 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             self.action_space: spaces.Space[Any] = spaces.Box(
                 -1.0, 1.0, shape=(n,), dtype=np.float32
             )
+        elif env.action_mode == "weights":
+            self.action_space = spaces.Box(-1.0, 1.0, shape=(self.num_features,), dtype=np.float32)
         else:
             self.action_space = spaces.MultiBinary(n)
         self.world: World | None = None
+        self._rows = np.zeros((n + 1, self.num_features), dtype=np.float32)
         self._last_selected: list[int] = []
         self._world_seed = 0
         self._episode_actions: list[np.ndarray] = []
@@ -189,7 +202,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         env = self.config.env
         outcome = StepOutcome(
             report.accuracy, previous, env.target_accuracy, report.latency_s, report.energy_j,
-            self.config.reward.favor_xi,
+            report.epoch_s, self.config.reward.favor_xi,
         )  # fmt: skip
         terms = reward_terms(self.config.reward, outcome)
         terminated = report.accuracy >= env.target_accuracy
@@ -237,6 +250,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"not an environment snapshot: {exc}") from exc
         self.world = World(self.config, seed)
         self._world_seed, self._episode_actions, self._last_selected = seed, [], []
+        self._observe()  # the rows a weights-mode action scores
         for action, dtype in zip(actions, dtypes, strict=True):
             self.step(np.asarray(action, dtype=dtype))
         self.np_random.bit_generator.state = rng_state
@@ -254,6 +268,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         world = self._require_world()
         view = world.view(oracle=features == "oracle")
         matrix = build_observation(view, self.config, world.fl.data.num_classes, features)
+        self._rows = matrix.copy()
         return in_layout(matrix, self.config.env.observation_layout)
 
     def eligible_slots(self) -> np.ndarray:
@@ -266,32 +281,46 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         eligible = self.eligible_slots()
         if self.config.env.action_mode == "binary":
             return np.stack([np.ones_like(eligible), eligible], axis=1).reshape(-1)
+        if self.config.env.action_mode == "weights":
+            raise ValueError(
+                "action_masks() needs action_mode 'scores' or 'binary'; in 'weights' mode the "
+                "action weighs features and ineligible slots are never selected"
+            )
         return eligible
 
     # ------------------------------------------------------------------ actions
     def _selection(self, action: Any) -> tuple[np.ndarray, list[int]]:
         arr = np.asarray(action)
-        n = self.num_slots
-        if arr.shape != (n,):
-            raise ValueError(
-                f"action must have shape ({n},) (one entry per vehicle slot), got {arr.shape}"
-            )
+        n, mode = self.num_slots, self.config.env.action_mode
+        expected, what = (
+            ((self.num_features,), "one weight per feature")
+            if mode == "weights"
+            else ((n,), "one entry per vehicle slot")
+        )
+        if arr.shape != expected:
+            raise ValueError(f"action must have shape {expected} ({what}), got {arr.shape}")
         eligible = self.eligible_slots()
-        if self.config.env.action_mode == "scores":
+        if mode in ("scores", "weights"):
             if not np.issubdtype(arr.dtype, np.floating):
                 raise ValueError(
-                    f"action dtype must be floating (scores in [-1, 1]), got {arr.dtype}"
+                    f"action dtype must be floating (values in [-1, 1]), got {arr.dtype}"
                 )
             if not np.all(np.isfinite(arr)):
                 raise ValueError(
-                    "action contains NaN or infinite scores; allowed: finite values in [-1, 1]"
+                    "action contains NaN or infinite values; allowed: finite values in [-1, 1]"
                 )
             if arr.min() < -1.0 or arr.max() > 1.0:
                 raise ValueError(
-                    f"action scores must lie in [-1, 1], got min {arr.min():.4g} and max {arr.max():.4g}"
+                    f"action values must lie in [-1, 1], got min {arr.min():.4g} and max {arr.max():.4g}"
                 )
+            # weights: each slot's score is the weighted sum of its observed row
+            scores = (
+                self._rows[:n].astype(np.float64) @ arr.astype(np.float64)
+                if mode == "weights"
+                else arr
+            )
             candidates = np.flatnonzero(eligible)
-            order = candidates[np.argsort(-arr[candidates], kind="stable")]
+            order = candidates[np.argsort(-scores[candidates], kind="stable")]
             return np.sort(order[: self.budget]), []
         if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
             raise ValueError(f"binary action dtype must be integer or bool, got {arr.dtype}")
