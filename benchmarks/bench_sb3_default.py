@@ -65,9 +65,13 @@ def main() -> None:
     print("|---|---|---|---|")
     for name in args.configs:
         overrides = {**CONFIGS[name], **extra}
+        # baselines rank slots; the random selection is the same whatever the action mode
+        slot_overrides = {k: v for k, v in overrides.items() if k != "action_mode"}
         rand = iqm(
             evaluate(
-                lambda env, seed: make_selector("random", env, seed=seed), overrides, args.episodes
+                lambda env, seed: make_selector("random", env, seed=seed),
+                slot_overrides,
+                args.episodes,
             )
         )
         print(f"| {name} | random | {rand:.1f} | |", flush=True)

@@ -16,11 +16,17 @@ __all__ = ["run_jobs"]
 
 def run_jobs(
     fn: Callable[..., Any], jobs: Sequence[tuple[Any, ...]], backend: str = "inprocess", address: str | None = None,
-    num_cpus: int = 2,
+    num_cpus: int = 2, progress: str | None = None,
 ) -> list[Any]:  # fmt: skip
-    """``[fn(*job) for job in jobs]``, in order, on the chosen backend."""
+    """``[fn(*job) for job in jobs]``, in order, on the chosen backend.
+
+    ``progress``: a description to show a progress bar under (in-process jobs, on a terminal).
+    """
     if backend == "inprocess":
-        return [fn(*job) for job in jobs]
+        from training.progress import track
+
+        shown = progress is not None and len(jobs) > 1
+        return [fn(*job) for job in track(jobs, len(jobs), progress or "", shown)]
     if backend != "ray":
         raise ValueError(f"backend={backend!r} is not allowed: choose one of ['inprocess', 'ray']")
     try:

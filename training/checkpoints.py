@@ -26,7 +26,14 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
-__all__ = ["ResumableCheckpoint", "latest_checkpoint", "restore_checkpoint", "save_checkpoint"]
+__all__ = [
+    "ResumableCheckpoint",
+    "checkpoint_candidates",
+    "latest_checkpoint",
+    "prune_checkpoints",
+    "restore_checkpoint",
+    "save_checkpoint",
+]
 
 STATE_VERSION = 2
 
@@ -46,6 +53,10 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
             np.savez(fh, **arrays)  # type: ignore[arg-type]  # (numpy types a key as allow_pickle)
 
     _atomic_write(path, write)
+
+
+def _checkpoint_steps(path: Path) -> int:
+    return int(path.name.split("_")[1])
 
 
 def save_checkpoint(model: BaseAlgorithm, prefix: Path) -> Path:
@@ -140,26 +151,48 @@ def _restore_replay(model: OffPolicyAlgorithm, path: Path) -> None:
     buffer.pos, buffer.full = pos, bool(full)
 
 
-def latest_checkpoint(run_dir: Path) -> Path:
-    """The prefix to resume from: the final model, else the newest periodic checkpoint."""
+def checkpoint_candidates(run_dir: Path) -> list[Path]:
+    """Prefixes to resume from, newest first: the final model, then the periodic checkpoints by
+    step. Only complete ones (state written, zip present) are listed; whether they read back is
+    for :func:`restore_checkpoint` to say."""
+    found = []
     if (run_dir / "model.state.json").is_file() and (run_dir / "model.zip").is_file():
-        return run_dir / "model"
-    found = sorted(
+        found.append(run_dir / "model")
+    periodic = sorted(
         (run_dir / "checkpoints").glob("model_*_steps.state.json"),
-        key=lambda p: int(p.name.split("_")[1]),
+        key=_checkpoint_steps,
+        reverse=True,
     )
-    found = [p for p in found if p.with_name(p.name.replace(".state.json", ".zip")).is_file()]
+    for state in periodic:
+        if state.with_name(state.name.replace(".state.json", ".zip")).is_file():
+            found.append(state.parent / state.name.removesuffix(".state.json"))
+    return found
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The newest complete checkpoint's prefix (see :func:`checkpoint_candidates`)."""
+    found = checkpoint_candidates(run_dir)
     if not found:
         raise ValueError(f"{run_dir} holds no checkpoint to resume from")
-    return found[-1].parent / found[-1].name.removesuffix(".state.json")
+    return found[0]
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    """Delete every periodic checkpoint but the newest ``keep`` (all files of each)."""
+    zips = sorted(folder.glob("model_*_steps.zip"), key=_checkpoint_steps)
+    for old in zips[: max(len(zips) - keep, 0)]:
+        prefix = old.name.removesuffix(".zip")
+        for part in folder.glob(f"{prefix}.*"):
+            part.unlink(missing_ok=True)
 
 
 class ResumableCheckpoint(BaseCallback):
-    """Every ``every`` steps, at the start of a rollout (after the update), write a checkpoint."""
+    """Every ``every`` steps, at the start of a rollout (after the update), write a checkpoint
+    and keep only the newest ``keep``."""
 
-    def __init__(self, every: int, folder: Path) -> None:
+    def __init__(self, every: int, folder: Path, keep: int = 3) -> None:
         super().__init__()
-        self.every, self.folder = every, folder
+        self.every, self.folder, self.keep = every, folder, keep
         self._next = every
 
     def _on_training_start(self) -> None:
@@ -169,6 +202,7 @@ class ResumableCheckpoint(BaseCallback):
         if self.model.num_timesteps >= self._next:
             save_checkpoint(self.model, self.folder / f"model_{self.model.num_timesteps}_steps")
             self._next = (self.model.num_timesteps // self.every + 1) * self.every
+            prune_checkpoints(self.folder, self.keep)
 
     def _on_step(self) -> bool:
         return True

@@ -6,7 +6,7 @@ import argparse
 import ast
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -24,62 +24,120 @@ def _kv(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bcfl", description="bcfl-gym: train, evaluate and compare participant selectors"
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported on one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from bcfl_env.envs.registration import ENV_IDS
+    from training.suite import SUITES
+    from training.train import ALGOS
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(
+        prog="bcfl",
+        description="bcfl-gym: train, evaluate and compare participant selectors",
+        formatter_class=fmt,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train an SB3 selector")
-    t.add_argument("--algo", default="ppo")
-    t.add_argument("--env", default="bcfl/IoV-v1")
-    t.add_argument("--timesteps", type=int)
+    t = sub.add_parser("train", help="train an SB3 selector", formatter_class=fmt)
+    t.add_argument("--algo", default="ppo", choices=ALGOS, help="SB3 algorithm")
+    t.add_argument("--env", default="bcfl/IoV-v1", choices=sorted(ENV_IDS), help="environment id")
     t.add_argument(
-        "--seed", type=int, nargs="+", default=[0], help="one or more seeds (independent runs)"
+        "--timesteps", type=int, help="training steps (default: n_timesteps of the algo's YAML)"
     )
-    t.add_argument("--n-envs", type=int)
-    t.add_argument("--env-kwargs", nargs="*", default=[])
-    t.add_argument("--hyperparams", nargs="*", default=[], help="override YAML entries, key=value")
-    t.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    t.add_argument("--resume", type=Path)
-    t.add_argument("--progress-bar", action="store_true")
-    t.add_argument("--checkpoint-every", type=int, default=1000)
+    t.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds, one run each")
+    t.add_argument("--n-envs", type=int, help="parallel envs (default: n_envs of the YAML)")
+    t.add_argument(
+        "--env-kwargs", nargs="*", default=[], help="env config overrides, key=value (literals)"
+    )
+    t.add_argument(
+        "--hyperparams",
+        nargs="*",
+        default=[],
+        help="override entries of training/hyperparams/<algo>.yml, key=value",
+    )
+    t.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where run folders go")
+    t.add_argument(
+        "--resume", type=Path, help="a run folder to continue from its newest intact checkpoint"
+    )
+    t.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on when stderr is a terminal)",
+    )
+    t.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints")
+    t.add_argument(
+        "--keep-checkpoints", type=int, default=3, help="periodic checkpoints kept (newest)"
+    )
     t.add_argument(
         "--torch-threads",
         type=int,
         default=1,
         help="torch CPU threads (small policies: 1 is fastest)",
     )
-    e = sub.add_parser("evaluate", help="run a policy on a scenario suite")
-    e.add_argument("--policy", required=True, help="baseline name or path to a trained model.zip")
+    e = sub.add_parser("evaluate", help="run a policy on a scenario suite", formatter_class=fmt)
+    e.add_argument(
+        "--policy",
+        required=True,
+        help="a baseline (random, oort, favor, greedy-compute, greedy-data, greedy-rate, "
+        "power-of-choice) or the path to a trained model.zip; 'favor' without a model trains "
+        "FAVOR's double DQN first (2,000 steps per scenario, a few minutes on 2 cores)",
+    )
     e.add_argument(
         "--unsafe-load",
         action="store_true",
         help="let SB3 unpickle the model file's own objects (runs code from the file: only for "
         "files you made or trust; default: the safe loader, which unpickles nothing)",
     )
-    e.add_argument("--suite", default="default")
-    e.add_argument("--episodes", type=int)
-    e.add_argument("--out", type=Path, default=Path("results/results.jsonl"))
-    e.add_argument("--label")
+    e.add_argument("--suite", default="default", choices=sorted(SUITES), help="scenario suite")
+    e.add_argument("--episodes", type=int, help="held-out seeds per scenario (default: all 10)")
+    e.add_argument(
+        "--out", type=Path, default=Path("results/results.jsonl"), help="JSON lines, appended"
+    )
+    e.add_argument(
+        "--label", help="name in the results (default: the baseline or the model's run folder)"
+    )
+    e.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar per episode (default: on when stderr is a terminal)",
+    )
     for p in (t, e):
-        p.add_argument("--backend", choices=["inprocess", "ray"], default="inprocess")
+        p.add_argument(
+            "--backend", choices=["inprocess", "ray"], default="inprocess", help="where jobs run"
+        )
         p.add_argument("--address", help="Ray cluster address (default: a local cluster)")
     lb = sub.add_parser(
-        "leaderboard", help="aggregate results into leaderboard.md/csv/json and plots"
+        "leaderboard",
+        help="aggregate results into leaderboard.md/csv/json and plots",
+        formatter_class=fmt,
     )
-    lb.add_argument("results", nargs="+", type=Path)
-    lb.add_argument("--out-dir", type=Path, default=Path("results"))
+    lb.add_argument("results", nargs="+", type=Path, help="JSON-lines files from bcfl evaluate")
+    lb.add_argument("--out-dir", type=Path, default=Path("results"), help="where tables go")
     a = sub.add_parser(
-        "audit", help="verify a saved ledger: signatures, quorum certificates and every rule"
+        "audit",
+        help="verify a saved ledger: signatures, quorum certificates and every rule",
+        formatter_class=fmt,
     )
     a.add_argument("ledger", help="SQLite file written by Ledger.save (env.unwrapped.ledger.save)")
     a.add_argument(
         "--deep",
         action="store_true",
-        help="also recompute every global model from its base and inputs (default: off)",
+        help="also recompute every global model from its base and inputs",
     )
     a.add_argument("--expect-head", help="a block hash known out of band; the ledger must hold it")
     a.add_argument("--min-height", type=int, help="a height known out of band; shorter fails")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
@@ -94,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError("--resume continues one run: give a single --seed")
             jobs = [
                 (args.algo, args.env, args.timesteps, seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
-                 args.resume, args.progress_bar, args.checkpoint_every, _kv(args.hyperparams))
+                 args.resume, args.progress, args.checkpoint_every, _kv(args.hyperparams),
+                 args.keep_checkpoints)
                 for seed in args.seed
             ]  # fmt: skip
             for run in run_jobs(train, jobs, args.backend, args.address):
@@ -102,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             from training.evaluate import evaluate_policy
 
+            if args.policy == "favor":
+                print(
+                    "bcfl evaluate: favor without a model file trains FAVOR's double DQN first "
+                    "(2,000 steps per scenario configuration, a few minutes on 2 cores); pass a "
+                    "trained DQN model.zip to skip this",
+                    file=sys.stderr,
+                )
             rows = evaluate_policy(
                 args.policy,
                 args.suite,
@@ -111,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.backend,
                 args.address,
                 args.unsafe_load,
+                args.progress,
             )
             print(f"{len(rows)} episodes written to {args.out}")
         elif args.command == "leaderboard":

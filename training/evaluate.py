@@ -12,7 +12,7 @@ import bcfl_env  # noqa: F401  (registers the ids)
 from agents import SELECTORS, Selector, make_selector
 from training.suite import SUITES, Scenario
 
-__all__ = ["evaluate_policy", "load_policy", "run_episode"]
+__all__ = ["default_label", "evaluate_policy", "load_policy", "run_episode"]
 
 
 def load_policy(
@@ -62,6 +62,17 @@ def run_episode(env: gym.Env[Any, Any], policy: Selector, seed: int) -> dict[str
     }
 
 
+def default_label(policy: str) -> str:
+    """A baseline's name, or for a model file its run folder's name when the folder is a run
+    (``runs/bcfl-IoV-v1__ppo__0__<stamp>/model.zip``), else the file's stem."""
+    if policy in SELECTORS:
+        return policy
+    path = Path(policy)
+    if (path.parent / "manifest.json").is_file():
+        return path.parent.name
+    return path.stem
+
+
 def evaluate_policy(
     policy: str,
     suite: str,
@@ -71,21 +82,29 @@ def evaluate_policy(
     backend: str = "inprocess",
     address: str | None = None,
     unsafe_load: bool = False,
+    progress: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` on every scenario and held-out seed of ``suite``; append JSON lines to ``out``.
 
     With ``backend='ray'`` each episode is a Ray task (local cluster, or the one at ``address``).
+    ``label`` defaults to :func:`default_label`. ``progress``: a bar per episode on stderr (default:
+    when stderr is a terminal).
     """
     from training.backends import run_jobs
+    from training.progress import progress_enabled
 
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
+    if episodes is not None and episodes < 1:
+        raise ValueError(f"episodes={episodes} is out of range: at least 1 (default: every seed)")
+    name = label or default_label(policy)
     jobs = [
-        (policy, scenario, seed, label or Path(policy).stem, unsafe_load)
+        (policy, scenario, seed, name, unsafe_load)
         for scenario in SUITES[suite]
         for seed in scenario.seeds[: episodes or len(scenario.seeds)]
     ]
-    rows = run_jobs(_one, jobs, backend, address)
+    shown = f"evaluating {name} on {suite}" if progress_enabled(progress) else None
+    rows = run_jobs(_one, jobs, backend, address, progress=shown)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as fh:
         for row in rows:

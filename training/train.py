@@ -7,6 +7,7 @@ import json
 import platform
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from agents.safe_load import UnreadableModelError, parse_policy_kwargs, safe_cus
 from bcfl_env.envs import with_picked_column
 from training.checkpoints import (
     ResumableCheckpoint,
-    latest_checkpoint,
+    checkpoint_candidates,
     restore_checkpoint,
     save_checkpoint,
 )
@@ -30,6 +31,7 @@ from training.checkpoints import (
 __all__ = ["ALGOS", "ChainMetricsCallback", "load_hyperparams", "load_model", "train"]
 
 HYPERPARAMS = Path(__file__).parent / "hyperparams"
+FALLBACK_ENV = "bcfl/IoV-v1"
 
 
 def _algos() -> dict[str, Any]:
@@ -69,14 +71,28 @@ class ChainMetricsCallback(BaseCallback):
 
 
 def load_hyperparams(algo: str, env_id: str) -> dict[str, Any]:
+    """The YAML entry for ``env_id``; where the file has none, IoV's, with a warning that says so."""
     path = HYPERPARAMS / f"{algo}.yml"
     if not path.is_file():
         raise ValueError(f"algo={algo!r} is not allowed: choose one of {list(ALGOS)}")
     table = yaml.safe_load(path.read_text()) or {}
-    params = table.get(env_id) or table.get("bcfl/IoV-v1")
+    params = table.get(env_id)
     if params is None:
-        raise ValueError(f"{path} has no entry for {env_id}")
+        params = table.get(FALLBACK_ENV)
+        if params is None:
+            raise ValueError(f"{path} has no entry for {env_id} (nor {FALLBACK_ENV})")
+        warnings.warn(
+            f"{path.name} has no entry for {env_id}: using the {FALLBACK_ENV} hyperparameters "
+            "(tuned there, untested here)",
+            stacklevel=2,
+        )
     return dict(params)
+
+
+def hyperparams_entry(algo: str, env_id: str) -> str:
+    """Which entry of ``<algo>.yml`` :func:`load_hyperparams` uses for ``env_id``."""
+    table = yaml.safe_load((HYPERPARAMS / f"{algo}.yml").read_text()) or {}
+    return env_id if env_id in table else FALLBACK_ENV
 
 
 def _schedule(value: Any) -> Any:
@@ -113,14 +129,27 @@ def train(
     env_kwargs: dict[str, Any],
     runs_dir: Path,
     resume: Path | None = None,
-    progress_bar: bool = False,
+    progress: bool | None = None,
     checkpoint_every: int = 1000,
     hyperparams: dict[str, Any] | None = None,
+    keep_checkpoints: int = 3,
 ) -> Path:
     """Train and return the run directory ``{env}__{algo}__{seed}__{timestamp}``.
 
     ``hyperparams`` override entries of the shipped YAML (rl-zoo's ``--hyperparams``).
+    ``progress``: SB3's progress bar (default: when stderr is a terminal). Periodic checkpoints
+    beyond the newest ``keep_checkpoints`` are deleted. ``manifest.json`` records what ran:
+    ``timesteps`` is the run's target (a resume with a new target updates it),
+    ``trained_timesteps`` the steps trained when the last session ended, and ``sessions`` every
+    start and resume.
     """
+    from training.progress import progress_enabled
+
+    if keep_checkpoints < 1 or checkpoint_every < 1:
+        raise ValueError(
+            f"keep_checkpoints={keep_checkpoints} and checkpoint_every={checkpoint_every}: "
+            "both must be at least 1"
+        )
 
     algos = _algos()
     if algo not in algos:
@@ -160,7 +189,7 @@ def train(
     try:
         return _run(
             algo, env_id, seed, env_kwargs, hp, policy, raw, total, envs, run_dir, resume,
-            progress_bar, checkpoint_every, timesteps,
+            progress_enabled(progress), checkpoint_every, keep_checkpoints,
         )  # fmt: skip
     except BaseException:
         if resume is None and not any(run_dir.rglob("*.zip")):
@@ -171,7 +200,7 @@ def train(
 def _run(
     algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any],
     policy: Any, raw: dict[str, Any], total: int, envs: int, run_dir: Path,
-    resume: Path | None, progress_bar: bool, checkpoint_every: int, timesteps: int | None,
+    resume: Path | None, progress_bar: bool, checkpoint_every: int, keep_checkpoints: int,
 ) -> Path:  # fmt: skip
     """Build (or restore) the model and learn; see :func:`train`."""
     from stable_baselines3.common.env_util import make_vec_env
@@ -180,16 +209,7 @@ def _run(
     vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
     cls = algos[algo]
     if resume is not None:
-        prefix = latest_checkpoint(run_dir)
-        zip_path = prefix.with_suffix(".zip")
-        try:
-            trusted = safe_custom_objects(
-                zip_path, vec, policy, raw, _schedule, lambda: cls(policy, vec, device="cpu", **hp)
-            )
-            model = cls.load(zip_path, env=vec, device="cpu", custom_objects=trusted)
-        except Exception as exc:  # SB3 raises many types for a corrupt zip
-            raise ValueError(f"cannot resume from {prefix.with_suffix('.zip')}: {exc}") from exc
-        restore_checkpoint(model, prefix)
+        model = _resume_newest_intact(run_dir, cls, vec, policy, raw, hp)
         done = model.num_timesteps
     else:
         model = cls(
@@ -210,7 +230,10 @@ def _run(
             )
         )
     callbacks = CallbackList(
-        [ChainMetricsCallback(), ResumableCheckpoint(checkpoint_every, run_dir / "checkpoints")]
+        [
+            ChainMetricsCallback(),
+            ResumableCheckpoint(checkpoint_every, run_dir / "checkpoints", keep_checkpoints),
+        ]
     )
     model.learn(
         total_timesteps=max(total - done, 0),
@@ -219,8 +242,52 @@ def _run(
         progress_bar=progress_bar,
     )
     save_checkpoint(model, run_dir / "model")
+    _record_session(run_dir, done, model.num_timesteps)
     vec.close()
     return run_dir
+
+
+def _resume_newest_intact(
+    run_dir: Path, cls: Any, vec: Any, policy: Any, raw: dict[str, Any], hp: dict[str, Any]
+) -> Any:
+    """Load the newest checkpoint that reads back whole; torn or tampered ones are skipped with a
+    warning that names them (a crash mid-write, a truncated copy)."""
+    problems = []
+    for prefix in checkpoint_candidates(run_dir):
+        zip_path = prefix.with_suffix(".zip")
+        try:
+            try:
+                trusted = safe_custom_objects(
+                    zip_path, vec, policy, raw, _schedule,
+                    lambda: cls(policy, vec, device="cpu", **hp),
+                )  # fmt: skip
+                model = cls.load(zip_path, env=vec, device="cpu", custom_objects=trusted)
+            except Exception as exc:  # SB3 and zipfile raise many types for a corrupt zip
+                raise ValueError(f"cannot resume from {zip_path}: {exc}") from exc
+            restore_checkpoint(model, prefix)
+        except ValueError as exc:
+            problems.append(str(exc))
+            warnings.warn(f"skipping checkpoint {prefix.name}: {exc}", stacklevel=3)
+            continue
+        return model
+    if not problems:
+        raise ValueError(f"{run_dir} holds no checkpoint to resume from")
+    raise ValueError(f"cannot resume: no intact checkpoint in {run_dir} ({'; '.join(problems)})")
+
+
+def _record_session(run_dir: Path, start: int, end: int) -> None:
+    """Update the manifest with the steps trained so far and this session's span."""
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["timesteps"] = max(int(manifest.get("timesteps", 0)), int(end))
+    manifest["trained_timesteps"] = int(end)
+    manifest.setdefault("sessions", []).append(
+        {"from_step": int(start), "to_step": int(end), "finished": dt.datetime.now().isoformat()}
+    )
+    text = json.dumps(manifest, indent=2, default=str)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _manifest(
@@ -248,6 +315,7 @@ def _manifest(
         "timesteps": total,
         "hyperparams": {k: (v if not callable(v) else "schedule") for k, v in hp.items()},
         "hyperparams_raw": raw,  # as written (schedules as "lin_..."): what the safe loader reads
+        "hyperparams_entry": hyperparams_entry(algo, env_id),  # the YAML entry they came from
         "versions": {
             "bcfl_env": bcfl_env.__version__,
             "torch": torch.__version__,

@@ -1,0 +1,112 @@
+"""Run folders: pruned checkpoints, manifests that record what ran, resume from the newest intact
+checkpoint, labels, progress and a CLI that explains itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from training.train import train
+
+ROLLOUTS = {"n_steps": 128, "batch_size": 64}
+
+
+def _params(run_zip):
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(run_zip) as z:
+        return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return train(
+        "ppo", "bcfl/IoV-v1", 512, 3, 1, {"max_rounds": 12}, out, checkpoint_every=128,
+        hyperparams=ROLLOUTS, keep_checkpoints=2,
+    )  # fmt: skip
+
+
+def test_only_the_newest_checkpoints_are_kept(whole):
+    names = sorted(p.name for p in (whole / "checkpoints").glob("*.zip"))
+    assert names == ["model_256_steps.zip", "model_384_steps.zip"]
+    # and every file of a pruned checkpoint went with it
+    assert not list((whole / "checkpoints").glob("model_128_steps.*"))
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(whole, tmp_path):
+    torn = tmp_path / "torn"
+    shutil.copytree(whole, torn)
+    (torn / "model.state.json").write_text('{"version": 2, "num_')  # a write cut short
+    zip_384 = torn / "checkpoints" / "model_384_steps.zip"
+    zip_384.write_bytes(zip_384.read_bytes()[:200])  # a truncated copy
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        resumed = train("ppo", "bcfl/IoV-v1", None, 3, 1, {}, tmp_path, resume=torn)
+    # resumed from 256 steps, it ends exactly where the uninterrupted run ended
+    a, b = _params(whole / "model.zip"), _params(resumed / "model.zip")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for path in (torn / "checkpoints").glob("*.state.json"):
+        path.write_text("{")
+    (torn / "model.state.json").write_text("{")
+    with pytest.raises(ValueError, match="no intact checkpoint"), pytest.warns(UserWarning):
+        train("ppo", "bcfl/IoV-v1", None, 3, 1, {}, tmp_path, resume=torn)
+
+
+def test_manifest_records_what_ran_after_a_resume(whole, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(whole, copy)
+    train("ppo", "bcfl/IoV-v1", 640, 3, 1, {}, tmp_path, resume=copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["timesteps"] == 640 and manifest["trained_timesteps"] == 640
+    assert [(s["from_step"], s["to_step"]) for s in manifest["sessions"]] == [(0, 512), (512, 640)]
+    assert manifest["hyperparams_entry"] == "bcfl/IoV-v1"
+
+
+def test_a_missing_hyperparameter_entry_is_said_not_silent(tmp_path):
+    with pytest.warns(UserWarning, match="a2c.yml has no entry for bcfl/IIoT-v1"):
+        run = train("a2c", "bcfl/IIoT-v1", 16, 0, 1, {"max_rounds": 4}, tmp_path)
+    assert json.loads((run / "manifest.json").read_text())["hyperparams_entry"] == "bcfl/IoV-v1"
+
+
+def _cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    return subprocess.run(
+        [sys.executable, "-m", "training.cli", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=600, env=env,
+    )  # fmt: skip
+
+
+def test_labels_default_to_the_run_name_and_progress_is_opt_in_off_a_terminal(whole, tmp_path):
+    res = _cli("evaluate", "--policy", str(whole / "model.zip"), "--suite", "smoke", cwd=tmp_path)
+    assert res.returncode == 0 and res.stderr == ""  # not a terminal: quiet
+    row = json.loads((tmp_path / "results" / "results.jsonl").read_text().splitlines()[0])
+    assert row["policy"] == whole.name
+    res = _cli(
+        "evaluate", "--policy", "random", "--suite", "iov", "--episodes", "2", "--progress",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert res.returncode == 0 and "evaluating random on iov" in res.stderr and "2/2" in res.stderr
+
+
+def test_every_cli_option_is_described_with_its_choices_and_default(tmp_path):
+    import argparse
+
+    from training.cli import _parser
+
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            assert action.help, f"bcfl {name} {action.option_strings or action.dest}: no help"
+    res = _cli("train", "--help", cwd=tmp_path)
+    text = " ".join(res.stdout.split())
+    assert "{ppo,a2c,sac,td3,dqn,maskable_ppo}" in text and "(default: ppo)" in text
+    assert "bcfl/IoV-v1" in text and "(default: 3)" in text  # --keep-checkpoints
+    text = " ".join(_cli("evaluate", "--help", cwd=tmp_path).stdout.split())
+    assert "(default: default)" in text and "favor" in text and "iov-all" in text
