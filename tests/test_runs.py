@@ -110,3 +110,14 @@ def test_every_cli_option_is_described_with_its_choices_and_default(tmp_path):
     assert "bcfl/IoV-v1" in text and "(default: 3)" in text  # --keep-checkpoints
     text = " ".join(_cli("evaluate", "--help", cwd=tmp_path).stdout.split())
     assert "(default: default)" in text and "favor" in text and "iov-all" in text
+
+
+def test_the_demo_says_what_it_does_and_how_long_it_takes(tmp_path, capsys):
+    from training.demo import main
+
+    assert main(out=tmp_path / "demo", episodes=1, timesteps=512) == 0
+    text = capsys.readouterr().out
+    for phase in ("[1/3] training PPO", "about 10 minutes on 2 quiet cores", "[2/3]", "[3/3]"):
+        assert phase in text
+    assert (tmp_path / "demo" / "leaderboard.md").is_file()
+    assert len(list((tmp_path / "demo" / "runs").glob("*/checkpoints/*.zip"))) <= 3
