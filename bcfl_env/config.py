@@ -55,6 +55,7 @@ ElectionRule = Literal["reputation", "top_trainers", "round_robin"]
 AcceptanceRule = Literal["quorum", "median"]
 FaultBehaviour = Literal["random", "always_accept", "always_reject", "equivocate"]
 AttackKind = Literal["sign_flip", "label_flip", "gaussian", "scaled", "free_ride"]
+KeySource = Literal["secret", "seed"]
 
 
 def _num(
@@ -273,6 +274,12 @@ class ChainConfig(_Validated):
         0.0, 0.0, 1.0, doc="fraction of RSUs that are faulty (poisoning vehicles are faulty too)"
     )
     faulty_behavior: str = _choice_of("random", FaultBehaviour, doc="what faulty members do")
+    key_source: str = _choice_of(
+        "secret",
+        KeySource,
+        doc="private keys from OS randomness, or derived from the env seed (simulation only: "
+        "anyone who knows the seed can forge the ledger)",
+    )
     consensus: str = _choice_of(
         "bft",
         ConsensusKind,

@@ -243,8 +243,8 @@ def test_identity_without_certificate_cannot_be_selected():
         chain.assign_task(1, latest_model(chain), ["ghost"], 10.0)
 
 
-def test_keys_and_blocks_are_deterministic_per_seed():
-    a, b = make_chain(), make_chain()
+def test_seed_keys_and_blocks_are_deterministic_per_seed():
+    a, b = make_chain(key_source="seed"), make_chain(key_source="seed")
     run_round(a, 1, ["veh0"], [0.5])
     run_round(b, 1, ["veh0"], [0.5])
     assert a.ledger.head_hash == b.ledger.head_hash

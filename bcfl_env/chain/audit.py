@@ -56,8 +56,17 @@ def audit(
         f"  models        {models}",
         f"  consensus     {report.view_changes} view changes",
         f"  evidence      {report.evidence} equivocation records",
+        f"  keys          {KEY_SOURCE_LABELS.get(report.key_source, report.key_source)}",
     ]
     return True, "\n".join(lines)
+
+
+KEY_SOURCE_LABELS = {
+    "secret": "secret (OS randomness)",
+    "seed": "DERIVED FROM THE ENV SEED: a simulation ledger; anyone who knows the env id, "
+    "overrides and seed can rebuild every key and forge it, so only --expect-head proves it",
+    "unlabelled": "unlabelled (written before key sources were recorded)",
+}
 
 
 def main(argv: list[str] | None = None, recompute: ModelRecompute | None = None) -> int:

@@ -108,8 +108,10 @@ def check_certificate(
 class CertificateAuthority:
     """Root of trust: a self-signed root certificate and the certificates it issues."""
 
-    def __init__(self, rng: np.random.Generator, validity_s: float) -> None:
-        self.key = KeyPair.from_rng(rng)
+    def __init__(
+        self, rng: np.random.Generator, validity_s: float, secret_keys: bool = False
+    ) -> None:
+        self.key = KeyPair.from_rng(rng, secret_keys)
         self.validity_s = validity_s
         self._next_serial = 1
         self.issued: dict[str, CertificateInfo] = {}

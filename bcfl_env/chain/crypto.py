@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -42,8 +43,14 @@ class KeyPair:
         )
 
     @classmethod
-    def from_rng(cls, rng: np.random.Generator) -> KeyPair:
-        return cls(Ed25519PrivateKey.from_private_bytes(rng.bytes(32)))
+    def from_rng(cls, rng: np.random.Generator, secret: bool = False) -> KeyPair:
+        """A key drawn from ``rng``, or with ``secret`` from OS randomness.
+
+        32 bytes are drawn from ``rng`` either way, so the simulation's random stream (and with it
+        every observation, reward and verdict) is the same for both sources.
+        """
+        seeded = rng.bytes(32)
+        return cls(Ed25519PrivateKey.from_private_bytes(os.urandom(32) if secret else seeded))
 
     def sign(self, message: bytes) -> bytes:
         return self.private.sign(message)

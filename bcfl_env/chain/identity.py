@@ -52,11 +52,15 @@ class Identities:
     Args:
         rng: the chain's generator; keys are drawn from it in creation order.
         validity_s: certificate validity [s of simulated time].
+        secret_keys: keys from OS randomness instead of ``rng`` (``rng`` advances the same way).
     """
 
-    def __init__(self, rng: np.random.Generator, validity_s: float) -> None:
+    def __init__(
+        self, rng: np.random.Generator, validity_s: float, secret_keys: bool = False
+    ) -> None:
         self._rng = rng
-        self.ca = CertificateAuthority(rng, validity_s)
+        self._secret = secret_keys
+        self.ca = CertificateAuthority(rng, validity_s, secret_keys)
         self.ca_identity = Identity("ca", "ca", self.ca.key)
         self._members: dict[str, Identity] = {}
         self._public: dict[str, Ed25519PublicKey] = {}
@@ -66,7 +70,9 @@ class Identities:
         a certificate, lets a stranger sign but never be accepted)."""
         identity = self._members.get(name)
         if identity is None:
-            identity = self._members[name] = Identity(name, role, KeyPair.from_rng(self._rng))
+            identity = self._members[name] = Identity(
+                name, role, KeyPair.from_rng(self._rng, self._secret)
+            )
         return identity
 
     def names(self) -> list[str]:

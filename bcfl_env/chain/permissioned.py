@@ -91,7 +91,7 @@ class PermissionedChain:
     ) -> None:
         self.cfg = cfg
         self.rng = rng
-        self.identities = Identities(rng, cfg.cert_validity_s)
+        self.identities = Identities(rng, cfg.cert_validity_s, cfg.key_source == "secret")
         self.ca = self.identities.ca
         self.ledger = Ledger(self.ca.public_key, self.ca.root.der)
         self.tasks = TaskBook(self.ledger.models)
@@ -150,6 +150,7 @@ class PermissionedChain:
                 "acceptance": self.cfg.acceptance,
                 "score_margin": self.cfg.score_margin,
                 "aggregation": self.aggregation.to_record(),
+                "key_source": self.cfg.key_source,
             },
         }
         header = make_header(0, 0, self.ledger.head_hash, now_s, "ca", txs, ["ca"], extra)

@@ -47,7 +47,7 @@ from bcfl_env.chain.merkle import merkle_root
 from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.tasks import update_payload_problem
 from bcfl_env.chain.voting import ballot_problem, tally
-from bcfl_env.config import AcceptanceRule, ChainConfig
+from bcfl_env.config import AcceptanceRule, ChainConfig, KeySource
 
 __all__ = ["SENDER_ROLES", "LedgerVerifier", "ModelRecompute", "VerificationReport"]
 
@@ -85,6 +85,7 @@ class VerificationReport:
     updates_rejected: int = 0
     aggregations: int = 0
     models_recomputed: int = 0
+    key_source: str = "unlabelled"  # from genesis: "secret", "seed", or unlabelled (older ledgers)
     kinds: dict[str, int] = field(default_factory=dict)
 
 
@@ -244,6 +245,10 @@ class LedgerVerifier:
             raise LedgerIntegrityError(0, f"acceptance rule {rules.get('acceptance')!r} is unknown")
         self.acceptance = rules["acceptance"]
         self.margin = float(rules["score_margin"])
+        source = rules.get("key_source", "unlabelled")
+        if source not in (*KeySource.__args__, "unlabelled"):  # type: ignore[attr-defined]
+            raise LedgerIntegrityError(0, f"key source {source!r} is unknown")
+        self.report.key_source = source
         try:
             self.rule = AggregationRule.from_record(rules["aggregation"])
         except (ValueError, TypeError) as exc:
