@@ -1,4 +1,4 @@
-"""SQLite persistence for the ledger (WAL mode, one atomic transaction per block).
+"""SQLite persistence for the ledger (WAL mode; one transaction per save, one per load).
 
 Tables: ``meta(key, value)`` holds the CA key and root certificate; ``blocks(height, header, qc)``,
 ``txs(height, idx, body, signature)`` and ``models(digest, data)`` hold the rest as the exact bytes
@@ -8,6 +8,7 @@ that were hashed and signed, so verification after loading checks what is on dis
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from bcfl_env.chain.errors import LedgerIntegrityError
 from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.transactions import Transaction
 
-__all__ = ["StoredLedger", "load_ledger", "save_ledger"]
+__all__ = ["LedgerBusyError", "StoredLedger", "load_ledger", "save_ledger"]
 
 
 @dataclass
@@ -40,6 +41,13 @@ CREATE TABLE IF NOT EXISTS models (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
+BUSY_TIMEOUT_S = 30.0  # how long a save waits for another process's save to finish
+
+
+class LedgerBusyError(ValueError):
+    """Another process held the ledger file's write lock for longer than the save would wait."""
+
+
 def save_ledger(
     path: Path,
     ca_public_key: bytes,
@@ -48,49 +56,105 @@ def save_ledger(
     models: ModelStore,
     signed_head: dict | None = None,
 ) -> None:
-    """Append the blocks not yet in ``path`` (creating it); refuses a file of another chain."""
+    """Append the blocks not yet in ``path`` (creating it); refuses a file of another chain.
+
+    One save is one SQLite transaction: the new blocks, their models and the signed head become
+    visible together, or (a crash, a kill) not at all. A new file is built under a temporary name
+    and linked into place, so no reader ever sees it half made. Saves from several processes are
+    serialised by SQLite's write lock (waiting up to :data:`BUSY_TIMEOUT_S`); the later one then
+    appends only what is missing, or refuses a different history.
+
+    Raises:
+        ValueError: the file holds another chain or a different history.
+        LedgerBusyError: another process kept the file locked past the timeout.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path)
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            _save(tmp, ca_public_key, root_cert_der, blocks, models, signed_head)
+            try:
+                os.link(tmp, path)  # fails if another process created it meanwhile
+                return
+            except FileExistsError:
+                pass  # append to theirs below, under the lock
+        finally:
+            tmp.unlink(missing_ok=True)
+    _save(path, ca_public_key, root_cert_der, blocks, models, signed_head)
+
+
+def _save(
+    path: Path,
+    ca_public_key: bytes,
+    root_cert_der: bytes,
+    blocks: list[Block],
+    models: ModelStore,
+    signed_head: dict | None,
+) -> None:
+    con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
-        con.execute("PRAGMA journal_mode=WAL")
-        con.executescript(SCHEMA)
-        row = con.execute("SELECT value FROM meta WHERE key='ca_public_key'").fetchone()
-        if row is None:
-            with con:
-                con.execute("INSERT INTO meta VALUES ('ca_public_key', ?)", (ca_public_key,))
-                con.execute("INSERT INTO meta VALUES ('root_cert', ?)", (root_cert_der,))
-        elif bytes(row[0]) != ca_public_key:
-            raise ValueError(f"{path} holds a ledger of another CA; choose a new file")
-        stored = con.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()[0]
-        if stored >= 0:
-            head = con.execute("SELECT header FROM blocks WHERE height=?", (stored,)).fetchone()[0]
-            if stored >= len(blocks) or bytes(head) != blocks[stored].header:
-                raise ValueError(f"{path} holds a different history; choose a new file")
-        referenced = _model_refs(blocks)
-        for height in range(stored + 1, len(blocks)):
-            block = blocks[height]
-            with con:  # one transaction per block: a crash leaves whole blocks only
-                con.execute(
-                    "INSERT INTO blocks VALUES (?, ?, ?)", (height, block.header, block.qc_bytes())
-                )
-                con.executemany(
-                    "INSERT INTO txs VALUES (?, ?, ?, ?)",
-                    [(height, i, tx.body, tx.signature) for i, tx in enumerate(block.transactions)],
-                )
-                con.executemany(
-                    "INSERT OR IGNORE INTO models VALUES (?, ?)",
-                    [(d, models.get(d)) for d in referenced.get(height, []) if d in models],
-                )
-        with con:  # models stored without a reference in any block (kept for completeness)
-            con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", models.items())
-        if signed_head is not None:  # last: the head is written only once its blocks are
-            with con:
-                con.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('signed_head', ?)",
-                    (json.dumps(signed_head, sort_keys=True).encode(),),
-                )
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+            con.execute("BEGIN IMMEDIATE")  # the write lock, before reading what is stored
+        except sqlite3.OperationalError as exc:
+            raise LedgerBusyError(
+                f"{path} is locked by another process's save ({exc}); retry when it is done"
+            ) from None
+        try:
+            _append(con, path, ca_public_key, root_cert_der, blocks, models, signed_head)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     finally:
         con.close()
+
+
+def _append(
+    con: sqlite3.Connection,
+    path: Path,
+    ca_public_key: bytes,
+    root_cert_der: bytes,
+    blocks: list[Block],
+    models: ModelStore,
+    signed_head: dict | None,
+) -> None:
+    row = con.execute("SELECT value FROM meta WHERE key='ca_public_key'").fetchone()
+    if row is None:
+        con.execute("INSERT INTO meta VALUES ('ca_public_key', ?)", (ca_public_key,))
+        con.execute("INSERT INTO meta VALUES ('root_cert', ?)", (root_cert_der,))
+    elif bytes(row[0]) != ca_public_key:
+        raise ValueError(f"{path} holds a ledger of another CA; choose a new file")
+    stored = con.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()[0]
+    if stored >= 0:
+        head = con.execute("SELECT header FROM blocks WHERE height=?", (stored,)).fetchone()[0]
+        if stored >= len(blocks) or bytes(head) != blocks[stored].header:
+            raise ValueError(f"{path} holds a different history; choose a new file")
+    referenced = _model_refs(blocks)
+    for height in range(stored + 1, len(blocks)):
+        _insert_block(con, height, blocks[height], [
+            (d, models.get(d)) for d in referenced.get(height, []) if d in models
+        ])  # fmt: skip
+    # models stored without a reference in any block (kept for completeness)
+    con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", models.items())
+    if signed_head is not None:
+        con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('signed_head', ?)",
+            (json.dumps(signed_head, sort_keys=True).encode(),),
+        )
+
+
+def _insert_block(
+    con: sqlite3.Connection, height: int, block: Block, models: list[tuple[str, bytes]]
+) -> None:
+    con.execute("INSERT INTO blocks VALUES (?, ?, ?)", (height, block.header, block.qc_bytes()))
+    con.executemany(
+        "INSERT INTO txs VALUES (?, ?, ?, ?)",
+        [(height, i, tx.body, tx.signature) for i, tx in enumerate(block.transactions)],
+    )
+    con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", models)
 
 
 def _model_refs(blocks: list[Block]) -> dict[int, list[str]]:
@@ -118,8 +182,11 @@ def load_ledger(path: Path) -> StoredLedger:
     if not path.is_file():
         raise LedgerIntegrityError(None, f"no ledger file at {path}")
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+        )
         try:
+            con.execute("BEGIN")  # one read transaction: one snapshot, even while a save commits
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             head = meta.get("signed_head")
             try:
