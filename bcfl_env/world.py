@@ -107,9 +107,10 @@ class World:
     Args:
         cfg: the whole config tree.
         seed: root of the world's :class:`~bcfl_env.seeding.SeedTree`.
+        key_secret: mixed into the chain's keys (``chain.key_source="secret"``); None: fresh.
     """
 
-    def __init__(self, cfg: BCFLConfig, seed: int | None) -> None:
+    def __init__(self, cfg: BCFLConfig, seed: int | None, key_secret: bytes | None = None) -> None:
         self.cfg = cfg
         self.seeds = SeedTree(seed)
         env = cfg.env
@@ -135,7 +136,12 @@ class World:
         # poisoning vehicles also misbehave when elected to a committee (top_trainers mode)
         faulty += [self.vehicle_ids[j] for j in np.flatnonzero(self.fl.malicious)]
         self.chain: ChainService = PermissionedChain(
-            cfg.chain, chain_rng, self.rsu_ids, faulty, aggregation=self.fl.rule
+            cfg.chain,
+            chain_rng,
+            self.rsu_ids,
+            faulty,
+            aggregation=self.fl.rule,
+            key_secret=key_secret,
         )
         self.chain.genesis(self.vehicle_ids, self.fl.to_bytes(self.fl.global_params))
         self.global_hash = next(iter(self.chain.published))

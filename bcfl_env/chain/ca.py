@@ -109,9 +109,9 @@ class CertificateAuthority:
     """Root of trust: a self-signed root certificate and the certificates it issues."""
 
     def __init__(
-        self, rng: np.random.Generator, validity_s: float, secret_keys: bool = False
+        self, rng: np.random.Generator, validity_s: float, key_secret: bytes | None = None
     ) -> None:
-        self.key = KeyPair.from_rng(rng, secret_keys)
+        self.key = KeyPair.from_rng(rng, key_secret)
         self.validity_s = validity_s
         self._next_serial = 1
         self.issued: dict[str, CertificateInfo] = {}

@@ -9,8 +9,8 @@ same hash. Keys are Ed25519 (RFC 8032), derived from 32 bytes of the chain's see
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import os
 from typing import Any
 
 import numpy as np
@@ -43,14 +43,17 @@ class KeyPair:
         )
 
     @classmethod
-    def from_rng(cls, rng: np.random.Generator, secret: bool = False) -> KeyPair:
-        """A key drawn from ``rng``, or with ``secret`` from OS randomness.
+    def from_rng(cls, rng: np.random.Generator, secret: bytes | None = None) -> KeyPair:
+        """A key from 32 bytes of ``rng``, mixed with ``secret`` when one is given.
 
-        32 bytes are drawn from ``rng`` either way, so the simulation's random stream (and with it
-        every observation, reward and verdict) is the same for both sources.
+        The bytes are drawn from ``rng`` either way, so the simulation's random stream (and with
+        it every observation, reward and verdict) is the same with and without a secret. With a
+        secret the key is HMAC-SHA256(secret, those bytes): whoever knows the seed but not the
+        secret cannot rebuild it.
         """
         seeded = rng.bytes(32)
-        return cls(Ed25519PrivateKey.from_private_bytes(os.urandom(32) if secret else seeded))
+        material = seeded if secret is None else hmac.digest(secret, seeded, "sha256")
+        return cls(Ed25519PrivateKey.from_private_bytes(material))
 
     def sign(self, message: bytes) -> bytes:
         return self.private.sign(message)

@@ -52,15 +52,15 @@ class Identities:
     Args:
         rng: the chain's generator; keys are drawn from it in creation order.
         validity_s: certificate validity [s of simulated time].
-        secret_keys: keys from OS randomness instead of ``rng`` (``rng`` advances the same way).
+        key_secret: mixed into every key (see :meth:`KeyPair.from_rng`); None: keys follow ``rng``.
     """
 
     def __init__(
-        self, rng: np.random.Generator, validity_s: float, secret_keys: bool = False
+        self, rng: np.random.Generator, validity_s: float, key_secret: bytes | None = None
     ) -> None:
         self._rng = rng
-        self._secret = secret_keys
-        self.ca = CertificateAuthority(rng, validity_s, secret_keys)
+        self._secret = key_secret
+        self.ca = CertificateAuthority(rng, validity_s, key_secret)
         self.ca_identity = Identity("ca", "ca", self.ca.key)
         self._members: dict[str, Identity] = {}
         self._public: dict[str, Ed25519PublicKey] = {}

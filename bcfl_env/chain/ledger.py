@@ -94,7 +94,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
-        """Write the ledger to an SQLite file (WAL; one atomic transaction per block)."""
+        """Write the ledger to an SQLite file (WAL; one atomic transaction per save)."""
         save_ledger(
             Path(path), self.ca_public_key, self.root_cert_der, self.blocks, self.models,
             self.signed_head,
@@ -108,6 +108,10 @@ class Ledger:
             LedgerIntegrityError: the file is unreadable or (with ``verify``) fails verification.
         """
         stored = load_ledger(Path(path))
+        if len(stored.ca_public_key) != 32:  # an Ed25519 key; the trust anchor of everything else
+            raise LedgerIntegrityError(
+                None, f"meta.ca_public_key is {len(stored.ca_public_key)} bytes, expected 32"
+            )
         ledger = cls(stored.ca_public_key, stored.root_cert_der)
         ledger.blocks = stored.blocks
         ledger.models = stored.models

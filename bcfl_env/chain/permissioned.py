@@ -19,6 +19,7 @@ and imports nothing from the network, the FL engine or gymnasium.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,8 @@ class PermissionedChain:
         faulty: identities that misbehave as ``cfg.faulty_behavior`` when they serve on a
             committee (RSUs, and in ``top_trainers`` mode possibly vehicles).
         aggregation: the MBS's aggregation rule, recorded in genesis for the audit.
+        key_secret: with ``key_source="secret"``, the secret mixed into every key (default: 32
+            fresh bytes of OS randomness); ignored with ``key_source="seed"``.
     """
 
     def __init__(
@@ -88,10 +91,15 @@ class PermissionedChain:
         rsus: Sequence[str],
         faulty: Sequence[str] = (),
         aggregation: AggregationRule | None = None,
+        key_secret: bytes | None = None,
     ) -> None:
         self.cfg = cfg
         self.rng = rng
-        self.identities = Identities(rng, cfg.cert_validity_s, cfg.key_source == "secret")
+        if cfg.key_source == "secret" and key_secret is None:
+            key_secret = os.urandom(32)
+        self.identities = Identities(
+            rng, cfg.cert_validity_s, key_secret if cfg.key_source == "secret" else None
+        )
         self.ca = self.identities.ca
         self.ledger = Ledger(self.ca.public_key, self.ca.root.der)
         self.tasks = TaskBook(self.ledger.models)

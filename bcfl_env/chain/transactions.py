@@ -53,7 +53,9 @@ class Transaction:
         return sha256_hex(self.body + self.signature)
 
     def decoded(self) -> dict[str, Any]:
-        data = json.loads(self.body)
+        # NaN and Infinity are not JSON, and canonical bytes never hold them: a body with them
+        # was made by hand, and is malformed rather than a number to compute with
+        data = json.loads(self.body, parse_constant=_not_json)
         if not isinstance(data, dict) or set(data) != {"kind", "sender", "payload"}:
             raise ValueError("transaction body must hold exactly kind, sender and payload")
         if data["kind"] not in KINDS:
@@ -67,6 +69,10 @@ class Transaction:
     def leaf(self) -> bytes:
         """Merkle leaf: the transaction's full bytes, signature included."""
         return self.body + self.signature
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def make_transaction(kind: str, sender: str, payload: dict[str, Any], key: KeyPair) -> Transaction:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -174,6 +175,9 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             self.action_space = spaces.MultiBinary(n)
         self.world: World | None = None
+        # chain.key_source="secret": one secret per env instance, so the same instance and seed
+        # give the same ledger (Gymnasium's determinism), while the public seed alone rebuilds no key
+        self._key_secret = os.urandom(32)
         self._rows = np.zeros((n + 1, self.num_features), dtype=np.float32)
         self._last_selected: list[int] = []
         self._world_seed = 0
@@ -183,9 +187,14 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        if options:  # nothing is silently ignored: the env takes no reset options
+            raise ValueError(
+                f"reset options are not supported (got {sorted(map(str, options))}); allowed: "
+                "None or {}; configure the env through gymnasium.make overrides instead"
+            )
         super().reset(seed=seed)
         self._world_seed = int(self.np_random.integers(0, 2**63 - 1))
-        self.world = World(self.config, self._world_seed)
+        self.world = World(self.config, self._world_seed, self._key_secret)
         self._last_selected = []
         self._episode_actions = []
         return self._observe(), self._info(self.world.last_report, {}, [])
@@ -248,7 +257,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
                 raise ValueError("action_dtypes and actions differ in length")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an environment snapshot: {exc}") from exc
-        self.world = World(self.config, seed)
+        self.world = World(self.config, seed, self._key_secret)
         self._world_seed, self._episode_actions, self._last_selected = seed, [], []
         self._observe()  # the rows a weights-mode action scores
         for action, dtype in zip(actions, dtypes, strict=True):
