@@ -1,0 +1,105 @@
+"""Adversary sweep: final accuracy under every shipped attack and faulty committee members,
+against the clean run with the same selector and seeds (target: within 2 points).
+
+IoV, random selection, ``--rounds`` (30) rounds, seeds 0..``--seeds``-1, the target accuracy out
+of reach so every episode runs all rounds. Rows: attack x poisoning fraction x faulty committee
+behaviour; columns: final accuracy (mean over seeds), its gap to the clean run, and the poisoned
+updates accepted and rejected. Also checks liveness with one always-reject member of four.
+
+Usage: python benchmarks/bench_adversary.py [--rounds 30] [--seeds 3] [--fractions 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import statistics
+import time
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+import bcfl_env  # noqa: F401
+from agents import make_selector
+from bcfl_env.config import AttackKind
+
+ONE_OF_FOUR = 1 / 6  # IoV has 6 RSUs and a 4-member committee: one faulty RSU
+
+
+def episode(rounds: int, seed: int, **overrides: Any) -> dict[str, float]:
+    env = gym.make("bcfl/IoV-v1", max_rounds=rounds, target_accuracy=1.0, **overrides)
+    selector = make_selector("random", env, seed=seed)
+    obs, info = env.reset(seed=seed)
+    accepted = rejected = committed = 0
+    for _ in range(rounds):
+        action, _ = selector.predict(obs)
+        obs, _, terminated, truncated, info = env.step(action)
+        accepted += info["poisoned_accepted"]
+        rejected += info["poisoned_rejected"]
+        committed += int(info["block_committed"])
+        if terminated or truncated:
+            break
+    env.close()
+    return {
+        "accuracy": float(info["accuracy"]),
+        "accepted": accepted,
+        "rejected": rejected,
+        "committed": committed,
+    }
+
+
+EXTRA: dict[str, Any] = {}  # --set overrides, applied to every run (the clean one included)
+
+
+def sweep(rounds: int, seeds: int, **overrides: Any) -> dict[str, float]:
+    runs = [episode(rounds, s, **{**EXTRA, **overrides}) for s in range(seeds)]
+    return {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.3])
+    parser.add_argument("--attacks", nargs="+", default=list(AttackKind.__args__))  # type: ignore[attr-defined]
+    parser.add_argument("--set", nargs="*", default=[], help="env overrides key=value (literals)")
+    args = parser.parse_args()
+    EXTRA.update({k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    clean = sweep(args.rounds, args.seeds)
+    print(f"clean: final accuracy {clean['accuracy']:.3f} ({args.seeds} seeds, {args.rounds} rounds)")
+    print("\n| attack | poisoning | faulty committee | final accuracy | vs clean [points] | "
+          "poisoned accepted / rejected (per episode) | within 2 points |")
+    print("|---|---|---|---|---|---|---|")
+    worst = 0.0
+    alone = sweep(args.rounds, args.seeds, faulty_fraction=ONE_OF_FOUR, faulty_behavior="random")
+    gap = 100 * (alone["accuracy"] - clean["accuracy"])
+    print(f"| none | 0% | 1 of 4, random votes | {alone['accuracy']:.3f} | {gap:+.1f} | - | "
+          f"{'yes' if gap >= -2 else 'NO'} |", flush=True)
+    for attack in args.attacks:
+        for fraction in args.fractions:
+            for faulty, label in ((0.0, "none"), (ONE_OF_FOUR, "1 of 4, random votes")):
+                r = sweep(
+                    args.rounds, args.seeds, malicious_fraction=fraction, attack=attack,
+                    faulty_fraction=faulty, faulty_behavior="random",
+                )  # fmt: skip
+                gap = 100 * (r["accuracy"] - clean["accuracy"])
+                worst = min(worst, gap)
+                print(
+                    f"| {attack} | {fraction:.0%} | {label} | {r['accuracy']:.3f} | {gap:+.1f} | "
+                    f"{r['accepted']:.1f} / {r['rejected']:.1f} | {'yes' if gap >= -2 else 'NO'} |",
+                    flush=True,
+                )
+    live = sweep(args.rounds, args.seeds, faulty_fraction=ONE_OF_FOUR, faulty_behavior="always_reject")
+    print(
+        f"\nliveness, one always-reject member of four: final accuracy {live['accuracy']:.3f} "
+        f"({100 * (live['accuracy'] - clean['accuracy']):+.1f} points), blocks committed "
+        f"{live['committed']:.1f} of {args.rounds}"
+    )
+    print(f"worst gap {worst:+.1f} points; {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
