@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(HASH)
 STAMP_TEST := $(VENV)/.installed-test-$(HASH)
 CHECK_TORCH := $(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 
-.PHONY: venv venv-test demo test check lint format type bench clean
+.PHONY: venv venv-test demo test check lint format type bench reliability clean
 
 # what the demo needs: the package and its required dependencies
 $(STAMP):
@@ -50,6 +50,10 @@ format: venv-test
 
 type: venv-test
 	$(BIN)/mypy
+
+# attacks the product and writes benchmarks/RELIABILITY.md (about 15 minutes on 2 cores)
+reliability: venv-test
+	PYTHONHASHSEED=0 OMP_NUM_THREADS=1 $(BIN)/python benchmarks/reliability.py
 
 bench: venv-test
 	$(BIN)/python benchmarks/bench_world.py

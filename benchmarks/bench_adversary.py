@@ -69,15 +69,22 @@ def main() -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     clean = sweep(args.rounds, args.seeds)
-    print(f"clean: final accuracy {clean['accuracy']:.3f} ({args.seeds} seeds, {args.rounds} rounds)")
-    print("\n| attack | poisoning | faulty committee | final accuracy | vs clean [points] | "
-          "poisoned accepted / rejected (per episode) | within 2 points |")
+    print(
+        f"clean: final accuracy {clean['accuracy']:.3f} ({args.seeds} seeds, {args.rounds} rounds)"
+    )
+    print(
+        "\n| attack | poisoning | faulty committee | final accuracy | vs clean [points] | "
+        "poisoned accepted / rejected (per episode) | within 2 points |"
+    )
     print("|---|---|---|---|---|---|---|")
     worst = 0.0
     alone = sweep(args.rounds, args.seeds, faulty_fraction=ONE_OF_FOUR, faulty_behavior="random")
     gap = 100 * (alone["accuracy"] - clean["accuracy"])
-    print(f"| none | 0% | 1 of 4, random votes | {alone['accuracy']:.3f} | {gap:+.1f} | - | "
-          f"{'yes' if gap >= -2 else 'NO'} |", flush=True)
+    print(
+        f"| none | 0% | 1 of 4, random votes | {alone['accuracy']:.3f} | {gap:+.1f} | - | "
+        f"{'yes' if gap >= -2 else 'NO'} |",
+        flush=True,
+    )
     for attack in args.attacks:
         for fraction in args.fractions:
             for faulty, label in ((0.0, "none"), (ONE_OF_FOUR, "1 of 4, random votes")):
@@ -92,7 +99,9 @@ def main() -> None:
                     f"{r['accepted']:.1f} / {r['rejected']:.1f} | {'yes' if gap >= -2 else 'NO'} |",
                     flush=True,
                 )
-    live = sweep(args.rounds, args.seeds, faulty_fraction=ONE_OF_FOUR, faulty_behavior="always_reject")
+    live = sweep(
+        args.rounds, args.seeds, faulty_fraction=ONE_OF_FOUR, faulty_behavior="always_reject"
+    )
     print(
         f"\nliveness, one always-reject member of four: final accuracy {live['accuracy']:.3f} "
         f"({100 * (live['accuracy'] - clean['accuracy']):+.1f} points), blocks committed "

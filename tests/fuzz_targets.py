@@ -220,7 +220,8 @@ class CellTarget:
                 value = bytes(flipped)
             try:
                 con.execute(f"UPDATE {table} SET {column}=? WHERE rowid=?", (value, rowid))
-            except sqlite3.IntegrityError:  # NOT NULL: SQLite itself refuses this edit
+            except (sqlite3.IntegrityError, OverflowError):  # NOT NULL, or past 64-bit integers:
+                # SQLite itself refuses this edit
                 return "unwritable"
             con.commit()
         finally:

@@ -442,3 +442,29 @@ def test_malformed_cells_are_integrity_errors_not_crashes(
     con.close()
     with pytest.raises(LedgerIntegrityError):
         Ledger.load(copy, verify=True)
+
+
+@pytest.mark.parametrize("cell", ["qc", "signed_head"])
+def test_a_re_encoded_unhashed_cell_is_detected(saved_ledger, tmp_path, cell):
+    # found by fuzzing: the quorum certificate and the signed head are not covered by a block
+    # hash, and hex or JSON decoding would read an upper-cased digit or re-spaced JSON the same
+    copy = tmp_path / "reencoded.sqlite"
+    copy.write_bytes(saved_ledger.read_bytes())
+    con = sqlite3.connect(copy)
+    if cell == "qc":
+        (qc,) = con.execute("SELECT qc FROM blocks WHERE height=2").fetchone()
+        first_letter = next(i for i, b in enumerate(qc) if chr(b) in "abcdef")
+        edited = (
+            qc[:first_letter] + qc[first_letter : first_letter + 1].upper() + qc[first_letter + 1 :]
+        )
+        con.execute("UPDATE blocks SET qc=? WHERE height=2", (edited,))
+    else:
+        import json
+
+        (head,) = con.execute("SELECT value FROM meta WHERE key='signed_head'").fetchone()
+        edited = json.dumps(json.loads(head), sort_keys=True, indent=1).encode()
+        con.execute("UPDATE meta SET value=? WHERE key='signed_head'", (edited,))
+    con.commit()
+    con.close()
+    with pytest.raises(LedgerIntegrityError, match="canonical"):
+        Ledger.load(copy, verify=True)

@@ -80,4 +80,9 @@ class Block:
         data = json.loads(raw)
         if not isinstance(data, list):
             raise ValueError("a quorum certificate is a list of [member, signature]")
-        return [(str(member), bytes.fromhex(sig)) for member, sig in data]
+        qc = [(str(member), bytes.fromhex(sig)) for member, sig in data]
+        # the certificate is not covered by the block hash, so only its canonical bytes count:
+        # otherwise an upper-case hex digit or extra whitespace would change the file unseen
+        if canonical_bytes([[m, s.hex()] for m, s in qc]) != raw:
+            raise ValueError("the quorum certificate is not in canonical form")
+        return qc

@@ -12,6 +12,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bcfl_env.chain.block import Block
 from bcfl_env.chain.errors import LedgerIntegrityError
@@ -128,9 +129,18 @@ def _append(
     elif bytes(row[0]) != ca_public_key:
         raise ValueError(f"{path} holds a ledger of another CA; choose a new file")
     stored = con.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()[0]
+    if stored >= len(blocks) and blocks:
+        # the file is ahead of this ledger: fine if this ledger is a prefix of it (another saver
+        # of the same chain got further); its newer signed head stays
+        mine = con.execute(
+            "SELECT header FROM blocks WHERE height=?", (len(blocks) - 1,)
+        ).fetchone()[0]
+        if bytes(mine) != blocks[-1].header:
+            raise ValueError(f"{path} holds a different history; choose a new file")
+        return
     if stored >= 0:
         head = con.execute("SELECT header FROM blocks WHERE height=?", (stored,)).fetchone()[0]
-        if stored >= len(blocks) or bytes(head) != blocks[stored].header:
+        if bytes(head) != blocks[stored].header:
             raise ValueError(f"{path} holds a different history; choose a new file")
     referenced = _model_refs(blocks)
     for height in range(stored + 1, len(blocks)):
@@ -189,11 +199,18 @@ def load_ledger(path: Path) -> StoredLedger:
             con.execute("BEGIN")  # one read transaction: one snapshot, even while a save commits
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             head = meta.get("signed_head")
+            signed_head: Any = None
             try:
-                signed_head = (
-                    json.loads(_blob(head, "meta.signed_head")) if head is not None else None
-                )
-            except (TypeError, ValueError) as exc:
+                if head is not None:
+                    signed_head = json.loads(_blob(head, "meta.signed_head"))
+                    # stored canonically (sorted keys, lower-case hex): other bytes were edited
+                    signature = str(signed_head.get("signature"))
+                    if (
+                        json.dumps(signed_head, sort_keys=True).encode() != head
+                        or signature != signature.lower()
+                    ):
+                        raise ValueError("not in canonical form")
+            except (TypeError, ValueError, AttributeError) as exc:
                 raise LedgerIntegrityError(None, f"unreadable signed head: {exc}") from exc
             stored = StoredLedger(
                 _blob(meta["ca_public_key"], "meta.ca_public_key"),
