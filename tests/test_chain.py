@@ -468,3 +468,19 @@ def test_a_re_encoded_unhashed_cell_is_detected(saved_ledger, tmp_path, cell):
     con.close()
     with pytest.raises(LedgerIntegrityError, match="canonical"):
         Ledger.load(copy, verify=True)
+
+
+def test_a_root_certificate_cryptography_cannot_read_is_an_integrity_error(saved_ledger, tmp_path):
+    # found by fuzzing: one flipped bit in the certificate's version field made cryptography
+    # raise its own InvalidVersion, which is not a ValueError, out of Ledger.load
+    copy = tmp_path / "root.sqlite"
+    copy.write_bytes(saved_ledger.read_bytes())
+    con = sqlite3.connect(copy)
+    (der,) = con.execute("SELECT value FROM meta WHERE key='root_cert'").fetchone()
+    flipped = bytearray(der)
+    flipped[10] ^= 1
+    con.execute("UPDATE meta SET value=? WHERE key='root_cert'", (bytes(flipped),))
+    con.commit()
+    con.close()
+    with pytest.raises(LedgerIntegrityError):
+        Ledger.load(copy, verify=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
@@ -61,6 +62,14 @@ def parse_certificate(der: bytes, ca_public: bytes) -> CertificateInfo:
     Raises:
         ValueError: unreadable DER, a signature that is not the CA's, or a missing role.
     """
+    try:
+        return _parse_certificate(der, ca_public)
+    except (x509.InvalidVersion, UnsupportedAlgorithm, TypeError) as exc:
+        # cryptography's own types for DER it cannot read (found by fuzzing the root cert cell)
+        raise ValueError(f"unreadable certificate: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse_certificate(der: bytes, ca_public: bytes) -> CertificateInfo:
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
