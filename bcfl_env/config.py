@@ -64,8 +64,8 @@ def _num(
     return field(default=default, metadata={"rng": (lo, hi, lo_open), "doc": doc})
 
 
-def _opt_num(lo: float, hi: float, *, doc: str = "") -> Any:
-    return field(default=None, metadata={"rng": (lo, hi, False), "optional": True, "doc": doc})
+def _opt_num(lo: float, hi: float, *, default: float | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata={"rng": (lo, hi, False), "optional": True, "doc": doc})
 
 
 def _choice(default: str, *choices: str, doc: str = "") -> Any:
@@ -444,6 +444,13 @@ class EnvConfig(_Validated):
         "server",
         "oracle",
         doc="what a server can know (on-chain, measured, reported), or that plus true values",
+    )
+    torch_threads: int | None = _opt_num(
+        1,
+        1024,
+        default=1,
+        doc="torch threads for the env's own training and scoring (restored after each call); "
+        "None: leave torch's setting",
     )
 
     def _check(self) -> None:

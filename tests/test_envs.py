@@ -537,3 +537,35 @@ def test_reset_refuses_options_it_would_ignore():
     env.reset(seed=0, options={})
     with pytest.raises(ValueError, match="reset options are not supported"):
         env.reset(seed=0, options={"num_vehicles": 3})
+
+
+def test_the_env_uses_its_own_thread_count_and_gives_the_callers_back():
+    import torch
+
+    seen = []
+
+    def spy_on(env):
+        world = env.unwrapped.world
+        inner = world.step
+
+        def step(slots):
+            seen.append(torch.get_num_threads())  # what the env's torch work runs with
+            return inner(slots)
+
+        world.step = step
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        env = gym.make("bcfl/IoV-v1", max_rounds=3)
+        env.reset(seed=0)
+        spy_on(env)
+        env.step(env.action_space.sample())
+        assert seen == [1] and torch.get_num_threads() == 2
+        free = gym.make("bcfl/IoV-v1", max_rounds=3, torch_threads=None)
+        free.reset(seed=0)
+        spy_on(free)
+        free.step(free.action_space.sample())
+        assert seen == [1, 2]
+    finally:
+        torch.set_num_threads(before)

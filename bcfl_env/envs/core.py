@@ -20,6 +20,7 @@ from bcfl_env.envs.observation import (
     layout_shape,
 )
 from bcfl_env.envs.reward import StepOutcome, reward_terms
+from bcfl_env.envs.threads import torch_threads
 from bcfl_env.world import RoundReport, World
 
 __all__ = ["BCFLEnv"]
@@ -194,7 +195,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             )
         super().reset(seed=seed)
         self._world_seed = int(self.np_random.integers(0, 2**63 - 1))
-        self.world = World(self.config, self._world_seed, self._key_secret)
+        with torch_threads(self.config.env.torch_threads):
+            self.world = World(self.config, self._world_seed, self._key_secret)
         self._last_selected = []
         self._episode_actions = []
         return self._observe(), self._info(self.world.last_report, {}, [])
@@ -206,7 +208,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         slots, ignored = self._selection(action)
         self._episode_actions.append(np.array(action, copy=True))
         previous = world.fl.accuracy
-        report = world.step(slots)
+        with torch_threads(self.config.env.torch_threads):
+            report = world.step(slots)
         self._last_selected = [int(s) for s in slots]
         env = self.config.env
         outcome = StepOutcome(
@@ -257,7 +260,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
                 raise ValueError("action_dtypes and actions differ in length")
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an environment snapshot: {exc}") from exc
-        self.world = World(self.config, seed, self._key_secret)
+        with torch_threads(self.config.env.torch_threads):
+            self.world = World(self.config, seed, self._key_secret)
         self._world_seed, self._episode_actions, self._last_selected = seed, [], []
         self._observe()  # the rows a weights-mode action scores
         for action, dtype in zip(actions, dtypes, strict=True):
