@@ -233,6 +233,10 @@ class PermissionedChain:
         self.pending.append(self.identity(MBS).transaction("aggregation", payload))
         return digest
 
+    def anchor_dag(self, anchor: dict[str, Any]) -> None:
+        """The MBS attests the vehicles' DAG (``Dag.anchor()``) in the next certified block."""
+        self.pending.append(self.identity(MBS).transaction("dag_anchor", dict(anchor)))
+
     @property
     def published(self) -> dict[str, int]:
         return self.tasks.published

@@ -40,6 +40,7 @@ KINDS = (
     "aggregation",
     "evidence",
     "view_change",
+    "dag_anchor",
 )
 
 

@@ -66,6 +66,7 @@ SENDER_ROLES: dict[str, tuple[str, ...]] = {
     "verdict": ("rsu", "vehicle"),
     "evidence": ("rsu", "vehicle", "mbs"),
     "view_change": ("rsu", "vehicle"),
+    "dag_anchor": ("mbs",),
 }
 QUALITY_REASONS = frozenset({"low_quality", "non_finite_update"})
 WEIGHT_TOLERANCE = 1e-6  # weights are recorded with 9 decimals
@@ -147,6 +148,7 @@ class LedgerVerifier:
         self.acceptance = "quorum"
         self.margin = 0.0
         self.consensus: Consensus | None = None
+        self.dag_count = 0
 
     # ------------------------------------------------------------------ driver
     def run(self) -> VerificationReport:
@@ -558,6 +560,25 @@ class LedgerVerifier:
             update.consumed_at = blk.height
         self.report.aggregations += 1
         return self._publish(model, version)
+
+    def _tx_dag_anchor(
+        self, tx_id: str, sender: str, p: dict[str, Any], at_s: float, blk: _Block
+    ) -> str:
+        """The MBS's attestation of the vehicles' DAG (``bcfl_env.chain.dag``): well formed, and
+        each anchor covers at least as much of the DAG as the one before (the DAG only grows);
+        ``Dag.verify`` checks the anchors against the DAG itself."""
+        if not isinstance(p, dict) or set(p) != {"count", "root", "tips"}:
+            return "a DAG anchor holds exactly count, root and tips"
+        count, root, tips = p["count"], p["root"], p["tips"]
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            return "a DAG anchor's count is a positive integer"
+        hexes = [root, *tips] if isinstance(tips, list) else None
+        if not hexes or not all(isinstance(h, str) and len(h) == 64 for h in hexes):
+            return "a DAG anchor's root and tips are SHA-256 hex digests"
+        if count < self.dag_count:
+            return f"the DAG anchor counts {count} transactions, an earlier one {self.dag_count}"
+        self.dag_count = count
+        return ""
 
     def _tx_evidence(
         self, tx_id: str, sender: str, p: dict[str, Any], at_s: float, blk: _Block
