@@ -311,6 +311,29 @@ class ChainConfig(_Validated):
     contract_min_reputation: float = _num(
         0.3, 0.0, 1.0, doc="contract rule: reputation below this refuses a vehicle a task"
     )
+    dag: bool = _flag(
+        False,
+        doc="vehicles share trained models in a local DAG over V2V and start training from a mix "
+        "of the global model and confirmed neighbour models (IoV hybrid chain)",
+    )
+    dag_mix: float = _num(
+        0.3, 0.0, 1.0, doc="DAG: weight of the mean confirmed neighbour model in a start model"
+    )
+    dag_alpha: float = _num(
+        0.5, 0.0, 100.0, doc="DAG: tip-selection bias toward heavy transactions"
+    )
+    dag_confirm_weight: int = _num(3, 1, 1000, doc="DAG: cumulative weight that confirms a model")
+    dag_quality_floor: float = _num(
+        -0.2,
+        -1.0,
+        1.0,
+        doc="DAG: approve a model whose accuracy on the approver's data is at least the global "
+        "model's plus this",
+    )
+    dag_anchor_every: int = _num(5, 1, 1_000_000, doc="DAG: rounds between anchors on the chain")
+    v2v_min_rate_bps: float = _num(
+        2e6, 1.0, 1e12, doc="DAG: V2V rate floor that defines a vehicle's reach [bit/s]"
+    )
     norm_screen: bool = _flag(
         True,
         doc="members also reject an update outside the norm bound (DP clip contract, or norm_factor x the accepted median)",

@@ -36,6 +36,7 @@ import torch
 from bcfl_env.chain import PermissionedChain, Transaction, UpdateCandidate
 from bcfl_env.chain.service import ChainService
 from bcfl_env.config import BCFLConfig
+from bcfl_env.dag_sharing import DagSharing
 from bcfl_env.fl import FLEngine
 from bcfl_env.fl.screening import OUT_OF_BOUND, NormScreen
 from bcfl_env.network import (
@@ -169,6 +170,7 @@ class World:
         self.pending_arrivals: list[_Job] = []
         self.network.reset()
         self.last_report = RoundReport(round=0, accuracy=self.fl.accuracy, loss=self.fl.loss)
+        self.dag_sharing = DagSharing(self) if cfg.chain.dag else None
 
     # ------------------------------------------------------------------ eligibility
     def eligible_slots(self) -> np.ndarray:
@@ -212,6 +214,8 @@ class World:
         if sync:
             for identity in list(self.jobs):
                 self._drop(identity, "deadline", report)
+        if self.dag_sharing is not None:
+            self.dag_sharing.anchor(self.round)
         self._verify_and_aggregate(arrived, report)
         report.in_flight = sorted(set(self.jobs) | {j.identity for j in self.pending_arrivals})
         report.energy_j = self._energy_spent() - energy_before
@@ -250,9 +254,12 @@ class World:
                 self.chain.cancel_task(self.vehicle_ids[identity])
                 report.dropped.append((identity, "energy"))
                 continue
+            start, pull_s = self.fl.global_params, 0.0
+            if self.dag_sharing is not None:  # neighbours' confirmed models, pulled over V2V
+                start, pull_s = self.dag_sharing.start_model(identity, int(slot))
             self.jobs[identity] = _Job(
-                identity, int(slot), self.round, self.fl.version, self.global_hash, self.fl.global_params,
-                self.time_s + float(t_compute[k]), float(e_compute[k]), self.time_s,
+                identity, int(slot), self.round, self.fl.version, self.global_hash, start,
+                self.time_s + pull_s + float(t_compute[k]), float(e_compute[k]), self.time_s,
             )  # fmt: skip
 
     def _train_due(self, horizon_s: float) -> None:
@@ -270,6 +277,9 @@ class World:
             job.loss = float(result.losses[k])
             job.stage = "trained"
             self.reported_loss[job.identity] = job.loss / self._loss_report_divisor[job.identity]
+        if self.dag_sharing is not None:
+            trained = [(j.identity, result.params[k]) for k, j in enumerate(due)]
+            self.dag_sharing.publish(trained, max(j.compute_done_s for j in due))
 
     def _run_until(self, horizon_s: float, report: RoundReport, stop_when_idle: bool) -> list[_Job]:
         """Advance the network tick by tick to ``horizon_s``; returns the jobs whose upload arrived."""

@@ -38,9 +38,10 @@ def _grow(chain, n=12, seed=0, alpha=0.5, quality=_good):
     signers = signers_of(chain.identities)
     for epoch in range(0, n, 3):  # three vehicles publish in each epoch, concurrently
         entries = [
-            (chain.identity(VEHICLES[i % 6]), _model(i)) for i in range(epoch, min(n, epoch + 3))
+            (chain.identity(VEHICLES[i % 6]), _model(i), quality)
+            for i in range(epoch, min(n, epoch + 3))
         ]
-        dag.publish_concurrently(entries, 1.0 + epoch, rng, signers, quality)
+        dag.publish_concurrently(entries, 1.0 + epoch, rng, signers)
     return dag, signers
 
 
@@ -69,7 +70,8 @@ def test_a_walk_prefers_the_heavy_side_as_alpha_grows():
     dag = Dag(chain.identity("mbs"), sha256_hex(b"initial-model"), alpha=0.0)
     rng, signers = np.random.default_rng(0), signers_of(chain.identities)
     heavy, light = dag.publish_concurrently(
-        [(chain.identity("veh0"), _model(0)), (chain.identity("veh1"), _model(1))], 1.0, rng, signers, _good
+        [(chain.identity("veh0"), _model(0), _good), (chain.identity("veh1"), _model(1), _good)],
+        1.0, rng, signers,
     )  # fmt: skip
     # four transactions build on the heavy branch only
     for i in range(4):

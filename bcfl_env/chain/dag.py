@@ -232,8 +232,8 @@ class Dag:
         tx = self.txs[self.index[tx_id]]
         data = tx.decoded()
         at_s = float(data["payload"]["time_s"])
-        if data["sender"] == self.genesis_signer and tx_id == self.genesis_id:
-            return {"signature": True, "certificate": True, "score": float(quality(tx))}
+        if tx_id == self.genesis_id:  # the chain's published initial model: no quality to judge
+            return {"signature": True, "certificate": True, "score": 0.0}
         key, why = signers(data["sender"], at_s)
         signature = key is not None and verify_signature(key, tx.signature, tx.body)
         return {
@@ -242,10 +242,10 @@ class Dag:
             "score": float(quality(tx)),
         }
 
-    def passes(self, check: dict[str, Any]) -> bool:
-        return bool(
-            check["signature"] and check["certificate"] and check["score"] >= self.quality_floor
-        )
+    def passes(self, check: dict[str, Any], tx_id: str | None = None) -> bool:
+        """Whether a check lets its approver approve (genesis needs only the first two)."""
+        trusted = check["signature"] and check["certificate"]
+        return bool(trusted and (tx_id == self.genesis_id or check["score"] >= self.quality_floor))
 
     def publish(
         self,
@@ -264,16 +264,15 @@ class Dag:
 
     def publish_concurrently(
         self,
-        entries: Sequence[tuple[Identity, str]],
+        entries: Sequence[tuple[Identity, str, QualityCheck]],
         now_s: float,
         rng: np.random.Generator,
         signers: SignerLookup,
-        quality: QualityCheck,
     ) -> list[DagTransaction]:
-        """Vehicles publishing in the same epoch: each selects tips from the DAG as it stood at
-        the epoch's start (none sees the others' transactions yet), then all are added. This is
-        where a tangle's several tips come from."""
-        txs = [self.prepare(i, m, now_s, rng, signers, quality) for i, m in entries]
+        """Vehicles publishing in the same epoch, each with its own quality check: each selects
+        tips from the DAG as it stood at the epoch's start (none sees the others' transactions
+        yet), then all are added. This is where a tangle's several tips come from."""
+        txs = [self.prepare(i, m, now_s, rng, signers, q) for i, m, q in entries]
         for tx in txs:
             self.add(tx, signers)
         return txs
@@ -291,7 +290,7 @@ class Dag:
         approves, checks = [], []
         for tip in self.select_tips(rng):
             result = self.check(tip, signers, quality)
-            if self.passes(result):
+            if self.passes(result, tip):
                 approves.append(tip)
                 checks.append(result)
         if not approves:
@@ -350,7 +349,7 @@ class Dag:
             parent_time = float(self.txs[where].decoded()["payload"]["time_s"])
             if parent_time > float(p["time_s"]):
                 return "approves a transaction from its future"
-            if not self.passes(check):
+            if not self.passes(check, parent):
                 return f"approves {parent[:16]}... although its own check failed"
         return None
 
