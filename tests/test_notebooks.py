@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 FULL_RUN_LIMIT_S = {
     "01_quickstart": 300,
     "02_train_selector": 1800,
-    "03_adversaries": 600,
+    "03_adversaries": 120,
     "04_chain_audit": 300,
 }
 
