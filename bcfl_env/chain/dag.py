@@ -34,7 +34,6 @@ that precede it, and no transaction may be added twice.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,10 +42,11 @@ from typing import Any
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from bcfl_env.chain.crypto import canonical_bytes, sha256_hex, verify_signature
+from bcfl_env.chain.crypto import canonical_bytes, verify_signature
 from bcfl_env.chain.errors import ChainError
 from bcfl_env.chain.identity import Identity
 from bcfl_env.chain.merkle import merkle_root
+from bcfl_env.chain.transactions import Transaction
 
 __all__ = [
     "DAG_KIND",
@@ -80,19 +80,12 @@ class DagIntegrityError(Exception):
 
 
 @dataclass(frozen=True)
-class DagTransaction:
-    body: bytes
-    signature: bytes
-
-    @property
-    def tx_id(self) -> str:
-        return sha256_hex(self.body + self.signature)
+class DagTransaction(Transaction):
+    """A chain transaction's bytes and id, with the DAG's own body rules."""
 
     def decoded(self) -> dict[str, Any]:
         """The body as data; ``ValueError`` for anything but a well-formed model transaction."""
-        data = json.loads(self.body, parse_constant=_not_json)
-        if not isinstance(data, dict) or set(data) != {"kind", "sender", "payload"}:
-            raise ValueError("a DAG transaction holds exactly kind, sender and payload")
+        data = self.envelope()
         if data["kind"] != DAG_KIND or not isinstance(data["sender"], str):
             raise ValueError(f"kind must be {DAG_KIND!r} with a sender name")
         p = data["payload"]
@@ -117,10 +110,6 @@ class DagTransaction:
         if not isinstance(p["time_s"], int | float) or not math.isfinite(p["time_s"]):
             raise ValueError("time_s must be a finite number")
         return data
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
 
 
 def signers_of(identities: Any) -> SignerLookup:
@@ -258,9 +247,7 @@ class Dag:
     ) -> DagTransaction:
         """Select tips, check them, and add ``identity``'s signed model transaction approving the
         ones that pass (genesis when none does, so the DAG stays connected)."""
-        tx = self.prepare(identity, model, now_s, rng, signers, quality)
-        self.add(tx, signers)
-        return tx
+        return self.publish_concurrently([(identity, model, quality)], now_s, rng, signers)[0]
 
     def publish_concurrently(
         self,

@@ -53,12 +53,17 @@ class Transaction:
     def tx_id(self) -> str:
         return sha256_hex(self.body + self.signature)
 
-    def decoded(self) -> dict[str, Any]:
+    def envelope(self) -> dict[str, Any]:
+        """The body as ``{kind, sender, payload}``, of any kind; ``ValueError`` otherwise."""
         # NaN and Infinity are not JSON, and canonical bytes never hold them: a body with them
         # was made by hand, and is malformed rather than a number to compute with
         data = json.loads(self.body, parse_constant=_not_json)
         if not isinstance(data, dict) or set(data) != {"kind", "sender", "payload"}:
             raise ValueError("transaction body must hold exactly kind, sender and payload")
+        return data
+
+    def decoded(self) -> dict[str, Any]:
+        data = self.envelope()
         if data["kind"] not in KINDS:
             raise ValueError(f"unknown transaction kind {data['kind']!r}")
         return data
