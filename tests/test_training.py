@@ -328,7 +328,7 @@ def test_leaderboard_statistics_and_files(tmp_path):
                 }))  # fmt: skip
     results = tmp_path / "r.jsonl"
     results.write_text("\n".join(lines))
-    table = build_leaderboard([results], tmp_path)
+    table = build_leaderboard([results], tmp_path, {"s1": (75.0, 1000.0), "s2": (225.0, 1000.0)})
     rows = {(r["policy"], r["scenario"]): r for r in table}
     fast, slow = rows[("fast", "ALL")], rows[("slow", "ALL")]
     assert fast["normalised_time_iqm"] < slow["normalised_time_iqm"]

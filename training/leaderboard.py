@@ -53,32 +53,74 @@ def _stratified_ci(strata: list[np.ndarray], seed: int = 0) -> tuple[float, floa
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _time_metric(row: dict[str, Any]) -> float:
-    """Simulated time to target; an episode that never reached it counts its whole time."""
-    return float(
-        row["time_to_target_s"] if row["time_to_target_s"] is not None else row["sim_time_s"]
-    )
+References = dict[str, tuple[float, float]]  # scenario -> (reference time, time budget) [s]
 
 
-def normalised_times(rows: list[dict[str, Any]]) -> np.ndarray:
-    """Each episode's time to target over the longest time any policy took in that scenario."""
-    longest: dict[str, float] = defaultdict(float)
+def _time_metric(row: dict[str, Any], budget_s: float) -> float:
+    """Simulated time to target; an episode that never reached it is charged the scenario's
+    whole simulated-time budget (the penalty rule), however early it was cut off."""
+    reached = row["time_to_target_s"]
+    return float(reached) if reached is not None else float(budget_s)
+
+
+def normalised_times(rows: list[dict[str, Any]], references: References) -> np.ndarray:
+    """Each episode's time to target (or penalty) over its scenario's fixed reference time: the
+    random policy's IQM, stored with the suite. 1 is random's level, lower is better; a row's
+    value never depends on the other rows."""
+    out = []
     for r in rows:
-        longest[r["scenario"]] = max(longest[r["scenario"]], _time_metric(r))
-    return np.array([_time_metric(r) / max(longest[r["scenario"]], 1e-9) for r in rows])
+        reference, budget = references[r["scenario"]]
+        out.append(_time_metric(r, budget) / reference)
+    return np.array(out)
 
 
-def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:
+def _references(rows: list[dict[str, Any]], given: References | None) -> References:
+    from training.suite import scenario_reference
+
+    refs = dict(given or {})
+    for name in {r["scenario"] for r in rows} - set(refs):
+        refs[name] = scenario_reference(name)
+    for name, (reference, budget) in refs.items():
+        if not (reference > 0 and budget > 0):
+            raise ValueError(f"scenario {name!r} has no reference time (got {reference})")
+    return refs
+
+
+def _refuse_duplicates(rows: list[dict[str, Any]]) -> None:
+    seen: dict[tuple[str, str, int], int] = defaultdict(int)
+    for r in rows:
+        seen[(r["policy"], r["scenario"], int(r["seed"]))] += 1
+    twice = sorted(k for k, n in seen.items() if n > 1)
+    if twice:
+        shown = ", ".join(f"{p}/{s}/seed {seed}" for p, s, seed in twice[:5])
+        raise ValueError(
+            f"duplicate episodes ({len(twice)}: {shown}): each (policy, scenario, seed) must "
+            "appear once; remove the repeated lines or give the runs different labels"
+        )
+
+
+def build_leaderboard(
+    paths: list[Path], out_dir: Path, references: References | None = None
+) -> list[dict[str, Any]]:
     """Aggregate JSON-lines results into leaderboard.md / .csv / .json and two plots.
 
-    Per scenario: IQM of the simulated time to target with a 95 % bootstrap CI. Across the suite
-    (row ``ALL``): IQM of the normalised time (:func:`normalised_times`; 1 is the slowest episode
-    seen in that scenario, lower is better) with a CI from a bootstrap stratified by scenario.
+    Per scenario: IQM of the simulated time to target with a 95 % bootstrap CI, an episode that
+    never reached the target charged the scenario's time budget. Across the suite (row ``ALL``):
+    IQM of the normalised time (:func:`normalised_times`: over the scenario's fixed reference, 1
+    is the random policy's level, lower is better) with a CI from a bootstrap stratified by
+    scenario. Policies are ranked by that IQM. ``references`` overrides the suite's reference and
+    budget per scenario (for scenarios outside the suite).
+
+    Raises:
+        ValueError: no rows, a duplicate (policy, scenario, seed), or a scenario without a
+            reference.
     """
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     if not rows:
         raise ValueError("no results found in the given files")
-    norm = normalised_times(rows)
+    _refuse_duplicates(rows)
+    refs = _references(rows, references)
+    norm = normalised_times(rows, refs)
     for r, n in zip(rows, norm, strict=True):
         r["normalised_time"] = float(n)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -87,7 +129,7 @@ def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:
         groups[(row["policy"], "ALL")].append(row)
     table = []
     for (policy, scenario), items in sorted(groups.items()):
-        t = np.array([_time_metric(r) for r in items])
+        t = np.array([_time_metric(r, refs[r["scenario"]][1]) for r in items])
         nt = np.array([r["normalised_time"] for r in items])
         if scenario == "ALL":
             by_scenario: dict[str, list[float]] = defaultdict(list)
@@ -108,6 +150,11 @@ def build_leaderboard(paths: list[Path], out_dir: Path) -> list[dict[str, Any]]:
             "energy_j_mean": float(np.mean([r["energy_j"] for r in items])),
             "poisoned_accepted": int(sum(r["poisoned_accepted"] for r in items)),
         })  # fmt: skip
+    # ranked: policies by their suite-wide normalised IQM (lower first), ALL before scenarios
+    rank = {r["policy"]: r["normalised_time_iqm"] for r in table if r["scenario"] == "ALL"}
+    table.sort(
+        key=lambda r: (rank[r["policy"]], r["policy"], r["scenario"] != "ALL", r["scenario"])
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "leaderboard.json").write_text(json.dumps(table, indent=2))
     with (out_dir / "leaderboard.csv").open("w", newline="") as fh:
@@ -139,39 +186,52 @@ def markdown(table: list[dict[str, Any]]) -> str:
 
 
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean accuracy against simulated time, one panel per scenario, its target drawn."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    by_policy: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
-    for r in rows:
-        by_policy[r["policy"]].append(r["curve"])
-    grid = np.linspace(0, max(max(t for t, _ in c) for cs in by_policy.values() for c in cs), 100)
-    for policy, curves in sorted(by_policy.items()):
-        interp = [np.interp(grid, [t for t, _ in c], [a for _, a in c]) for c in curves]
-        ax.plot(grid, np.mean(interp, axis=0), label=policy)
-    ax.set_xlabel("simulated time [s]")
-    ax.set_ylabel("global test accuracy")
-    ax.legend()
+    from training.suite import scenario_target
+
+    scenarios = sorted({r.get("scenario", "") for r in rows})
+    fig = Figure(figsize=(5 * min(len(scenarios), 3), 3.6 * ((len(scenarios) + 2) // 3)))
+    for k, scenario in enumerate(scenarios):
+        ax = fig.add_subplot((len(scenarios) + 2) // 3, min(len(scenarios), 3), k + 1)
+        by_policy: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
+        for r in rows:
+            if r.get("scenario", "") == scenario:
+                by_policy[r["policy"]].append(r["curve"])
+        end = max(max(t for t, _ in c) for cs in by_policy.values() for c in cs)
+        grid = np.linspace(0, max(end, 1e-9), 100)
+        for policy, curves in sorted(by_policy.items()):
+            interp = [np.interp(grid, [t for t, _ in c], [a for _, a in c]) for c in curves]
+            ax.plot(grid, np.mean(interp, axis=0), label=policy)
+        target = scenario_target(scenario) if scenario else None
+        if target is not None:
+            ax.axhline(target, ls="--", c="k", lw=0.8, label="target")
+        ax.set_title(scenario or "all")
+        ax.set_xlabel("simulated time [s]")
+        ax.set_ylabel("global test accuracy")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
 
 def _plot_profiles(rows: list[dict[str, Any]], path: Path) -> None:
-    """Performance profiles (Agarwal et al., NeurIPS 2021): the fraction of episodes whose
-    normalised time to target is at most tau, per policy (higher and further left is better)."""
+    """Performance profiles (Agarwal et al., NeurIPS 2021): the fraction of episodes that reached
+    the target in at most tau times the scenario's reference time, per policy (higher and further
+    left is better); an episode that never reached it counts for no tau."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    taus = np.linspace(0, 1, 101)
+    taus = np.linspace(0, 2, 201)
     by_policy: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        by_policy[r["policy"]].append(r["normalised_time"])
+    for r in rows:  # an episode that never reached the target never counts as reached
+        reached = r.get("time_to_target_s", 0.0) is not None
+        by_policy[r["policy"]].append(r["normalised_time"] if reached else np.inf)
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for policy, values in sorted(by_policy.items()):
         v = np.array(values)
         ax.plot(taus, [(v <= t).mean() for t in taus], label=policy)
-    ax.set_xlabel("normalised time to target tau")
+    ax.set_xlabel("time to target / random's reference, tau")
     ax.set_ylabel("fraction of episodes with time <= tau")
     ax.legend()
     fig.tight_layout()

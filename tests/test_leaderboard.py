@@ -1,0 +1,99 @@
+"""Leaderboard statistics a reader can trust: fixed references, failed episodes never counted as
+reached, duplicates refused, rows ranked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.leaderboard import _plot_profiles, build_leaderboard, normalised_times
+
+
+def _row(policy, scenario, seed, time_s, sim_time_s=None):
+    reached = time_s is not None
+    end = time_s if reached else sim_time_s
+    return {
+        "policy": policy, "scenario": scenario, "seed": seed, "return": 1.0,
+        "time_to_target_s": time_s, "rounds_to_target": 5 if reached else None,
+        "final_accuracy": 0.9 if reached else 0.5, "sim_time_s": end, "rounds": 5,
+        "energy_j": 1.0, "poisoned_accepted": 0, "curve": [[0.0, 0.1], [end, 0.9 if reached else 0.5]],
+    }  # fmt: skip
+
+
+def _write(path, rows):
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def _score(table, policy):
+    return next(
+        r["normalised_time_iqm"] for r in table if r["policy"] == policy and r["scenario"] == "ALL"
+    )
+
+
+def test_a_rows_score_does_not_change_when_other_rows_are_added(tmp_path):
+    rng = np.random.default_rng(0)
+    randoms = [
+        _row("random", "iov-default", 1000 + s, float(rng.uniform(110, 150))) for s in range(10)
+    ]
+    alone = build_leaderboard([_write(tmp_path / "a.jsonl", randoms)], tmp_path / "a")
+    fast = [_row("ppo", "iov-default", 1000 + s, float(rng.uniform(60, 80))) for s in range(10)]
+    together = build_leaderboard([_write(tmp_path / "b.jsonl", randoms + fast)], tmp_path / "b")
+    assert _score(alone, "random") == _score(together, "random")
+    # and the yardstick is the suite's reference: random's own IQM sits near 1
+    assert 0.9 < _score(alone, "random") < 1.1
+
+
+def test_an_episode_that_never_reached_the_target_is_charged_the_budget_and_never_counted(tmp_path):
+    rows = [
+        _row("p", "iov-default", 1000, 100.0),
+        _row("p", "iov-default", 1001, None, sim_time_s=300.0),
+    ]
+    norm = normalised_times(rows, {"iov-default": (133.1, 3600.0)})
+    assert norm[1] == pytest.approx(3600.0 / 133.1)  # the penalty, not the 300 s it ran
+    table = build_leaderboard([_write(tmp_path / "r.jsonl", rows)], tmp_path)
+    row = next(r for r in table if r["scenario"] == "iov-default")
+    assert row["reached"] == 0.5
+    # the performance profile never counts the failed episode as reached, at any tau
+    from matplotlib.figure import Figure
+
+    captured = {}
+    original = Figure.savefig
+
+    def keep(self, *a, **k):
+        captured["lines"] = [line.get_ydata() for line in self.axes[0].lines]
+        return original(self, *a, **k)
+
+    Figure.savefig = keep
+    try:
+        for r, n in zip(rows, norm, strict=True):
+            r["normalised_time"] = float(n)
+        _plot_profiles(rows, tmp_path / "p.png")
+    finally:
+        Figure.savefig = original
+    assert max(captured["lines"][0]) == 0.5
+
+
+def test_duplicate_episodes_are_refused(tmp_path):
+    rows = [_row("random", "iov-default", 1000, 120.0)] * 2
+    with pytest.raises(ValueError, match="duplicate episodes .*random/iov-default/seed 1000"):
+        build_leaderboard([_write(tmp_path / "d.jsonl", rows)], tmp_path)
+
+
+def test_rows_are_ranked_by_the_suite_score(tmp_path):
+    rows = [_row("zz-fast", "iov-default", 1000 + s, 60.0 + s) for s in range(4)]
+    rows += [_row("aa-slow", "iov-default", 1000 + s, 200.0 + s) for s in range(4)]
+    table = build_leaderboard([_write(tmp_path / "k.jsonl", rows)], tmp_path)
+    assert [r["policy"] for r in table if r["scenario"] == "ALL"] == ["zz-fast", "aa-slow"]
+
+
+def test_a_scenario_outside_the_suite_needs_a_reference(tmp_path):
+    rows = [_row("p", "nowhere", 1, 10.0)]
+    with pytest.raises(ValueError, match="scenario 'nowhere' is in no suite"):
+        build_leaderboard([_write(tmp_path / "n.jsonl", rows)], tmp_path)
+    table = build_leaderboard(
+        [_write(tmp_path / "n.jsonl", rows)], tmp_path, {"nowhere": (20.0, 100.0)}
+    )
+    assert _score(table, "p") == pytest.approx(0.5)
