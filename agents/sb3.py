@@ -26,7 +26,7 @@ from agents.base import observed_eligible
 from agents.ranking import PlackettLuceDistribution
 from bcfl_env.envs import FEATURES, GLOBAL_FEATURES
 
-__all__ = ["SlotSetPolicy", "load_slot_policy"]
+__all__ = ["SlotSetPolicy", "load_slot_policy", "register_policy_aliases"]
 
 GLOBAL_COLUMNS = len(GLOBAL_FEATURES)
 BUDGET_COLUMN = GLOBAL_FEATURES.index("vehicles_per_round / num_vehicles")
@@ -168,3 +168,16 @@ def load_slot_policy(path: str | Path, env: gym.Env[Any, Any], algo: str = "ppo"
     # nothing pickled in the file is unpickled: every pickled entry comes from this side
     trusted = safe_custom_objects(Path(path), env, SlotSetPolicy, {}, lambda v: v)
     return cls.load(path, device="cpu", custom_objects=trusted)
+
+
+def register_policy_aliases() -> None:
+    """Make ``policy: SlotSetPolicy`` in a hyperparameter YAML resolve in PPO and A2C, as
+    rl-baselines3-zoo passes the name straight to the algorithm (``--gym-packages agents``
+    imports this module and so registers it). Idempotent."""
+    from stable_baselines3 import A2C, PPO
+
+    for algo in (PPO, A2C):
+        algo.policy_aliases.setdefault("SlotSetPolicy", SlotSetPolicy)
+
+
+register_policy_aliases()

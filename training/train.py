@@ -32,6 +32,8 @@ __all__ = ["ALGOS", "ChainMetricsCallback", "load_hyperparams", "load_model", "t
 
 HYPERPARAMS = Path(__file__).parent / "hyperparams"
 FALLBACK_ENV = "bcfl/IoV-v1"
+# YAML keys rl-baselines3-zoo reads to build the env; bcfl train applies the same wrappers itself
+ZOO_ONLY_KEYS = ("env_wrapper", "normalize", "frame_stack", "callback", "vec_env_wrapper")
 
 
 def _algos() -> dict[str, Any]:
@@ -162,6 +164,8 @@ def train(
         raise ValueError(f"--resume {resume}: not a run folder (no manifest.json in it)")
     hp = load_hyperparams(algo, env_id)
     hp.update(hyperparams or {})
+    for key in ZOO_ONLY_KEYS:  # rl-zoo's env-building keys; bcfl train builds the env itself
+        hp.pop(key, None)
     total = int(timesteps if timesteps is not None else hp.pop("n_timesteps"))
     hp.pop("n_timesteps", None)
     envs = int(n_envs or hp.pop("n_envs", 1))
@@ -408,6 +412,7 @@ def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Sele
                 "unsafe=True for a file you trust)"
             )
         raw = manifest.get("hyperparams_raw") or load_hyperparams(algo, manifest.get("env_id", ""))
+        raw = {k: v for k, v in raw.items() if k not in ZOO_ONLY_KEYS}
         policy = _policy(str(raw.get("policy", "MlpPolicy")))
         if isinstance(policy, str):
             policy = algos[algo].policy_aliases[policy]
