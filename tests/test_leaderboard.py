@@ -97,3 +97,32 @@ def test_a_scenario_outside_the_suite_needs_a_reference(tmp_path):
         [_write(tmp_path / "n.jsonl", rows)], tmp_path, {"nowhere": (20.0, 100.0)}
     )
     assert _score(table, "p") == pytest.approx(0.5)
+
+
+def test_check_validates_a_submission_and_names_the_first_problem(tmp_path):
+    import subprocess
+    import sys
+
+    from training.evaluate import evaluate_policy
+
+    results = tmp_path / "sub.jsonl"
+    evaluate_policy("random", "smoke", None, results, "random", progress=False)
+
+    def check(path):
+        return subprocess.run(
+            [sys.executable, "-m", "training.cli", "leaderboard", str(path), "--check", "smoke"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+
+    ok = check(results)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK: 1 episodes, 1 policy")
+    row = json.loads(results.read_text())
+    for name, broken, needle in (
+        ("old", {**row, "suite_version": 0}, "suite version 0, expected 1"),
+        ("foreign", {**row, "scenario": "iov-default"}, "not in suite 'smoke'"),
+        ("unseeded", {**row, "seed": 7}, "seeds missing [1000] and not held out [7]"),
+    ):
+        res = check(_write(tmp_path / f"{name}.jsonl", [broken]))
+        assert res.returncode == 2 and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = check(_write(tmp_path / "twice.jsonl", [row, row]))
+    assert res.returncode == 2 and "duplicate episodes" in res.stderr

@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     lb.add_argument("results", nargs="+", type=Path, help="JSON-lines files from bcfl evaluate")
     lb.add_argument("--out-dir", type=Path, default=Path("results"), help="where tables go")
+    lb.add_argument(
+        "--check",
+        metavar="SUITE",
+        help="only validate the files as a submission to SUITE (every scenario of it, every "
+        "held-out seed once per policy, the current suite version); exit 2 naming the first problem",
+    )
     a = sub.add_parser(
         "audit",
         help="verify a saved ledger: signatures, quorum certificates and every rule",
@@ -181,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{len(rows)} episodes written to {args.out}")
         elif args.command == "leaderboard":
-            from training.leaderboard import build_leaderboard, markdown
+            from training.leaderboard import build_leaderboard, check_submission, markdown
 
-            print(markdown(build_leaderboard(args.results, args.out_dir)))
+            if args.check:
+                print(check_submission(args.results, args.check))
+            else:
+                print(markdown(build_leaderboard(args.results, args.out_dir)))
         else:
             from bcfl_env.audit import main as audit_main
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import gymnasium as gym
 
-import bcfl_env  # noqa: F401  (registers the ids)
+import bcfl_env  # registers the ids
 from agents import SELECTORS, Selector, make_selector
-from training.suite import SUITES, Scenario
+from training.suite import SUITE_VERSION, SUITES, Scenario
 
 __all__ = ["default_label", "evaluate_policy", "load_policy", "run_episode"]
 
@@ -125,4 +125,6 @@ def _one(
         "seed": seed,
         **result,
         "max_rounds": int(env.unwrapped.config.env.max_rounds),  # type: ignore[attr-defined]
+        "suite_version": SUITE_VERSION,
+        "bcfl_env": bcfl_env.__version__,
     }

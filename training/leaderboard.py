@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["build_leaderboard", "iqm"]
+__all__ = ["build_leaderboard", "check_submission", "iqm"]
 
 
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -236,3 +236,51 @@ def _plot_profiles(rows: list[dict[str, Any]], path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+
+
+def check_submission(paths: list[Path], suite: str) -> str:
+    """Validate results files as a submission to ``suite``; returns a one-line summary.
+
+    Every row must belong to a scenario of the suite and carry the current suite version; every
+    policy must cover every scenario with every held-out seed exactly once.
+
+    Raises:
+        ValueError: the first problem found, in one line.
+    """
+    from training.suite import SUITE_VERSION, SUITES
+
+    if suite not in SUITES:
+        raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
+    rows = []
+    for path in paths:
+        for n, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n} is not JSON ({exc.msg})") from None
+    if not rows:
+        raise ValueError("no results found in the given files")
+    _refuse_duplicates(rows)
+    expected = {s.name: set(s.seeds) for s in SUITES[suite]}
+    seen: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for r in rows:
+        if r.get("scenario") not in expected:
+            raise ValueError(f"scenario {r.get('scenario')!r} is not in suite {suite!r}")
+        if r.get("suite_version") != SUITE_VERSION:
+            raise ValueError(
+                f"{r['policy']}/{r['scenario']}/seed {r.get('seed')}: suite version "
+                f"{r.get('suite_version')!r}, expected {SUITE_VERSION} (re-run bcfl evaluate)"
+            )
+        seen[(r["policy"], r["scenario"])].add(int(r["seed"]))
+    for policy in sorted({r["policy"] for r in rows}):
+        for scenario, seeds in expected.items():
+            missing = sorted(seeds - seen.get((policy, scenario), set()))
+            extra = sorted(seen.get((policy, scenario), set()) - seeds)
+            if missing or extra:
+                raise ValueError(
+                    f"{policy}/{scenario}: seeds missing {missing[:5]} and not held out {extra[:5]}"
+                )
+    policies = len({r["policy"] for r in rows})
+    return f"OK: {len(rows)} episodes, {policies} polic{'y' if policies == 1 else 'ies'}, suite {suite!r} v{SUITE_VERSION}"
