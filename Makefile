@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(HASH)
 STAMP_TEST := $(VENV)/.installed-test-$(HASH)
 CHECK_TORCH := $(BIN)/python -c "import torch, sys; v = torch.__version__; sys.exit(0 if v.startswith('2.13.0') else 'torch was replaced: ' + v)"
 
-.PHONY: venv venv-test demo test check lint format type bench reliability clean
+.PHONY: venv venv-test demo test check lint format type bench reliability leaderboard clean
 
 # what the demo needs: the package and its required dependencies
 $(STAMP):
@@ -50,6 +50,10 @@ format: venv-test
 
 type: venv-test
 	$(BIN)/mypy
+
+# LEADERBOARD.md from the committed results (seconds); add ARGS=--evaluate to re-run the baselines
+leaderboard: venv
+	$(BIN)/python benchmarks/make_leaderboard.py $(ARGS)
 
 # attacks the product and writes benchmarks/RELIABILITY.md (about 15 minutes on 2 cores)
 reliability: venv-test

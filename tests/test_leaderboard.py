@@ -126,3 +126,18 @@ def test_check_validates_a_submission_and_names_the_first_problem(tmp_path):
         assert res.returncode == 2 and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = check(_write(tmp_path / "twice.jsonl", [row, row]))
     assert res.returncode == 2 and "duplicate episodes" in res.stderr
+
+
+def test_the_committed_leaderboard_regenerates_from_the_committed_results(tmp_path):
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    from make_leaderboard import page
+
+    sources = sorted((root / "results" / "leaderboard").glob("*.jsonl"))
+    assert sources, "no committed results"
+    table = build_leaderboard(sources, tmp_path)
+    regenerated = page(table, sources, Path("results") / "leaderboard")
+    assert regenerated == (root / "LEADERBOARD.md").read_text()
