@@ -33,7 +33,9 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "scenario. Normalised time: time to target over the scenario's fixed reference (random "
         "selection's IQM, stored with the suite), an episode that never reached the target "
         "charged the scenario's time budget; lower is better, 1 is random's level. 95 % CIs by "
-        "bootstrap, stratified by scenario across the suite.",
+        "bootstrap, stratified by scenario across the suite. P(better than Oort): the probability "
+        "of improvement (Agarwal et al., NeurIPS 2021) that an episode of the policy reaches the "
+        "target sooner than one of Oort's in the same scenario, averaged over scenarios.",
         "",
         "**Tracks.** Baselines need no training. `ppo-slotset-iov-seed*` rows are the shipped PPO "
         "(`SlotSetPolicy`, `training/hyperparams/ppo.yml`, 40,000 steps) trained on `iov-default` "
@@ -42,14 +44,15 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "",
         "## Across the suite (ranked)",
         "",
-        "| rank | policy | normalised time IQM (95 % CI) | reached | episodes |",
-        "|---|---|---|---|---|",
+        "| rank | policy | normalised time IQM (95 % CI) | P(better than Oort) | reached | episodes |",
+        "|---|---|---|---|---|---|",
     ]
     for k, r in enumerate(suite, start=1):
+        p_oort = r.get("p_better_than_oort", float("nan"))
         lines.append(
             f"| {k} | {r['policy']} | {r['normalised_time_iqm']:.3f} "
-            f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | {r['reached']:.0%} | "
-            f"{r['episodes']} |"
+            f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | "
+            f"{'-' if p_oort != p_oort else f'{p_oort:.2f}'} | {r['reached']:.0%} | {r['episodes']} |"
         )
     scenarios = sorted({r["scenario"] for r in table} - {"ALL"})
     lines += [

@@ -123,7 +123,11 @@ def test_check_validates_a_submission_and_names_the_first_problem(tmp_path):
         ("unseeded", {**row, "seed": 7}, "seeds missing [1000] and not held out [7]"),
     ):
         res = check(_write(tmp_path / f"{name}.jsonl", [broken]))
-        assert res.returncode == 2 and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+        assert (
+            res.returncode == 2
+            and needle in res.stderr
+            and len(res.stderr.strip().splitlines()) == 1
+        )
     res = check(_write(tmp_path / "twice.jsonl", [row, row]))
     assert res.returncode == 2 and "duplicate episodes" in res.stderr
 
@@ -141,3 +145,16 @@ def test_the_committed_leaderboard_regenerates_from_the_committed_results(tmp_pa
     table = build_leaderboard(sources, tmp_path)
     regenerated = page(table, sources, Path("results") / "leaderboard")
     assert regenerated == (root / "LEADERBOARD.md").read_text()
+
+
+def test_probability_of_improvement_over_a_baseline():
+    from training.leaderboard import probability_of_improvement
+
+    rows = []
+    for seed in range(5):
+        rows.append({"policy": "fast", "scenario": "s", "normalised_time": 0.5 + seed / 100})
+        rows.append({"policy": "oort", "scenario": "s", "normalised_time": 0.8 + seed / 100})
+        rows.append({"policy": "same", "scenario": "s", "normalised_time": 0.8 + seed / 100})
+    p = probability_of_improvement(rows, "oort")
+    assert p["fast"] == 1.0 and p["oort"] == 0.5 and p["same"] == 0.5
+    assert probability_of_improvement(rows, "absent") == {}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-__all__ = ["build_leaderboard", "check_submission", "iqm"]
+__all__ = ["build_leaderboard", "check_submission", "iqm", "probability_of_improvement"]
 
 
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -53,6 +53,7 @@ def _stratified_ci(strata: list[np.ndarray], seed: int = 0) -> tuple[float, floa
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+COMPARED_WITH = "oort"  # the strongest baseline; the ALL row reports P(better than it)
 References = dict[str, tuple[float, float]]  # scenario -> (reference time, time budget) [s]
 
 
@@ -72,6 +73,31 @@ def normalised_times(rows: list[dict[str, Any]], references: References) -> np.n
         reference, budget = references[r["scenario"]]
         out.append(_time_metric(r, budget) / reference)
     return np.array(out)
+
+
+def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dict[str, float]:
+    """P(a policy's episode reaches the target sooner than the baseline's), per policy.
+
+    The probability of improvement of Agarwal et al. (NeurIPS 2021): for each scenario both ran,
+    the Mann-Whitney probability that a random episode of the policy has a lower normalised time
+    than a random episode of the baseline (ties count half), averaged over those scenarios. Empty
+    when the baseline is absent.
+    """
+    times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        times[(r["policy"], r["scenario"])].append(r["normalised_time"])
+    out: dict[str, float] = {}
+    for policy in {p for p, _ in times}:
+        per_scenario = []
+        for (p, scenario), mine in times.items():
+            theirs = times.get((baseline, scenario))
+            if p != policy or not theirs:
+                continue
+            a, b = np.array(mine)[:, None], np.array(theirs)[None, :]
+            per_scenario.append(float(((a < b) + 0.5 * (a == b)).mean()))
+        if per_scenario:
+            out[policy] = float(np.mean(per_scenario))
+    return out
 
 
 def _references(rows: list[dict[str, Any]], given: References | None) -> References:
@@ -150,6 +176,12 @@ def build_leaderboard(
             "energy_j_mean": float(np.mean([r["energy_j"] for r in items])),
             "poisoned_accepted": int(sum(r["poisoned_accepted"] for r in items)),
         })  # fmt: skip
+    improvement = probability_of_improvement(rows, COMPARED_WITH)
+    for r in table:
+        suite_wide = r["scenario"] == "ALL"
+        r[f"p_better_than_{COMPARED_WITH}"] = (
+            improvement.get(str(r["policy"]), float("nan")) if suite_wide else float("nan")
+        )
     # ranked: policies by their suite-wide normalised IQM (lower first), ALL before scenarios
     rank = {r["policy"]: r["normalised_time_iqm"] for r in table if r["scenario"] == "ALL"}
     table.sort(
