@@ -80,6 +80,9 @@ def save_ledger(
                 return
             except FileExistsError:
                 pass  # append to theirs below, under the lock
+            except OSError:  # a file system without hard links: replace (last creator wins)
+                os.replace(tmp, path)
+                return
         finally:
             tmp.unlink(missing_ok=True)
     _save(path, ca_public_key, root_cert_der, blocks, models, signed_head)
