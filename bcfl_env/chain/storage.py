@@ -70,11 +70,12 @@ def save_ledger(
         LedgerBusyError: another process kept the file locked past the timeout.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    ledger = StoredLedger(ca_public_key, root_cert_der, blocks, models, signed_head)
     if not path.exists():
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
         try:
-            _save(tmp, ca_public_key, root_cert_der, blocks, models, signed_head)
+            _save(tmp, ledger)
             try:
                 os.link(tmp, path)  # fails if another process created it meanwhile
                 return
@@ -85,17 +86,10 @@ def save_ledger(
                 return
         finally:
             tmp.unlink(missing_ok=True)
-    _save(path, ca_public_key, root_cert_der, blocks, models, signed_head)
+    _save(path, ledger)
 
 
-def _save(
-    path: Path,
-    ca_public_key: bytes,
-    root_cert_der: bytes,
-    blocks: list[Block],
-    models: ModelStore,
-    signed_head: dict | None,
-) -> None:
+def _save(path: Path, ledger: StoredLedger) -> None:
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         try:
@@ -107,7 +101,7 @@ def _save(
                 f"{path} is locked by another process's save ({exc}); retry when it is done"
             ) from None
         try:
-            _append(con, path, ca_public_key, root_cert_der, blocks, models, signed_head)
+            _append(con, path, ledger)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -116,19 +110,12 @@ def _save(
         con.close()
 
 
-def _append(
-    con: sqlite3.Connection,
-    path: Path,
-    ca_public_key: bytes,
-    root_cert_der: bytes,
-    blocks: list[Block],
-    models: ModelStore,
-    signed_head: dict | None,
-) -> None:
+def _append(con: sqlite3.Connection, path: Path, ledger: StoredLedger) -> None:
+    ca_public_key, blocks, models = ledger.ca_public_key, ledger.blocks, ledger.models
     row = con.execute("SELECT value FROM meta WHERE key='ca_public_key'").fetchone()
     if row is None:
         con.execute("INSERT INTO meta VALUES ('ca_public_key', ?)", (ca_public_key,))
-        con.execute("INSERT INTO meta VALUES ('root_cert', ?)", (root_cert_der,))
+        con.execute("INSERT INTO meta VALUES ('root_cert', ?)", (ledger.root_cert_der,))
     elif bytes(row[0]) != ca_public_key:
         raise ValueError(f"{path} holds a ledger of another CA; choose a new file")
     stored = con.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()[0]
@@ -152,10 +139,10 @@ def _append(
         ])  # fmt: skip
     # models stored without a reference in any block (kept for completeness)
     con.executemany("INSERT OR IGNORE INTO models VALUES (?, ?)", models.items())
-    if signed_head is not None:
+    if ledger.signed_head is not None:
         con.execute(
             "INSERT OR REPLACE INTO meta VALUES ('signed_head', ?)",
-            (json.dumps(signed_head, sort_keys=True).encode(),),
+            (json.dumps(ledger.signed_head, sort_keys=True).encode(),),
         )
 
 
