@@ -22,11 +22,11 @@ from stable_baselines3.common.distributions import DiagGaussianDistribution, Dis
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from agents.base import observed_eligible
+from agents.base import SlotSpec, observed_eligible
 from agents.ranking import PlackettLuceDistribution
 from bcfl_env.envs import FEATURES, GLOBAL_FEATURES
 
-__all__ = ["SlotSetPolicy", "load_slot_policy", "register_policy_aliases"]
+__all__ = ["SlotPolicySelector", "SlotSetPolicy", "load_slot_policy", "register_policy_aliases"]
 
 GLOBAL_COLUMNS = len(GLOBAL_FEATURES)
 BUDGET_COLUMN = GLOBAL_FEATURES.index("vehicles_per_round / num_vehicles")
@@ -168,6 +168,61 @@ def load_slot_policy(path: str | Path, env: gym.Env[Any, Any], algo: str = "ppo"
     # nothing pickled in the file is unpickled: every pickled entry comes from this side
     trusted = safe_custom_objects(Path(path), env, SlotSetPolicy, {}, lambda v: v)
     return cls.load(path, device="cpu", custom_objects=trusted)
+
+
+class SlotPolicySelector:
+    """A trained ``SlotSetPolicy`` model acting on N slots of a :class:`~agents.base.SlotSpec`,
+    without an env: the model is loaded through the safe path with spaces built from the spec.
+
+    Args:
+        path: the model zip (``bcfl train`` writes ``model.zip``).
+        spec: the observation's columns, N and K; the model must have been trained on the same
+            feature columns (the server set by default).
+        algo: ``"ppo"`` or ``"a2c"``.
+
+    Raises:
+        ValueError: the file is not a readable model, or it was trained on other features.
+    """
+
+    name = "slot-policy"
+
+    def __init__(self, path: str | Path, spec: SlotSpec, algo: str = "ppo") -> None:
+        if algo not in ("ppo", "a2c"):
+            raise ValueError(f"algo={algo!r} is not allowed: choose one of ['a2c', 'ppo']")
+        if list(spec.feature_names) != FEATURE_NAMES:
+            raise ValueError(
+                f"a SlotSetPolicy reads the server feature columns {FEATURE_NAMES}, "
+                f"the spec has {list(spec.feature_names)}"
+            )
+        self.spec = spec
+        spaces = _Spaces(
+            gym.spaces.Box(0.0, 1.0, ((spec.num_slots + 1) * spec.num_features,), np.float32),
+            gym.spaces.Box(-1.0, 1.0, (spec.num_slots,), np.float32),
+        )
+        try:
+            self.model = load_slot_policy(path, spaces, algo)
+        except RuntimeError as exc:  # torch: a state dict whose shapes do not fit
+            raise ValueError(f"{path} does not fit {spec.num_features} feature columns: {exc}") from None
+        self.name = Path(path).stem
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        rows = self.spec.as_matrix(observation)
+        flat = rows.reshape(*rows.shape[:-2], -1)
+        action, _ = self.model.predict(flat, deterministic=deterministic)
+        return np.asarray(action, dtype=np.float32), None
+
+
+class _Spaces:
+    """The observation and action spaces a model is loaded for, with no env behind them."""
+
+    def __init__(self, observation_space: gym.spaces.Box, action_space: gym.spaces.Box) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
 
 
 def register_policy_aliases() -> None:

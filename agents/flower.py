@@ -1,0 +1,389 @@
+"""Deploy a selector in Flower: a strategy that picks each round's clients with any agents selector.
+
+:class:`SelectorStrategy` wraps a Flower strategy (``FedAvg`` by default, from Flower's message
+API, ``flwr.serverapp.strategy``). Each training round it
+
+1. asks clients it has not seen before for their properties (a ``query`` message; see
+   :data:`agents.server_observation.PROPERTY_KEYS`; a client without a query handler, or one
+   that reports nothing usable, keeps the neutral values),
+2. builds the v1 server observation from its record (:class:`~agents.server_observation.ClientBook`:
+   reported properties, the round trips and losses of earlier replies, accepted and rejected
+   updates),
+3. asks the selector for scores and trains the K eligible clients with the highest,
+4. judges the replies: an error, a missing or malformed array record, non-finite values or a
+   reply past ``round_deadline_s`` is a rejected update; with a :class:`DeploymentLedger` the
+   committee of server-side verifiers screens, scores and certifies them on chain,
+5. aggregates the accepted ones through the wrapped strategy (or, with a ledger, with the FedAvg
+   the audit recomputes).
+
+The wrapped strategy sees only the selected clients and must train all of them (Flower's
+``FedAvg`` with ``fraction_train=1.0`` and minimums no larger than K, as the default is built).
+
+Flower is imported here only (``pip install 'bcfl-gym[flower]'``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from logging import INFO, WARNING
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg, Strategy
+from flwr.serverapp.strategy.result import Result
+
+from agents.base import Selector, SlotSpec, observed_eligible
+from agents.deployment_ledger import ClientUpdate, DeploymentLedger
+from agents.registry import selector_for_spec
+from agents.server_observation import FEATURE_NAMES, PROPERTY_KEYS, ClientBook, ServerScales
+
+__all__ = ["SelectorStrategy", "client_name", "flatten", "unflatten"]
+
+
+def client_name(node_id: int) -> str:
+    """The identity a client holds on the ledger."""
+    return f"client-{node_id}"
+
+
+def flatten(arrays: ArrayRecord) -> tuple[np.ndarray, list[tuple[str, tuple[int, ...]]]]:
+    """An array record as one float32 vector and the (key, shape) list that undoes it."""
+    parts, layout = [], []
+    for key, array in arrays.items():
+        value = np.asarray(array.numpy(), dtype=np.float32)
+        parts.append(value.reshape(-1))
+        layout.append((key, tuple(value.shape)))
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return flat, layout
+
+
+def unflatten(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> ArrayRecord:
+    arrays, offset = {}, 0
+    for key, shape in layout:
+        size = int(np.prod(shape))
+        arrays[key] = Array(flat[offset : offset + size].reshape(shape).copy())
+        offset += size
+    return ArrayRecord(arrays)
+
+
+class _SelectedGrid:
+    """The real grid, showing the wrapped strategy only the selected clients."""
+
+    def __init__(self, grid: Grid, selected: list[int]) -> None:
+        self._grid, self._selected = grid, selected
+
+    def get_node_ids(self) -> list[int]:
+        return list(self._selected)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grid, name)
+
+
+class SelectorStrategy(Strategy):
+    """Flower strategy whose client sampling is an ``agents`` selector.
+
+    Args:
+        selector: a baseline by name (``"random"``, ``"oort"``, ...), ``"shipped"`` (the PPO
+            selector trained in the simulator), a trained ``SlotSetPolicy`` model file, or any
+            object with SB3's ``predict`` acting on the spec's observation.
+        clients_per_round: K.
+        num_slots: N, the most clients a selection sees (the first N to connect).
+        inner: the strategy that configures and aggregates; default ``FedAvg`` training every
+            selected client, no client-side evaluation (use ``evaluate_fn`` in :meth:`start`).
+        scales: how quantities map to the observation's [0, 1] columns.
+        duration_key: the reply metric holding the client's round trip [s] (a simulation's
+            clock); without it the server times the reply itself.
+        loss_key: the reply metric holding the local training loss.
+        accuracy_key: the key of the global accuracy in ``evaluate_fn``'s or the clients'
+            aggregated evaluation metrics.
+        round_deadline_s: replies whose round trip exceeds it are rejected as late (synchronous
+            FL's deadline); ``None``: wait for every reply.
+        ledger: record tasks, updates, verdicts and aggregations on a bcfl ledger.
+        query_timeout_s: how long to wait for new clients' properties.
+        seed: the selector's generator.
+
+    After :meth:`start`, :attr:`history` holds one entry per round: the round, the server's
+    clock [s], the accuracy and the clients trained.
+    """
+
+    def __init__(
+        self,
+        selector: str | Path | Selector = "shipped",
+        *,
+        clients_per_round: int,
+        num_slots: int,
+        inner: Strategy | None = None,
+        scales: ServerScales | None = None,
+        duration_key: str | None = "duration-s",
+        loss_key: str = "train-loss",
+        accuracy_key: str = "accuracy",
+        round_deadline_s: float | None = None,
+        ledger: DeploymentLedger | None = None,
+        query_timeout_s: float = 60.0,
+        seed: int = 0,
+    ) -> None:
+        self.book = ClientBook(num_slots, clients_per_round, scales)
+        self.spec = SlotSpec(tuple(FEATURE_NAMES), num_slots, clients_per_round)
+        self.selector = selector_for_spec(selector, self.spec, seed)
+        self.inner = inner or FedAvg(
+            fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=1
+        )
+        for name in ("min_train_nodes", "min_available_nodes"):
+            value = getattr(self.inner, name, 0)
+            if value > clients_per_round:
+                raise ValueError(
+                    f"inner.{name}={value} is out of range: allowed [0, {clients_per_round}] "
+                    "(the wrapped strategy sees only the selected clients)"
+                )
+        if getattr(self.inner, "fraction_train", 1.0) != 1.0:
+            raise ValueError("inner.fraction_train must be 1.0: the selector does the sampling")
+        if round_deadline_s is not None and not (
+            math.isfinite(round_deadline_s) and round_deadline_s > 0
+        ):
+            raise ValueError(f"round_deadline_s={round_deadline_s!r} is out of range: allowed > 0")
+        self.duration_key, self.loss_key, self.accuracy_key = duration_key, loss_key, accuracy_key
+        self.round_deadline_s = round_deadline_s
+        self.ledger = ledger
+        self.query_timeout_s = query_timeout_s
+        self.arrayrecord_key = getattr(self.inner, "arrayrecord_key", "arrays")
+        self.clock_s = 0.0
+        self.accuracy = 0.0
+        self.history: list[dict[str, Any]] = []
+        self._selected: list[int] = []
+        self._sent_at = 0.0
+        self._layout: list[tuple[str, tuple[int, ...]]] = []
+        self._base: np.ndarray | None = None
+
+    # ------------------------------------------------------------------ Strategy API
+    def summary(self) -> None:
+        log(INFO, "\t├──> Selector: %s, K=%d of N=%d slots", getattr(self.selector, "name", type(self.selector).__name__), self.spec.budget, self.spec.num_slots)  # fmt: skip
+        log(INFO, "\t├──> Ledger: %s", self.ledger.path if self.ledger else "off")
+        log(INFO, "\t└──> Wrapped strategy: %s", type(self.inner).__name__)
+
+    def start(  # type: ignore[override]
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+    ) -> Result:
+        """Flower's loop; the accuracy ``evaluate_fn`` reports also feeds the observation."""
+
+        def evaluate(round_: int, arrays: ArrayRecord) -> MetricRecord | None:
+            metrics = evaluate_fn(round_, arrays) if evaluate_fn else None
+            if metrics is not None and self.accuracy_key in metrics:
+                self.accuracy = float(metrics[self.accuracy_key])  # type: ignore[arg-type]
+            if round_ > 0:
+                self.history.append(
+                    {"round": round_, "time_s": self.clock_s, "accuracy": self.accuracy,
+                     "selected": list(self._selected)}
+                )  # fmt: skip
+            return metrics
+
+        result = super().start(
+            grid, initial_arrays, num_rounds, timeout, train_config, evaluate_config, evaluate
+        )
+        if self.ledger is not None and self.ledger.started:
+            self.ledger.close(self.clock_s)
+        return result
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        connected = sorted(grid.get_node_ids())
+        self._ask_properties(grid, self.book.see(connected))
+        self._base, self._layout = flatten(arrays)
+        if self.ledger is not None:
+            self._ledger_enrol(connected)
+        selected = self.select(connected, server_round - 1)
+        self._selected = selected
+        if not selected:
+            log(WARNING, "configure_train: no eligible client connected; round %d skipped", server_round)  # fmt: skip
+            return []
+        self.book.selected(selected, server_round - 1)
+        if self.ledger is not None:
+            self.ledger.assign(server_round, [client_name(n) for n in selected], self.clock_s)
+        messages = list(
+            self.inner.configure_train(
+                server_round, arrays, config, _SelectedGrid(grid, selected)  # type: ignore[arg-type]
+            )
+        )
+        addressed = sorted(m.metadata.dst_node_id for m in messages)
+        if addressed != sorted(selected):
+            raise RuntimeError(
+                f"the wrapped strategy addressed {addressed}, not the selected clients "
+                f"{sorted(selected)}: it must train every client it is shown"
+            )
+        self._sent_at = time.time()
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        replies = list(replies)
+        waited = time.time() - self._sent_at
+        valid, trips = self._judge(replies, waited)
+        answered = {m.metadata.src_node_id for m in replies}
+        for node in self._selected:
+            if node not in answered:
+                self.book.timed_out(node, trips.get(node, waited))
+        self.clock_s += self._round_time(trips)
+        if self.ledger is not None:
+            return self._ledger_round(server_round, valid)
+        for msg in valid:
+            self._record(msg, accepted=True)
+        return self.inner.aggregate_train(server_round, valid)
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        return self.inner.configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        metrics = self.inner.aggregate_evaluate(server_round, replies)
+        if metrics is not None and self.accuracy_key in metrics:
+            self.accuracy = float(metrics[self.accuracy_key])  # type: ignore[arg-type]
+        return metrics
+
+    # ------------------------------------------------------------------ selection
+    def observation(self, connected: Iterable[int], round_: int) -> np.ndarray:
+        """The (N + 1, F) observation the selector sees this round."""
+        return self.book.observation(connected, round_, self.accuracy, self.clock_s)
+
+    def select(self, connected: list[int], round_: int) -> list[int]:
+        """The K (or fewer) eligible connected clients with the selector's highest scores."""
+        obs = self.observation(connected, round_)
+        action, _ = self.selector.predict(obs.reshape(-1), deterministic=True)
+        scores = np.asarray(action, dtype=np.float64).reshape(-1)
+        if scores.shape != (self.spec.num_slots,) or not np.isfinite(scores).all():
+            raise ValueError(
+                f"selector {getattr(self.selector, 'name', self.selector)!r} returned an action "
+                f"of shape {scores.shape}, expected ({self.spec.num_slots},) finite scores"
+            )
+        eligible = np.flatnonzero(observed_eligible(obs, FEATURE_NAMES))
+        order = eligible[np.argsort(-scores[eligible], kind="stable")]
+        return self.book.nodes_of(order[: self.spec.budget])
+
+    # ------------------------------------------------------------------ what replies carry
+    def _ask_properties(self, grid: Grid, nodes: list[int]) -> None:
+        if not nodes:
+            return
+        content = RecordDict({"config": ConfigRecord({"keys": list(PROPERTY_KEYS)})})
+        messages = [
+            Message(content=content, dst_node_id=node, message_type=MessageType.QUERY)
+            for node in nodes
+        ]
+        for reply in grid.send_and_receive(messages, timeout=self.query_timeout_s):
+            if reply.has_error():
+                continue  # no query handler, or it failed: neutral values
+            props = reply.content.get("properties")
+            if isinstance(props, MetricRecord | ConfigRecord):
+                self.book.report_properties(reply.metadata.src_node_id, dict(props))
+
+    def _metric(self, msg: Message, key: str | None) -> float | None:
+        if key is None:
+            return None
+        for record in msg.content.metric_records.values():
+            if key in record:
+                value = record[key]
+                return float(value) if isinstance(value, int | float) else None
+        return None
+
+    def _judge(self, replies: list[Message], waited: float) -> tuple[list[Message], dict[int, float]]:
+        """Usable replies, and each reply's round trip; unusable ones are rejected here."""
+        valid, trips = [], {}
+        selected = set(self._selected)
+        for msg in replies:
+            node = msg.metadata.src_node_id
+            trip = self._metric(msg, self.duration_key) if not msg.has_error() else None
+            trips[node] = trip if trip is not None and trip >= 0 else waited
+            if node not in selected:
+                continue  # not asked this round: not ours to judge
+            why = self._problem(msg, trips[node])
+            if why is None:
+                valid.append(msg)
+            else:
+                log(INFO, "aggregate_train: update of node %d rejected (%s)", node, why)
+                self._record(msg, accepted=False, trip=trips[node])
+        return valid, trips
+
+    def _problem(self, msg: Message, trip: float) -> str | None:
+        if msg.has_error():
+            return f"error: {msg.error.reason}"
+        if self.round_deadline_s is not None and trip > self.round_deadline_s:
+            return f"late: {trip:.2f} s > {self.round_deadline_s} s"
+        arrays = msg.content.array_records.get(self.arrayrecord_key)
+        if arrays is None:
+            return f"no array record {self.arrayrecord_key!r}"
+        try:
+            flat, layout = flatten(arrays)
+        except (TypeError, ValueError) as exc:
+            return f"unreadable arrays: {exc}"
+        if layout != self._layout:
+            return "arrays do not match the global model's keys and shapes"
+        if not np.isfinite(flat).all():
+            return "non-finite parameters"
+        return None
+
+    def _record(self, msg: Message, accepted: bool, trip: float | None = None) -> None:
+        node = msg.metadata.src_node_id
+        if trip is None:
+            trip = self._metric(msg, self.duration_key)
+        self.book.outcome(
+            node, accepted, self._metric(msg, self.loss_key), trip,
+            self._metric(msg, "num-examples"),
+        )  # fmt: skip
+
+    def _round_time(self, trips: dict[int, float]) -> float:
+        """A synchronous round lasts until its slowest selected reply (or the deadline)."""
+        times = [trips.get(node, math.inf) for node in self._selected]
+        longest = max(times, default=0.0)
+        if self.round_deadline_s is not None:
+            longest = min(longest, self.round_deadline_s)
+        if not math.isfinite(longest):  # a missing reply without a deadline: the time waited
+            longest = max((t for t in times if math.isfinite(t)), default=0.0)
+        return float(longest)
+
+    # ------------------------------------------------------------------ ledger
+    def _ledger_enrol(self, connected: list[int]) -> None:
+        assert self.ledger is not None and self._base is not None
+        known = [n for n in connected if n in self.book.clients]
+        if not self.ledger.started:
+            self.ledger.start([client_name(n) for n in known], self._base, self.clock_s)
+        for node in known:
+            self.ledger.enrol(client_name(node), self.clock_s)
+
+    def _ledger_round(
+        self, server_round: int, valid: list[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        assert self.ledger is not None
+        updates, by_name = [], {}
+        for msg in valid:
+            flat, _ = flatten(msg.content.array_records[self.arrayrecord_key])
+            name = client_name(msg.metadata.src_node_id)
+            samples = self._metric(msg, "num-examples") or 0.0
+            metrics = {k: float(v) for r in msg.content.metric_records.values() for k, v in r.items() if isinstance(v, int | float)}  # fmt: skip
+            updates.append(ClientUpdate(name, flat, int(samples), metrics))
+            by_name[name] = msg
+        verdict = self.ledger.verify_round(server_round, updates, self.clock_s)
+        for name in verdict.accepted:
+            self._record(by_name[name], accepted=True)
+        for name, why in verdict.rejected:
+            if name in by_name:
+                log(INFO, "aggregate_train: the verifiers rejected %s (%s)", name, why)
+                self._record(by_name[name], accepted=False)
+        accepted = [by_name[name] for name in verdict.accepted]
+        _, metrics = self.inner.aggregate_train(server_round, accepted)
+        if verdict.global_params is None:
+            return None, metrics
+        return unflatten(verdict.global_params, self._layout), metrics

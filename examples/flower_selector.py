@@ -1,0 +1,272 @@
+"""A selector trained in the simulator, picking clients in a Flower simulation.
+
+Trains nothing new: it loads the shipped PPO selector (``agents/models/ppo-iov-v1.zip``) and runs
+``flwr.simulation.run_simulation`` on sklearn's digits split over 100 clients with non-IID labels
+(Dirichlet 0.5), skewed sizes and heterogeneous simulated speed (CPU and uplink drawn per
+client, as the simulator's vehicles are). Each client reports its round trip on a simulated clock,
+so time to target is simulated seconds, as in the simulator. It compares
+
+* Flower's default ``FedAvg`` sampling (uniform K of the connected clients),
+* Oort (Lai et al., OSDI 2021) behind :class:`agents.flower.SelectorStrategy`,
+* the shipped PPO selector behind the same strategy,
+
+the two selector runs each writing a bcfl ledger (tasks, signed updates, the verifiers' ballots
+and verdicts, aggregations) that ``bcfl audit --deep`` then verifies,
+
+and prints the simulated time each takes to reach the target accuracy (median over seeds).
+
+Run: ``.venv/bin/python examples/flower_selector.py`` (after ``make test``, which installs the
+``flower`` extra); ``--help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAvg
+from flwr.simulation import run_simulation
+
+from agents.deployment_ledger import DeploymentLedger
+from agents.flower import SelectorStrategy
+from agents.server_observation import ServerScales
+from bcfl_env.fl.data import load_dataset
+from bcfl_env.fl.partition import partition
+
+NUM_CLIENTS = 100
+LOCAL_EPOCHS = 2
+BATCH = 8
+LR = 0.1
+CYCLES_PER_SAMPLE = 2e7  # a vehicle-class CPU spends ~ 10 ms per sample and epoch at 2 GHz
+
+
+# --------------------------------------------------------------------------- the federation
+def federation(seed: int) -> dict[str, Any]:
+    """Data, partition and each client's simulated hardware (the same in every process)."""
+    rng = np.random.default_rng(seed)
+    data = load_dataset("digits", rng)
+    parts = partition(data.y_train, NUM_CLIENTS, rng, "dirichlet", alpha=0.5, quantity_sigma=1.0)
+    cpu_hz = np.clip(rng.lognormal(np.log(1.5e9), 0.6, NUM_CLIENTS), 2e8, 6e9)
+    uplink_bps = np.clip(rng.lognormal(np.log(2e6), 1.0, NUM_CLIENTS), 1e5, 1e8)
+    return {"data": data, "parts": parts.indices, "cpu_hz": cpu_hz, "uplink_bps": uplink_bps}
+
+
+_CACHE: dict[int, dict[str, Any]] = {}
+
+
+def _federation(seed: int) -> dict[str, Any]:
+    if seed not in _CACHE:
+        _CACHE[seed] = federation(seed)
+    return _CACHE[seed]
+
+
+def model() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+    )
+
+
+def to_arrays(net: torch.nn.Module) -> ArrayRecord:
+    return ArrayRecord(net.state_dict())
+
+
+def load_arrays(net: torch.nn.Module, arrays: ArrayRecord) -> None:
+    net.load_state_dict(arrays.to_torch_state_dict())
+
+
+def accuracy(net: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    with torch.no_grad():
+        return float((net(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+
+
+# --------------------------------------------------------------------------- clients
+client_app = ClientApp()
+
+
+def _client(context: Context) -> tuple[int, dict[str, Any]]:
+    seed = int(context.run_config.get("seed", 0))
+    return int(context.node_config["partition-id"]), _federation(seed)
+
+
+@client_app.query()
+def properties(msg: Message, context: Context) -> Message:
+    """What a client reports about itself: sample count and expected uplink rate."""
+    cid, fed = _client(context)
+    props = MetricRecord(
+        {"num-examples": len(fed["parts"][cid]), "uplink-bps": float(fed["uplink_bps"][cid])}
+    )
+    return Message(RecordDict({"properties": props}), reply_to=msg)
+
+
+@client_app.train()
+def train(msg: Message, context: Context) -> Message:
+    cid, fed = _client(context)
+    idx = fed["parts"][cid]
+    x = torch.from_numpy(fed["data"].x_train[idx])
+    y = torch.from_numpy(fed["data"].y_train[idx])
+    torch.manual_seed(int(context.run_config.get("seed", 0)) * 1000 + cid)
+    net = model()
+    load_arrays(net, msg.content["arrays"])
+    opt = torch.optim.SGD(net.parameters(), lr=LR)
+    losses = []
+    for _ in range(LOCAL_EPOCHS):
+        for batch in torch.randperm(len(idx)).split(BATCH):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x[batch]), y[batch])
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    bits = 32 * sum(p.numel() for p in net.parameters())
+    duration = (
+        len(idx) * LOCAL_EPOCHS * CYCLES_PER_SAMPLE / fed["cpu_hz"][cid]
+        + bits / fed["uplink_bps"][cid]
+    )
+    metrics = MetricRecord(
+        {"num-examples": len(idx), "train-loss": float(np.mean(losses)), "duration-s": duration}
+    )
+    return Message(RecordDict({"arrays": to_arrays(net), "metrics": metrics}), reply_to=msg)
+
+
+# --------------------------------------------------------------------------- server
+def timed_fedavg(k: int) -> FedAvg:
+    """Flower's FedAvg with its own uniform sampling of K clients; the round lasts as long as
+    its slowest reply (read from the replies' simulated durations)."""
+
+    def slowest(replies: list[RecordDict], weighted_by_key: str) -> MetricRecord:
+        return MetricRecord(
+            {"round-s": max(float(r["metrics"]["duration-s"]) for r in replies)}  # type: ignore[arg-type]
+        )
+
+    return FedAvg(
+        fraction_train=k / NUM_CLIENTS, fraction_evaluate=0.0, min_train_nodes=k,
+        min_available_nodes=NUM_CLIENTS, train_metrics_aggr_fn=slowest,
+    )  # fmt: skip
+
+
+def run(policy: str, seed: int, rounds: int, k: int, ledger_path: Path | None) -> list[dict[str, float]]:
+    """One Flower simulation; the accuracy and simulated clock after every round."""
+    fed = _federation(seed)
+    data = fed["data"]
+    history: list[dict[str, float]] = []
+    torch.manual_seed(seed)
+    initial = to_arrays(model())
+    layout_net = model()
+
+    def evaluate(round_: int, arrays: ArrayRecord) -> MetricRecord:
+        load_arrays(layout_net, arrays)
+        return MetricRecord({"accuracy": accuracy(layout_net, data.x_test, data.y_test)})
+
+    def validate(flat: np.ndarray) -> float:  # the verifiers' score: the server's validation split
+        from agents.flower import unflatten
+
+        load_arrays(layout_net, unflatten(flat, layout))
+        return accuracy(layout_net, data.x_val, data.y_val)
+
+    from agents.flower import flatten
+
+    _, layout = flatten(initial)
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        if policy == "flower-random":
+            strategy = timed_fedavg(k)
+            result = strategy.start(grid, initial, rounds, evaluate_fn=evaluate)
+            clock = 0.0
+            for r in range(1, rounds + 1):
+                clock += float(result.train_metrics_clientapp[r]["round-s"])  # type: ignore[arg-type]
+                acc = float(result.evaluate_metrics_serverapp[r]["accuracy"])  # type: ignore[arg-type]
+                history.append({"round": r, "time_s": clock, "accuracy": acc})
+            return
+        ledger = DeploymentLedger(ledger_path, validate=validate, seed=seed) if ledger_path else None
+        scales = ServerScales(epoch_s=5.0, max_rounds=rounds, time_budget_s=600.0, uplink_scale_bps=2e7, target_accuracy=TARGET)  # fmt: skip
+        selector = SelectorStrategy(
+            "shipped" if policy == "ppo" else policy, clients_per_round=k,
+            num_slots=NUM_CLIENTS, scales=scales, ledger=ledger, seed=seed,
+        )  # fmt: skip
+        selector.start(grid, initial, rounds, evaluate_fn=evaluate)
+        history.extend({k_: v for k_, v in h.items() if k_ != "selected"} for h in selector.history)
+
+    run_simulation(
+        server_app=server_app, client_app=client_app, num_supernodes=NUM_CLIENTS,
+        backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 2, "include_dashboard": False}},
+    )  # fmt: skip
+    return history
+
+
+TARGET = 0.8
+
+
+def time_to_target(history: list[dict[str, float]], target: float) -> float:
+    return next((h["time_s"] for h in history if h["accuracy"] >= target), math.inf)
+
+
+def main(argv: list[str] | None = None) -> int:
+    global TARGET
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--clients-per-round", type=int, default=10)
+    parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--policies", nargs="+", default=["flower-random", "oort", "ppo"],
+                        choices=["flower-random", "random", "oort", "ppo"])  # fmt: skip
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the runs' ledgers go (default: a new temporary folder)")  # fmt: skip
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    TARGET = args.target
+    logging.getLogger("flwr").setLevel(logging.WARNING)
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bcfl-flower-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[int, float]] = {p: {} for p in args.policies}
+    finals: dict[str, dict[int, float]] = {p: {} for p in args.policies}
+    ledgers: list[Path] = []
+    for seed in args.seeds:
+        for policy in args.policies:
+            ledger = None
+            if policy != "flower-random":  # every run through SelectorStrategy keeps a ledger
+                ledger = workdir / f"{policy}-seed{seed}.sqlite"
+                ledger.unlink(missing_ok=True)
+                ledgers.append(ledger)
+            history = run(policy, seed, args.rounds, args.clients_per_round, ledger)
+            results[policy][seed] = time_to_target(history, args.target)
+            finals[policy][seed] = history[-1]["accuracy"] if history else 0.0
+            print(f"seed {seed} {policy:>13}: time to {args.target:.0%} {results[policy][seed]:7.1f} s, "
+                  f"final accuracy {finals[policy][seed]:.3f}", flush=True)  # fmt: skip
+    print(f"\nTime to {args.target:.0%} test accuracy on digits, {NUM_CLIENTS} Flower clients, "
+          f"K={args.clients_per_round}, {args.rounds} rounds (simulated seconds; inf: not reached)")  # fmt: skip
+    print(f"{'policy':>14} | " + " | ".join(f"seed {s:>2}" for s in args.seeds) + " | median | vs Flower random")  # fmt: skip
+    base = float(np.median(list(results.get("flower-random", {}).values()) or [math.nan]))
+    for policy in args.policies:
+        values = [results[policy][s] for s in args.seeds]
+        median = float(np.median(values))
+        delta = f"{(median / base - 1) * 100:+.1f} %" if math.isfinite(base) and math.isfinite(median) else "n/a"
+        print(f"{policy:>14} | " + " | ".join(f"{v:7.1f}" for v in values) + f" | {median:6.1f} | {delta}")  # fmt: skip
+    status = 0
+    for ledger in ledgers:
+        from bcfl_env.chain.audit import audit
+        from bcfl_env.provenance import recompute_model
+
+        ok, text = audit(str(ledger), recompute_model)
+        print(f"\nbcfl audit --deep {ledger}:\n{text}")
+        status |= 0 if ok else 1
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "final_accuracy": finals}, indent=1))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
