@@ -32,7 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Message,
+    MessageType,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Strategy
@@ -165,7 +173,7 @@ class SelectorStrategy(Strategy):
         log(INFO, "\t├──> Ledger: %s", self.ledger.path if self.ledger else "off")
         log(INFO, "\t└──> Wrapped strategy: %s", type(self.inner).__name__)
 
-    def start(  # type: ignore[override]
+    def start(
         self,
         grid: Grid,
         initial_arrays: ArrayRecord,
@@ -213,7 +221,10 @@ class SelectorStrategy(Strategy):
             self.ledger.assign(server_round, [client_name(n) for n in selected], self.clock_s)
         messages = list(
             self.inner.configure_train(
-                server_round, arrays, config, _SelectedGrid(grid, selected)  # type: ignore[arg-type]
+                server_round,
+                arrays,
+                config,
+                _SelectedGrid(grid, selected),  # type: ignore[arg-type]
             )
         )
         addressed = sorted(m.metadata.dst_node_id for m in messages)
@@ -291,7 +302,8 @@ class SelectorStrategy(Strategy):
                 self.book.report_properties(reply.metadata.src_node_id, dict(props))
 
     def _metric(self, msg: Message, key: str | None) -> float | None:
-        if key is None:
+        """A number the reply carries under ``key``; None for an error reply or a missing key."""
+        if key is None or msg.has_error() or not msg.has_content():
             return None
         for record in msg.content.metric_records.values():
             if key in record:
@@ -299,13 +311,15 @@ class SelectorStrategy(Strategy):
                 return float(value) if isinstance(value, int | float) else None
         return None
 
-    def _judge(self, replies: list[Message], waited: float) -> tuple[list[Message], dict[int, float]]:
+    def _judge(
+        self, replies: list[Message], waited: float
+    ) -> tuple[list[Message], dict[int, float]]:
         """Usable replies, and each reply's round trip; unusable ones are rejected here."""
         valid, trips = [], {}
         selected = set(self._selected)
         for msg in replies:
             node = msg.metadata.src_node_id
-            trip = self._metric(msg, self.duration_key) if not msg.has_error() else None
+            trip = self._metric(msg, self.duration_key)
             trips[node] = trip if trip is not None and trip >= 0 else waited
             if node not in selected:
                 continue  # not asked this round: not ours to judge
@@ -320,6 +334,8 @@ class SelectorStrategy(Strategy):
     def _problem(self, msg: Message, trip: float) -> str | None:
         if msg.has_error():
             return f"error: {msg.error.reason}"
+        if not msg.has_content():
+            return "empty reply"
         if self.round_deadline_s is not None and trip > self.round_deadline_s:
             return f"late: {trip:.2f} s > {self.round_deadline_s} s"
         arrays = msg.content.array_records.get(self.arrayrecord_key)
@@ -372,8 +388,8 @@ class SelectorStrategy(Strategy):
             flat, _ = flatten(msg.content.array_records[self.arrayrecord_key])
             name = client_name(msg.metadata.src_node_id)
             samples = self._metric(msg, "num-examples") or 0.0
-            metrics = {k: float(v) for r in msg.content.metric_records.values() for k, v in r.items() if isinstance(v, int | float)}  # fmt: skip
-            updates.append(ClientUpdate(name, flat, int(samples), metrics))
+            reported = {k: float(v) for r in msg.content.metric_records.values() for k, v in r.items() if isinstance(v, int | float)}  # fmt: skip
+            updates.append(ClientUpdate(name, flat, int(samples), reported))
             by_name[name] = msg
         verdict = self.ledger.verify_round(server_round, updates, self.clock_s)
         for name in verdict.accepted:

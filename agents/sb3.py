@@ -158,7 +158,7 @@ class SlotSetPolicy(ActorCriticPolicy):
         return data
 
 
-def load_slot_policy(path: str | Path, env: gym.Env[Any, Any], algo: str = "ppo") -> Any:
+def load_slot_policy(path: str | Path, env: gym.Env[Any, Any] | Any, algo: str = "ppo") -> Any:
     """Load a PPO / A2C model with a ``SlotSetPolicy`` for an env with any number of slots."""
     from stable_baselines3 import A2C, PPO
 
@@ -202,7 +202,9 @@ class SlotPolicySelector:
         try:
             self.model = load_slot_policy(path, spaces, algo)
         except RuntimeError as exc:  # torch: a state dict whose shapes do not fit
-            raise ValueError(f"{path} does not fit {spec.num_features} feature columns: {exc}") from None
+            raise ValueError(
+                f"{path} does not fit {spec.num_features} feature columns: {exc}"
+            ) from None
         self.name = Path(path).stem
 
     def predict(

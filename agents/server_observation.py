@@ -117,7 +117,9 @@ class ClientBook:
         if num_slots < 1:
             raise ValueError(f"num_slots={num_slots} is out of range: allowed >= 1")
         if not 1 <= budget <= num_slots:
-            raise ValueError(f"clients_per_round={budget} is out of range: allowed [1, {num_slots}]")
+            raise ValueError(
+                f"clients_per_round={budget} is out of range: allowed [1, {num_slots}]"
+            )
         self.num_slots, self.budget = num_slots, budget
         self.scales = scales or ServerScales()
         self.clients: dict[int, ClientRecord] = {}

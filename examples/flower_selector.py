@@ -41,6 +41,7 @@ from flwr.simulation import run_simulation
 
 from agents.deployment_ledger import DeploymentLedger
 from agents.flower import SelectorStrategy
+from agents.registry import SELECTORS
 from agents.server_observation import ServerScales
 from bcfl_env.fl.data import load_dataset
 from bcfl_env.fl.partition import partition
@@ -53,23 +54,23 @@ CYCLES_PER_SAMPLE = 2e7  # a vehicle-class CPU spends ~ 10 ms per sample and epo
 
 
 # --------------------------------------------------------------------------- the federation
-def federation(seed: int) -> dict[str, Any]:
+def federation(seed: int, num_clients: int = NUM_CLIENTS) -> dict[str, Any]:
     """Data, partition and each client's simulated hardware (the same in every process)."""
     rng = np.random.default_rng(seed)
     data = load_dataset("digits", rng)
-    parts = partition(data.y_train, NUM_CLIENTS, rng, "dirichlet", alpha=0.5, quantity_sigma=1.0)
-    cpu_hz = np.clip(rng.lognormal(np.log(1.5e9), 0.6, NUM_CLIENTS), 2e8, 6e9)
-    uplink_bps = np.clip(rng.lognormal(np.log(2e6), 1.0, NUM_CLIENTS), 1e5, 1e8)
+    parts = partition(data.y_train, num_clients, rng, "dirichlet", alpha=0.5, quantity_sigma=1.0)
+    cpu_hz = np.clip(rng.lognormal(np.log(1.5e9), 0.6, num_clients), 2e8, 6e9)
+    uplink_bps = np.clip(rng.lognormal(np.log(2e6), 1.0, num_clients), 1e5, 1e8)
     return {"data": data, "parts": parts.indices, "cpu_hz": cpu_hz, "uplink_bps": uplink_bps}
 
 
-_CACHE: dict[int, dict[str, Any]] = {}
+_CACHE: dict[tuple[int, int], dict[str, Any]] = {}
 
 
-def _federation(seed: int) -> dict[str, Any]:
-    if seed not in _CACHE:
-        _CACHE[seed] = federation(seed)
-    return _CACHE[seed]
+def _federation(seed: int, num_clients: int) -> dict[str, Any]:
+    if (seed, num_clients) not in _CACHE:
+        _CACHE[seed, num_clients] = federation(seed, num_clients)
+    return _CACHE[seed, num_clients]
 
 
 def model() -> torch.nn.Module:
@@ -92,33 +93,41 @@ def accuracy(net: torch.nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- clients
-client_app = ClientApp()
+def make_client_app(seed: int, num_clients: int = NUM_CLIENTS) -> ClientApp:
+    """The clients of federation ``seed``: client i holds partition i and its simulated hardware."""
+    app = ClientApp()
+
+    def client(context: Context) -> tuple[int, dict[str, Any]]:
+        return int(context.node_config["partition-id"]), _federation(seed, num_clients)
+
+    @app.query()
+    def properties(msg: Message, context: Context) -> Message:
+        """What a client reports about itself: sample count and expected uplink rate."""
+        cid, fed = client(context)
+        return Message(client_properties(fed, cid), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        cid, fed = client(context)
+        return Message(local_training(fed, cid, msg.content["arrays"], seed), reply_to=msg)
+
+    return app
 
 
-def _client(context: Context) -> tuple[int, dict[str, Any]]:
-    seed = int(context.run_config.get("seed", 0))
-    return int(context.node_config["partition-id"]), _federation(seed)
+def client_properties(fed: dict[str, Any], cid: int) -> RecordDict:
+    """What client ``cid`` reports about itself: its sample count and expected uplink rate."""
+    props = {"num-examples": len(fed["parts"][cid]), "uplink-bps": float(fed["uplink_bps"][cid])}
+    return RecordDict({"properties": MetricRecord(props)})
 
 
-@client_app.query()
-def properties(msg: Message, context: Context) -> Message:
-    """What a client reports about itself: sample count and expected uplink rate."""
-    cid, fed = _client(context)
-    props = MetricRecord(
-        {"num-examples": len(fed["parts"][cid]), "uplink-bps": float(fed["uplink_bps"][cid])}
-    )
-    return Message(RecordDict({"properties": props}), reply_to=msg)
-
-
-@client_app.train()
-def train(msg: Message, context: Context) -> Message:
-    cid, fed = _client(context)
+def local_training(fed: dict[str, Any], cid: int, arrays: ArrayRecord, seed: int) -> RecordDict:
+    """Client ``cid``'s local SGD from the received model, with its simulated round trip."""
     idx = fed["parts"][cid]
     x = torch.from_numpy(fed["data"].x_train[idx])
     y = torch.from_numpy(fed["data"].y_train[idx])
-    torch.manual_seed(int(context.run_config.get("seed", 0)) * 1000 + cid)
+    torch.manual_seed(seed * 100_003 + cid)
     net = model()
-    load_arrays(net, msg.content["arrays"])
+    load_arrays(net, arrays)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     losses = []
     for _ in range(LOCAL_EPOCHS):
@@ -136,11 +145,11 @@ def train(msg: Message, context: Context) -> Message:
     metrics = MetricRecord(
         {"num-examples": len(idx), "train-loss": float(np.mean(losses)), "duration-s": duration}
     )
-    return Message(RecordDict({"arrays": to_arrays(net), "metrics": metrics}), reply_to=msg)
+    return RecordDict({"arrays": to_arrays(net), "metrics": metrics})
 
 
 # --------------------------------------------------------------------------- server
-def timed_fedavg(k: int) -> FedAvg:
+def timed_fedavg(k: int, num_clients: int) -> FedAvg:
     """Flower's FedAvg with its own uniform sampling of K clients; the round lasts as long as
     its slowest reply (read from the replies' simulated durations)."""
 
@@ -150,14 +159,19 @@ def timed_fedavg(k: int) -> FedAvg:
         )
 
     return FedAvg(
-        fraction_train=k / NUM_CLIENTS, fraction_evaluate=0.0, min_train_nodes=k,
-        min_available_nodes=NUM_CLIENTS, train_metrics_aggr_fn=slowest,
+        fraction_train=k / num_clients, fraction_evaluate=0.0, min_train_nodes=k,
+        min_available_nodes=num_clients, train_metrics_aggr_fn=slowest,
     )  # fmt: skip
 
 
-def run(policy: str, seed: int, rounds: int, k: int, ledger_path: Path | None) -> list[dict[str, float]]:
-    """One Flower simulation; the accuracy and simulated clock after every round."""
-    fed = _federation(seed)
+def run(
+    policy: str, seed: int, rounds: int, k: int, ledger_path: Path | None,
+    num_clients: int = NUM_CLIENTS, target: float = 0.8, client_app: ClientApp | None = None,
+    strategies: list[SelectorStrategy] | None = None,
+) -> list[dict[str, float]]:  # fmt: skip
+    """One Flower simulation; the accuracy and simulated clock after every round (the strategy
+    is appended to ``strategies`` when given)."""
+    fed = _federation(seed, num_clients)
     data = fed["data"]
     history: list[dict[str, float]] = []
     torch.manual_seed(seed)
@@ -182,7 +196,7 @@ def run(policy: str, seed: int, rounds: int, k: int, ledger_path: Path | None) -
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
         if policy == "flower-random":
-            strategy = timed_fedavg(k)
+            strategy = timed_fedavg(k, num_clients)
             result = strategy.start(grid, initial, rounds, evaluate_fn=evaluate)
             clock = 0.0
             for r in range(1, rounds + 1):
@@ -190,48 +204,52 @@ def run(policy: str, seed: int, rounds: int, k: int, ledger_path: Path | None) -
                 acc = float(result.evaluate_metrics_serverapp[r]["accuracy"])  # type: ignore[arg-type]
                 history.append({"round": r, "time_s": clock, "accuracy": acc})
             return
-        ledger = DeploymentLedger(ledger_path, validate=validate, seed=seed) if ledger_path else None
-        scales = ServerScales(epoch_s=5.0, max_rounds=rounds, time_budget_s=600.0, uplink_scale_bps=2e7, target_accuracy=TARGET)  # fmt: skip
+        ledger = (
+            DeploymentLedger(ledger_path, validate=validate, seed=seed) if ledger_path else None
+        )
+        scales = ServerScales(epoch_s=5.0, max_rounds=rounds, time_budget_s=600.0, uplink_scale_bps=2e7, target_accuracy=target)  # fmt: skip
         selector = SelectorStrategy(
             "shipped" if policy == "ppo" else policy, clients_per_round=k,
-            num_slots=NUM_CLIENTS, scales=scales, ledger=ledger, seed=seed,
+            num_slots=num_clients, scales=scales, ledger=ledger, seed=seed,
         )  # fmt: skip
+        if strategies is not None:
+            strategies.append(selector)
         selector.start(grid, initial, rounds, evaluate_fn=evaluate)
         history.extend({k_: v for k_, v in h.items() if k_ != "selected"} for h in selector.history)
 
     run_simulation(
-        server_app=server_app, client_app=client_app, num_supernodes=NUM_CLIENTS,
+        server_app=server_app, client_app=client_app or make_client_app(seed, num_clients), num_supernodes=num_clients,
         backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 2, "include_dashboard": False}},
     )  # fmt: skip
     return history
 
 
-TARGET = 0.8
-
-
-def time_to_target(history: list[dict[str, float]], target: float) -> float:
-    return next((h["time_s"] for h in history if h["accuracy"] >= target), math.inf)
+def time_to_target(history: list[dict[str, float]], target: float) -> tuple[float, float]:
+    """Simulated time and rounds until the accuracy first reaches ``target`` (inf: never)."""
+    return next(
+        ((h["time_s"], h["round"]) for h in history if h["accuracy"] >= target),
+        (math.inf, math.inf),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    global TARGET
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--clients-per-round", type=int, default=10)
-    parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--target", type=float, default=0.8)
     parser.add_argument("--policies", nargs="+", default=["flower-random", "oort", "ppo"],
-                        choices=["flower-random", "random", "oort", "ppo"])  # fmt: skip
+                        choices=["flower-random", "ppo", *sorted(set(SELECTORS) - {"favor"})])  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the runs' ledgers go (default: a new temporary folder)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    TARGET = args.target
     logging.getLogger("flwr").setLevel(logging.WARNING)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bcfl-flower-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[int, float]] = {p: {} for p in args.policies}
+    rounds: dict[str, dict[int, float]] = {p: {} for p in args.policies}
     finals: dict[str, dict[int, float]] = {p: {} for p in args.policies}
     ledgers: list[Path] = []
     for seed in args.seeds:
@@ -241,20 +259,28 @@ def main(argv: list[str] | None = None) -> int:
                 ledger = workdir / f"{policy}-seed{seed}.sqlite"
                 ledger.unlink(missing_ok=True)
                 ledgers.append(ledger)
-            history = run(policy, seed, args.rounds, args.clients_per_round, ledger)
-            results[policy][seed] = time_to_target(history, args.target)
+            history = run(
+                policy, seed, args.rounds, args.clients_per_round, ledger, target=args.target
+            )
+            results[policy][seed], rounds[policy][seed] = time_to_target(history, args.target)
             finals[policy][seed] = history[-1]["accuracy"] if history else 0.0
             print(f"seed {seed} {policy:>13}: time to {args.target:.0%} {results[policy][seed]:7.1f} s, "
-                  f"final accuracy {finals[policy][seed]:.3f}", flush=True)  # fmt: skip
+                  f"in {rounds[policy][seed]} rounds, final accuracy {finals[policy][seed]:.3f}", flush=True)  # fmt: skip
     print(f"\nTime to {args.target:.0%} test accuracy on digits, {NUM_CLIENTS} Flower clients, "
           f"K={args.clients_per_round}, {args.rounds} rounds (simulated seconds; inf: not reached)")  # fmt: skip
-    print(f"{'policy':>14} | " + " | ".join(f"seed {s:>2}" for s in args.seeds) + " | median | vs Flower random")  # fmt: skip
+    print(f"{'policy':>14} | " + " | ".join(f"seed {s:>2}" for s in args.seeds) + " | median | vs Flower random | median rounds | median s/round")  # fmt: skip
     base = float(np.median(list(results.get("flower-random", {}).values()) or [math.nan]))
     for policy in args.policies:
         values = [results[policy][s] for s in args.seeds]
         median = float(np.median(values))
-        delta = f"{(median / base - 1) * 100:+.1f} %" if math.isfinite(base) and math.isfinite(median) else "n/a"
-        print(f"{policy:>14} | " + " | ".join(f"{v:7.1f}" for v in values) + f" | {median:6.1f} | {delta}")  # fmt: skip
+        delta = (
+            f"{(median / base - 1) * 100:+.1f} %"
+            if math.isfinite(base) and math.isfinite(median)
+            else "n/a"
+        )
+        r = float(np.median([rounds[policy][s] for s in args.seeds]))
+        per_round = float(np.median([results[policy][s] / rounds[policy][s] for s in args.seeds]))
+        print(f"{policy:>14} | " + " | ".join(f"{v:7.1f}" for v in values) + f" | {median:6.1f} | {delta:>15} | {r:13.1f} | {per_round:15.2f}")  # fmt: skip
     status = 0
     for ledger in ledgers:
         from bcfl_env.chain.audit import audit
@@ -264,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbcfl audit --deep {ledger}:\n{text}")
         status |= 0 if ok else 1
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "final_accuracy": finals}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {"time_to_target_s": results, "rounds_to_target": rounds, "final_accuracy": finals},
+                indent=1,
+            )
+        )
     return status
 
 

@@ -1,0 +1,207 @@
+"""The Flower strategy (agents.flower): selection from the server observation, and a real Flower
+simulation whose ledger verifies (the ``flower`` extra, installed by ``make test``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import flwr  # noqa: E402,F401  (the flower extra: make test installs it)
+import numpy as np
+import pytest
+
+from agents.base import SlotSpec
+from agents.flower import SelectorStrategy  # noqa: E402
+from agents.registry import SELECTORS, SHIPPED_SELECTOR, selector_for_spec
+from agents.server_observation import FEATURE_NAMES, NEUTRAL, ClientBook, ServerScales
+
+ROOT = Path(__file__).resolve().parents[1]
+COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
+
+
+def _example():
+    spec = importlib.util.spec_from_file_location(
+        "flower_selector", ROOT / "examples" / "flower_selector.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["flower_selector"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_client_that_reports_nothing_gets_the_documented_neutral_values():
+    book = ClientBook(num_slots=4, budget=2, scales=ServerScales(epoch_s=5.0, max_rounds=10))
+    assert book.see([7, 9, 11]) == [7, 9, 11]
+    book.report_properties(7, {"num-examples": 50, "energy-fraction": 0.25, "uplink-bps": 4e7})
+    book.report_properties(9, {"num-examples": "many", "energy-fraction": math.nan, "x": 1})
+    obs = book.observation([7, 9], round_=0, accuracy=0.3, time_s=0.0)
+    assert obs.shape == (5, len(FEATURE_NAMES))
+    silent = obs[1]  # node 9: garbage only, so every reported column is neutral
+    for name, value in NEUTRAL.items():
+        assert silent[COL[name]] == pytest.approx(value), name
+    assert silent[COL["present"]] == 1 and silent[COL["staleness"]] == 1
+    assert silent[COL["reputation"]] == pytest.approx(0.5)
+    told = obs[0]
+    assert told[COL["data_size"]] == 1.0 and told[COL["energy_left"]] == 0.25
+    assert told[COL["uplink_rate"]] == pytest.approx(4e7 / (20e6 * 20))
+    assert not obs[2].any(), "node 11 is not connected: an empty slot"
+    assert obs[4, :6].tolist() == pytest.approx([0.0, 0.3, 0.0, 0.5, 0.5, 0.9])
+
+
+def test_replies_feed_round_trip_loss_and_reputation():
+    book = ClientBook(num_slots=3, budget=1, scales=ServerScales(epoch_s=4.0))
+    book.see([1, 2])
+    book.outcome(1, accepted=True, loss=1.0, round_trip_s=4.0, num_examples=30)
+    book.outcome(2, accepted=False, loss=-3.0, round_trip_s=math.inf)
+    book.timed_out(2, waited_s=12.0)
+    obs = book.observation([1, 2], round_=1, accuracy=0.5, time_s=10.0)
+    assert obs[0, COL["round_trip"]] == pytest.approx(0.5)
+    assert obs[0, COL["last_loss"]] == pytest.approx(0.5)
+    assert obs[0, COL["reputation"]] == pytest.approx(2 / 3)
+    assert obs[1, COL["round_trip"]] == pytest.approx(12 / 16)
+    assert obs[1, COL["last_loss"]] == 0.0, "a negative loss is not a report"
+    assert obs[1, COL["reputation"]] == pytest.approx(1 / 4)
+
+
+def test_clients_beyond_the_slots_are_left_out_not_fatal():
+    book = ClientBook(num_slots=2, budget=1)
+    book.see([5, 6, 7])
+    assert book.overflow == {7} and set(book.clients) == {5, 6}
+
+
+@pytest.mark.parametrize("selector", [*sorted(set(SELECTORS) - {"favor"}), "shipped"])
+def test_the_strategy_selects_exactly_k_connected_eligible_clients(selector):
+    strategy = SelectorStrategy(selector, clients_per_round=3, num_slots=10)
+    strategy.book.see(range(100, 110))
+    strategy.book.report_properties(101, {"energy-fraction": 0.0})  # cannot train
+    connected = [n for n in range(100, 110) if n not in (103, 104)]
+    for round_ in range(4):
+        chosen = strategy.select(connected, round_)
+        assert len(chosen) == 3 and len(set(chosen)) == 3
+        assert set(chosen) <= set(connected) - {101}
+        strategy.book.selected(chosen, round_)
+        for node in chosen:
+            strategy.book.outcome(node, True, loss=1.0, round_trip_s=2.0, num_examples=20)
+
+
+def test_fewer_eligible_than_k_selects_all_of_them_and_none_selects_nobody():
+    strategy = SelectorStrategy("oort", clients_per_round=4, num_slots=6)
+    strategy.book.see(range(6))
+    assert sorted(strategy.select([0, 3], 0)) == [0, 3]
+    assert strategy.select([], 0) == []
+
+
+def test_the_shipped_selector_is_the_trained_model_and_refuses_other_features():
+    spec = SlotSpec(tuple(FEATURE_NAMES), num_slots=50, budget=5)
+    shipped = selector_for_spec("shipped", spec)
+    assert shipped.name == SHIPPED_SELECTOR.stem
+    book = ClientBook(50, 5)
+    book.see(range(50))
+    for node in range(50):  # fast clients are the odd ones
+        book.outcome(node, True, loss=0.5, round_trip_s=1.0 if node % 2 else 30.0, num_examples=40)
+    action, _ = shipped.predict(book.observation(range(50), 3, 0.5, 60.0).reshape(-1))
+    picked = np.argsort(-action)[:5]
+    assert all(p % 2 == 1 for p in picked), "the trained selector prefers fast clients"
+    with pytest.raises(ValueError, match="feature columns"):
+        selector_for_spec("shipped", SlotSpec(("present", "x"), 5, 1))
+    with pytest.raises(ValueError, match="trains its DQN"):
+        selector_for_spec("favor", spec)
+    with pytest.raises(ValueError, match="neither a name"):
+        selector_for_spec("no-such-selector", spec)
+
+
+def test_bad_arguments_and_bad_selector_output_are_clear_errors():
+    from flwr.serverapp.strategy import FedAvg
+
+    with pytest.raises(ValueError, match="min_train_nodes=4"):
+        SelectorStrategy(
+            "random", clients_per_round=2, num_slots=5, inner=FedAvg(min_train_nodes=4)
+        )
+    with pytest.raises(ValueError, match="fraction_train"):
+        SelectorStrategy(
+            "random", clients_per_round=2, num_slots=5,
+            inner=FedAvg(fraction_train=0.5, min_train_nodes=1, min_available_nodes=1),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="clients_per_round=9"):
+        SelectorStrategy("random", clients_per_round=9, num_slots=5)
+
+    class Broken:
+        name = "broken"
+
+        def predict(self, observation, state=None, episode_start=None, deterministic=True):
+            return np.full(3, np.nan), None
+
+    strategy = SelectorStrategy(Broken(), clients_per_round=1, num_slots=5)
+    strategy.book.see([1])
+    with pytest.raises(ValueError, match="expected \\(5,\\) finite scores"):
+        strategy.select([1], 0)
+
+
+def make_faulty_app(seed: int, num_clients: int, crash: int, nan: int):
+    """The example's clients, except that client ``crash`` raises in training and client ``nan``
+    returns non-finite parameters (a malformed update, sent through the protocol)."""
+    from flower_selector import _federation, client_properties, local_training
+    from flwr.app import Array, ArrayRecord, Message
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.query()
+    def properties(msg, context):
+        cid = int(context.node_config["partition-id"])
+        return Message(client_properties(_federation(seed, num_clients), cid), reply_to=msg)
+
+    @app.train()
+    def train(msg, context):
+        cid = int(context.node_config["partition-id"])
+        if cid == crash:
+            raise RuntimeError("the client crashed")
+        content = local_training(_federation(seed, num_clients), cid, msg.content["arrays"], seed)
+        if cid == nan:
+            arrays = content["arrays"]
+            content["arrays"] = ArrayRecord(
+                {k: Array(np.full_like(a.numpy(), np.nan)) for k, a in arrays.items()}
+            )
+        return Message(content, reply_to=msg)
+
+    return app
+
+
+def test_a_flower_simulation_selects_k_per_round_and_writes_a_ledger_that_verifies(
+    tmp_path, monkeypatch
+):
+    """Real Flower (run_simulation on Ray), real local training, a crashing client and one that
+    sends NaN parameters, and the verifiers' ledger audited deeply (every global model
+    recomputed)."""
+    from bcfl_env.chain.audit import audit
+    from bcfl_env.provenance import recompute_model
+
+    # Ray's workers import the client code by module name
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'examples'}:{ROOT / 'tests'}:{ROOT}")
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    example = _example()
+    ledger = tmp_path / "flower.sqlite"
+    strategies = []
+    history = example.run(
+        "ppo", seed=3, rounds=3, k=4, ledger_path=ledger, num_clients=8,
+        client_app=make_faulty_app(3, 8, crash=0, nan=1), strategies=strategies,
+    )  # fmt: skip
+    assert [h["round"] for h in history] == [1, 2, 3]
+    assert 0 < history[0]["time_s"] < history[-1]["time_s"]
+    (strategy,) = strategies
+    picked = [h["selected"] for h in strategy.history]
+    assert all(len(p) == 4 == len(set(p)) for p in picked)
+    # node ids are Flower's; the two faulty clients are the ones whose every pick was rejected
+    picks = {n: sum(n in p for p in picked) for n in set(sum(picked, []))}
+    counts = {n: strategy.book.reputation.counts(str(n)) for n in picks}
+    faulty = [n for n, (good, bad) in counts.items() if bad]
+    assert len(faulty) == 2, counts
+    assert all(counts[n] == (0.0, picks[n]) for n in faulty), (counts, picks)
+    assert all(counts[n] == (picks[n], 0.0) for n in picks if n not in faulty), (counts, picks)
+    ok, text = audit(str(ledger), recompute_model)
+    assert ok, text
+    assert "task=3" in text and "3 global models recomputed" in text
+    assert "certificates  13" in text  # the server, 4 verifiers and 8 clients
