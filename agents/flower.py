@@ -239,7 +239,8 @@ class SelectorStrategy(Strategy):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        replies = list(replies)
+        # in node order: replies arrive in any order, and a float sum depends on its order
+        replies = sorted(replies, key=lambda m: m.metadata.src_node_id)
         waited = time.time() - self._sent_at
         valid, trips = self._judge(replies, waited)
         answered = {m.metadata.src_node_id for m in replies}
