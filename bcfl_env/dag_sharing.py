@@ -90,6 +90,28 @@ class DagSharing:
         mix = self.cfg.dag_mix
         return (1 - mix) * g + mix * torch.stack(models).mean(dim=0), seconds
 
+    # ------------------------------------------------------------------ what the RSUs observe
+    def observed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per slot: confirmed latest models of other vehicles within V2V reach (what a pull could
+        fetch now), and the vehicle's own latest model's cumulative weight / the confirmation
+        weight, capped at 1 (0 before it published). Zeros for empty slots."""
+        net = self.world.network
+        present = net.present & (net.slot_identity >= 0)
+        ids = net.slot_identity
+        offers = np.zeros(len(ids), dtype=bool)
+        level = np.zeros(len(ids))
+        for slot in np.flatnonzero(present):
+            tx_id = self.latest.get(int(ids[slot]))
+            if tx_id is not None:
+                weight = self.dag.cumulative_weight(tx_id)
+                level[slot] = min(weight / self.dag.confirm_weight, 1.0)
+                offers[slot] = self.dag.confirmed(tx_id)
+        xy = net.positions()
+        near = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2) <= self.range_m
+        np.fill_diagonal(near, False)
+        counts = (near & offers[None, :]).sum(axis=1) * present
+        return counts.astype(np.float64), level
+
     # ------------------------------------------------------------------ publishing
     def publish(self, trained: list[tuple[int, torch.Tensor]], now_s: float) -> None:
         """Publish the trained models of ``(identity, params)``, concurrently."""

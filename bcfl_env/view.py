@@ -50,6 +50,9 @@ class WorldView:
     reputation: np.ndarray  # beta reputation (on-chain)
     in_flight: np.ndarray  # bool: holds an open task (on-chain)
     oracle: OracleView | None = None
+    # with the DAG on (chain.dag=True), else None:
+    dag_neighbours: np.ndarray | None = None  # confirmed neighbour models within V2V reach
+    dag_confirmation: np.ndarray | None = None  # own last DAG model's weight / threshold, <= 1
 
     @classmethod
     def build(cls, **arrays: object) -> WorldView:

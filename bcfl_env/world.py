@@ -462,6 +462,7 @@ class World:
             truth = OracleView(
                 net.cpu_hz[ids].copy(), self.fl.partition.entropy[ids].copy(), compute_s + upload_s
             )
+        dag = self.dag_sharing.observed() if self.dag_sharing is not None else (None, None)
         return WorldView.build(
             round=self.round,
             time_s=self.time_s,
@@ -480,6 +481,8 @@ class World:
             reputation=np.array([self.chain.reputation.score(self.vehicle_ids[i]) for i in ids]),
             in_flight=self.in_flight_slots(),
             oracle=truth,
+            dag_neighbours=dag[0],
+            dag_confirmation=dag[1],
         )
 
     def summary(self) -> dict[str, Any]:

@@ -416,9 +416,16 @@ def test_feature_tables_in_docstring_and_docs_match_the_feature_lists():
     from pathlib import Path
 
     from bcfl_env.envs.core import BCFLEnv
+    from bcfl_env.envs.features import features_for
     from bcfl_env.envs.observation import ORACLE_FEATURES
 
     expected = [(str(i), name, src) for i, (name, _, src) in enumerate(ORACLE_FEATURES)]
+    # then the DAG table: the columns chain.dag=True adds after the server set
+    server = len(features_for("server"))
+    expected += [
+        (str(server + i), f.name, f.source)
+        for i, f in enumerate(features_for("server", dag=True)[server:])
+    ]
     doc_rows = re.findall(
         r"^\s*\| (\d+)\s*\| (\w+)\s*\| [^|]+\| (\w[\w-]*)\s*\| 0", BCFLEnv.__doc__, re.M
     )

@@ -12,10 +12,10 @@ from gymnasium import spaces
 from bcfl_env.chain import Ledger
 from bcfl_env.config import BCFLConfig, make_config
 from bcfl_env.envs.observation import (
-    FEATURE_SETS,
     GLOBAL_FEATURES,
     as_matrix,
     build_observation,
+    feature_columns,
     in_layout,
     layout_shape,
 )
@@ -85,6 +85,15 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     Rows 0-10 are the default ``observation_features="server"`` set: what a real server can know
     (on-chain records, measurements, the vehicle's own reports). Rows 11-13 are true values no
     server knows, present only with ``observation_features="oracle"`` (upper-bound studies).
+
+    With the vehicles' DAG on (``chain__dag=True``) two on-chain columns follow the server ones
+    (and the oracle ones move two places right), from the DAG the RSUs anchor and the vehicles'
+    position beacons:
+
+    | index | feature          | unit / scaling                                                                         | source   | min | max |
+    |-------|------------------|----------------------------------------------------------------------------------------|----------|-----|-----|
+    | 11    | dag_neighbours   | confirmed DAG models of vehicles within V2V reach, n / (n + 2)                         | on-chain | 0   | 1   |
+    | 12    | dag_confirmation | cumulative weight of the vehicle's last DAG model / confirmation weight, capped at 1   | on-chain | 0   | 1   |
 
     Global row N, columns 0..5: round / max_rounds, global test accuracy, simulated time / budget,
     K / N, vehicles present / N, target accuracy; other columns 0.
@@ -160,7 +169,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         n = env.num_vehicles
         self.num_slots = n
         self.budget = env.vehicles_per_round
-        self.feature_names = [f[0] for f in FEATURE_SETS[env.observation_features]]
+        self.feature_names = [f[0] for f in feature_columns(self.config)]
         self.global_feature_names = list(GLOBAL_FEATURES)
         self.num_features = len(self.feature_names)
         self.observation_layout = env.observation_layout

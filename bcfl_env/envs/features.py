@@ -11,7 +11,9 @@ value per slot, scaled to [0, 1]. Its ``source`` says how a real system would kn
 * ``oracle``: true values no server knows, only with ``observation_features="oracle"``.
 
 The default (``"server"``) set is every non-oracle feature; ``"oracle"`` appends the oracle ones.
-To add a feature: one function decorated with ``@feature(source=..., doc=...)`` here (it becomes
+Features that need a part of the system that is off by default (``requires="dag"``: the vehicles'
+DAG, ``chain.dag=True``) join a set only when that part is on, after the server columns, so the
+server columns keep their places (:func:`features_for`). To add a feature: one function decorated with ``@feature(source=..., doc=...)`` here (it becomes
 the next column of its set, which changes F: bump the env version) and a test.
 """
 
@@ -28,6 +30,7 @@ from bcfl_env.view import OracleView, WorldView
 
 __all__ = [
     "FEATURE_SETS",
+    "features_for",
     "NEUTRAL_ROUND_TRIP",
     "REGISTRY",
     "Feature",
@@ -52,19 +55,23 @@ class Feature:
     doc: str
     source: str
     compute: Callable[[WorldView, ObservationContext], np.ndarray]
+    requires: str | None = None  # "dag": only with chain.dag=True
 
 
 REGISTRY: dict[str, Feature] = {}
+REQUIREMENTS = ("dag",)
 
 
 def feature(
-    source: str, doc: str
+    source: str, doc: str, requires: str | None = None
 ) -> Callable[[Callable[[WorldView, ObservationContext], np.ndarray]], Feature]:
     if source not in SOURCES:
         raise ValueError(f"source={source!r} is not one of {SOURCES}")
+    if requires is not None and requires not in REQUIREMENTS:
+        raise ValueError(f"requires={requires!r} is not one of {REQUIREMENTS}")
 
     def register(fn: Callable[[WorldView, ObservationContext], np.ndarray]) -> Feature:
-        entry = Feature(fn.__name__, doc, source, fn)
+        entry = Feature(fn.__name__, doc, source, fn, requires)
         REGISTRY[entry.name] = entry
         return entry
 
@@ -136,6 +143,28 @@ def round_trip(v: WorldView, c: ObservationContext) -> np.ndarray:
     return np.where(measured, _saturate(v.round_trip_s, c.epoch_s), NEUTRAL_ROUND_TRIP)
 
 
+@feature(
+    "on-chain",
+    "confirmed DAG models of vehicles within V2V reach (position beacons), n / (n + 2)",
+    requires="dag",
+)
+def dag_neighbours(v: WorldView, c: ObservationContext) -> np.ndarray:
+    if v.dag_neighbours is None:
+        raise ValueError("DAG features need a view built with the DAG on (chain.dag=True)")
+    return v.dag_neighbours / (v.dag_neighbours + 2.0)
+
+
+@feature(
+    "on-chain",
+    "cumulative weight of the vehicle's last DAG model / confirmation weight, capped at 1; 0 if none",
+    requires="dag",
+)
+def dag_confirmation(v: WorldView, c: ObservationContext) -> np.ndarray:
+    if v.dag_confirmation is None:
+        raise ValueError("DAG features need a view built with the DAG on (chain.dag=True)")
+    return v.dag_confirmation
+
+
 def _oracle(v: WorldView) -> OracleView:
     if v.oracle is None:
         raise ValueError("oracle features need a view built with oracle=True")
@@ -158,12 +187,17 @@ def true_round_trip(v: WorldView, c: ObservationContext) -> np.ndarray:
     return _saturate(_oracle(v).true_round_trip_s, c.epoch_s)
 
 
-def _sets() -> dict[str, list[Feature]]:
-    server = [f for f in REGISTRY.values() if f.source != "oracle"]
-    return {
-        "server": server,
-        "oracle": server + [f for f in REGISTRY.values() if f.source == "oracle"],
-    }
+def features_for(kind: str, dag: bool = False) -> list[Feature]:
+    """The columns of feature set ``kind``: the server features, then the DAG ones when the DAG
+    is on, then (``"oracle"``) the oracle ones."""
+    if kind not in ("server", "oracle"):
+        raise ValueError(f"observation_features={kind!r} is not one of ['oracle', 'server']")
+    plain = [f for f in REGISTRY.values() if f.requires is None]
+    server = [f for f in plain if f.source != "oracle"]
+    extra = [f for f in REGISTRY.values() if f.requires == "dag"] if dag else []
+    oracle = [f for f in plain if f.source == "oracle"] if kind == "oracle" else []
+    return server + extra + oracle
 
 
-FEATURE_SETS: dict[str, list[Feature]] = _sets()
+# the sets without optional parts (what every env has; the DAG adds its columns after the server's)
+FEATURE_SETS: dict[str, list[Feature]] = {kind: features_for(kind) for kind in ("server", "oracle")}

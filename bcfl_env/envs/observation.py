@@ -17,7 +17,7 @@ import numpy as np
 
 from bcfl_env.config import BCFLConfig
 from bcfl_env.envs.features import FEATURE_SETS as _REGISTERED
-from bcfl_env.envs.features import NEUTRAL_ROUND_TRIP, ObservationContext
+from bcfl_env.envs.features import NEUTRAL_ROUND_TRIP, ObservationContext, features_for
 from bcfl_env.view import WorldView
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "LAYOUTS",
     "as_matrix",
     "build_observation",
+    "feature_columns",
     "in_layout",
     "layout_shape",
 ]
@@ -53,6 +54,12 @@ GLOBAL_FEATURES: list[str] = [
 ]
 
 
+def feature_columns(cfg: BCFLConfig) -> list[tuple[str, str, str]]:
+    """(name, unit and scaling, source) of every column the env with ``cfg`` observes."""
+    kind, dag = cfg.env.observation_features, cfg.chain.dag
+    return [(f.name, f.doc, f.source) for f in features_for(kind, dag)]
+
+
 def build_observation(
     view: WorldView, cfg: BCFLConfig, num_classes: int, features: str = "server"
 ) -> np.ndarray:
@@ -60,12 +67,13 @@ def build_observation(
     true values for upper-bound studies; the view must then carry them)."""
     if features not in FEATURE_SETS:
         raise ValueError(f"observation_features={features!r} is not one of {sorted(FEATURE_SETS)}")
-    n, f = view.present.size, len(FEATURE_SETS[features])
+    columns = features_for(features, cfg.chain.dag)
+    n, f = view.present.size, len(columns)
     obs = np.zeros((n + 1, f), dtype=np.float32)
     env = cfg.env
     epoch = env.epoch_s if env.fl_mode == "async" else env.sync_deadline_s
     context = ObservationContext(cfg, epoch, num_classes)
-    cols = [feat.compute(view, context) for feat in _REGISTERED[features]]
+    cols = [feat.compute(view, context) for feat in columns]
     obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * view.present[:, None]
     glob = [
         min(view.round / env.max_rounds, 1.0),
