@@ -55,15 +55,13 @@ type: venv-test
 leaderboard: venv
 	$(BIN)/python benchmarks/make_leaderboard.py $(ARGS)
 
+# every speed benchmark; writes benchmarks/RESULTS.md and benchmarks/results.json (ARGS=--quick: smoke)
+bench: venv-test
+	PYTHONHASHSEED=0 $(BIN)/python benchmarks/run_all.py $(ARGS)
+
 # attacks the product and writes benchmarks/RELIABILITY.md (about 15 minutes on 2 cores)
 reliability: venv-test
 	PYTHONHASHSEED=0 OMP_NUM_THREADS=1 $(BIN)/python benchmarks/reliability.py
-
-bench: venv-test
-	$(BIN)/python benchmarks/bench_world.py
-	$(BIN)/python benchmarks/bench_chain.py
-	$(BIN)/python benchmarks/bench_fl.py
-	$(BIN)/python benchmarks/bench_env.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
