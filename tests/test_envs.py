@@ -576,3 +576,22 @@ def test_the_env_uses_its_own_thread_count_and_gives_the_callers_back():
         assert seen == [1, 2]
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_reputation_column_is_the_chains_reputation_after_every_step():
+    """The world caches reputations per identity and refreshes only those the chain recorded."""
+    env = gym.make("bcfl/IoV-v1", malicious_fraction=0.3, max_rounds=8, target_accuracy=1.0)
+    base = env.unwrapped
+    obs, _ = env.reset(seed=5)
+    col = base.feature_names.index("reputation")
+    changed = False
+    for _ in range(8):
+        obs, *_ = env.step(env.action_space.sample())
+        world = base.world
+        ids = world.network.slot_identity
+        present = world.network.present & (ids >= 0)
+        rows = base.as_matrix(obs)[:-1]
+        expected = [world.chain.reputation.score(world.vehicle_ids[i]) for i in ids[present]]
+        assert rows[present, col] == pytest.approx(expected, abs=1e-6)
+        changed |= bool((rows[present, col] != 0.5).any())
+    assert changed, "reputations moved during the episode"

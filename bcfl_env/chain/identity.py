@@ -64,6 +64,9 @@ class Identities:
         self.ca_identity = Identity("ca", "ca", self.ca.key)
         self._members: dict[str, Identity] = {}
         self._public: dict[str, Ed25519PublicKey] = {}
+        # earliest expiry among the certificates; None: recompute (a certificate was issued,
+        # renewed or revoked), so most rounds skip the scan over every certificate
+        self._earliest_expiry: float | None = None
 
     def of(self, name: str, role: str = "vehicle") -> Identity:
         """The identity called ``name``, created with a fresh key on first use (a key alone, without
@@ -82,12 +85,21 @@ class Identities:
         """Issue a certificate; returns the CA-signed ``enrol`` transaction."""
         identity = self.of(name, role)
         info = self.ca.issue(name, role, identity.key_pair, now_s)
+        self._earliest_expiry = None
         payload = {"identity": name, "role": role, "cert": info.der.hex()}
         return self.ca_identity.transaction("enrol", payload)
 
     def renew_expiring(self, now_s: float, horizon_s: float) -> list[Transaction]:
         """Renew every unrevoked certificate that expires before ``now_s + horizon_s``; returns
         the CA-signed ``enrol`` transactions of the renewals."""
+        if self._earliest_expiry is None:
+            self._earliest_expiry = min(
+                (i.not_after_s for i in self.ca.issued.values() if i.serial not in self.ca.revoked),
+                default=float("inf"),
+            )
+        if self._earliest_expiry >= now_s + horizon_s:
+            return []  # nothing expires within the horizon
+        self._earliest_expiry = None
         txs = []
         for name, info in list(self.ca.issued.items()):
             if info.not_after_s < now_s + horizon_s and info.serial not in self.ca.revoked:
@@ -99,6 +111,7 @@ class Identities:
 
     def revoke(self, name: str, reason: str, now_s: float) -> Transaction:
         info = self.ca.revoke(name, now_s)
+        self._earliest_expiry = None
         payload = {"identity": name, "serial": info.serial, "reason": reason}
         return self.ca_identity.transaction("revoke", payload)
 

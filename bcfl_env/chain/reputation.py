@@ -14,10 +14,17 @@ class Reputation:
     def __init__(self) -> None:
         self._pos: dict[str, float] = {}
         self._neg: dict[str, float] = {}
+        self._changed: set[str] = set()
 
     def record(self, identity: str, positive: bool, weight: float = 1.0) -> None:
         book = self._pos if positive else self._neg
         book[identity] = book.get(identity, 0.0) + weight
+        self._changed.add(identity)
+
+    def pop_changed(self) -> set[str]:
+        """Identities recorded since the last call (a reader's cache refreshes only these)."""
+        changed, self._changed = self._changed, set()
+        return changed
 
     def score(self, identity: str) -> float:
         p, n = self._pos.get(identity, 0.0), self._neg.get(identity, 0.0)
