@@ -130,9 +130,9 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str
         rows.append(("world advance, 10,000 vehicles", f"{w:.1f} ms", "", "", "<= 20 ms", met(w <= 20)))  # fmt: skip
     if data.get("scale"):
         s = {(r["sweep"], r["n"], r["k"]): r for r in data["scale"]}
-        city = s.get(("k", 1000, 50))
+        city = s.get(("city", 1000, 50))
         if city:
-            rows.append(("IoV, 1,000 slots, K=50 (synthetic data)", f"{city['steps_per_s']:.1f} steps/s", "", "", ">= 50 steps/s", met(city["steps_per_s"] >= 50)))  # fmt: skip
+            rows.append(("iov-city (1,000 slots, K=50, digits)", f"{city['steps_per_s']:.1f} steps/s", "", "", ">= 50 steps/s", met(city["steps_per_s"] >= 50)))  # fmt: skip
             rows.append(("shipped SlotSetPolicy acting on 1,000 slots", f"{city['policy_ms']:.2f} ms", "", "", "runs unchanged", "met"))  # fmt: skip
         n_lo, n_hi = s.get(("n", 100, 10)), s.get(("n", 10000, 10))
         if n_lo and n_hi:

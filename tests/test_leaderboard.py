@@ -158,3 +158,22 @@ def test_probability_of_improvement_over_a_baseline():
     p = probability_of_improvement(rows, "oort")
     assert p["fast"] == 1.0 and p["oort"] == 0.5 and p["same"] == 0.5
     assert probability_of_improvement(rows, "absent") == {}
+
+
+def test_the_city_scenario_has_a_thousand_slots_and_the_shipped_policy_acts_on_it():
+    import gymnasium as gym
+
+    from agents.base import SlotSpec
+    from agents.registry import selector_for_spec
+    from training.suite import SUITES
+
+    (city,) = SUITES["city"]
+    assert city.reference_time_s > 0
+    env = gym.make(city.env_id, **city.overrides)
+    base = env.unwrapped
+    assert (base.num_slots, base.budget) == (1000, 50)
+    obs, _ = env.reset(seed=city.seeds[0])
+    policy = selector_for_spec("shipped", SlotSpec.of(env))
+    action, _ = policy.predict(obs)
+    obs, _, _, _, info = env.step(action)
+    assert len(info["selected"]) == 50 and env.observation_space.contains(obs)

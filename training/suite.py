@@ -47,12 +47,27 @@ DEFAULT = [
     Scenario("ioht", "bcfl/IoHT-v1", reference_time_s=39.2),
 ]
 
+CITY: dict[str, Any] = {
+    "num_vehicles": 1000,
+    "fleet_size": 1000,
+    "vehicles_per_round": 50,
+    "network__road__rows": 10,
+    "network__road__cols": 10,
+    "network__infra__num_rsus": 24,
+    "network__mobility__arrival_rate_per_s": 10.0,
+    "network__mobility__initial_occupancy": 0.8,
+    "max_rounds": 200,
+}
+
 SUITES: dict[str, list[Scenario]] = {
     "default": DEFAULT,
     "iov": [DEFAULT[0]],
     "iov-all": [s for s in DEFAULT if s.env_id == "bcfl/IoV-v1"],
     # the smoke scenario is the default IoV one cut to 4 rounds: it keeps that reference
     "smoke": [Scenario("iov-smoke", "bcfl/IoV-v1", {"max_rounds": 4}, (1000,), 133.1)],
+    # scale: 1,000 slots filled by a city's traffic, K = 50, a 10 x 10 grid and 24 RSUs; the
+    # digits set is shared by 1,000 vehicles (about one sample each: many weak contributions)
+    "city": [Scenario("iov-city", "bcfl/IoV-v1", CITY, reference_time_s=400.5)],
     # the default IoV scenario seen with oracle features: the same dynamics and seeds, so a
     # policy that needs true values ranks against the others on "iov-default"
     "iov-oracle": [
