@@ -6,7 +6,10 @@ Trains nothing new: it loads the shipped PPO selector (``agents/models/ppo-iov-v
 client, as the simulator's vehicles are). Each client reports its round trip on a simulated clock,
 so time to target is simulated seconds, as in the simulator. It compares
 
-* Flower's default ``FedAvg`` sampling (uniform K of the connected clients),
+* Flower's default ``FedAvg`` sampling (uniform K of the connected clients; unseeded, so it
+  varies from run to run),
+* a seeded uniform ``random`` selector behind :class:`agents.flower.SelectorStrategy` (the
+  like-for-like baseline: same strategy, verifiers and ledger),
 * Oort (Lai et al., OSDI 2021) behind :class:`agents.flower.SelectorStrategy`,
 * the shipped PPO selector behind the same strategy,
 
@@ -238,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--clients-per-round", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.8)
-    parser.add_argument("--policies", nargs="+", default=["flower-random", "oort", "ppo"],
+    parser.add_argument("--policies", nargs="+", default=["flower-random", "random", "oort", "ppo"],
                         choices=["flower-random", "ppo", *sorted(set(SELECTORS) - {"favor"})])  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the runs' ledgers go (default: a new temporary folder)")  # fmt: skip
