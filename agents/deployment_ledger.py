@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -187,8 +186,3 @@ def _safe_score(validate: Validate, params: np.ndarray) -> float:
     if params.size == 0 or not np.isfinite(params).all():
         return float("nan")
     return float(validate(params))
-
-
-def describe(ledger: DeploymentLedger) -> dict[str, Any]:
-    """Height, head and counts, for logs."""
-    return {"path": str(ledger.path), **ledger.chain.ledger.summary()}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -91,8 +91,6 @@ class ClientRecord:
     last_selected: int = -1
     last_loss: float | None = None
     round_trip_s: float | None = None
-    properties_known: bool = False
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def _finite_nonneg(value: object) -> float | None:
@@ -149,7 +147,6 @@ class ClientBook:
         record = self.clients.get(node)
         if record is None:
             return
-        record.properties_known = True
         size = _finite_nonneg(properties.get("num-examples"))
         if size is not None:
             record.num_examples = size
