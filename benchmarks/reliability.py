@@ -367,17 +367,11 @@ def kill_ledger_saves(trials: int, work: Path) -> str:
 def machine() -> str:
     import numpy
     import torch
+    from machine import cpu_model
 
     import bcfl_env
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (
         f"{dt.date.today().isoformat()}; {os.cpu_count()} CPUs ({cpu}), load average {load}; "

@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model
+
 HERE = Path(__file__).resolve().parent
 
 # (name, script, arguments, writes JSON, what it measures)
@@ -50,14 +52,7 @@ QUICK = {"round": ["--ks", "10", "--rounds", "3"], "load": ["--repeats", "1", "-
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import numpy
     import torch
 
