@@ -149,9 +149,8 @@ def round_trip(v: WorldView, c: ObservationContext) -> np.ndarray:
     requires="dag",
 )
 def dag_neighbours(v: WorldView, c: ObservationContext) -> np.ndarray:
-    if v.dag_neighbours is None:
-        raise ValueError("DAG features need a view built with the DAG on (chain.dag=True)")
-    return v.dag_neighbours / (v.dag_neighbours + 2.0)
+    n = _dag(v.dag_neighbours)
+    return n / (n + 2.0)
 
 
 @feature(
@@ -160,9 +159,13 @@ def dag_neighbours(v: WorldView, c: ObservationContext) -> np.ndarray:
     requires="dag",
 )
 def dag_confirmation(v: WorldView, c: ObservationContext) -> np.ndarray:
-    if v.dag_confirmation is None:
+    return _dag(v.dag_confirmation)
+
+
+def _dag(values: np.ndarray | None) -> np.ndarray:
+    if values is None:
         raise ValueError("DAG features need a view built with the DAG on (chain.dag=True)")
-    return v.dag_confirmation
+    return values
 
 
 def _oracle(v: WorldView) -> OracleView:
