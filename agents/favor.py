@@ -109,9 +109,12 @@ class FavorSelector:
             from bcfl_env import DiscreteSelection
 
             # nothing pickled in a shared file is unpickled (agents.safe_load)
+            picks = DiscreteSelection(env)
+            # entries only training reads (train_freq) come from a fresh, untrained model
             trusted = safe_custom_objects(
-                Path(model), DiscreteSelection(env), DQNPolicy, {}, lambda v: v
-            )
+                Path(model), picks, DQNPolicy, {}, lambda v: v,
+                fresh=lambda: DoubleDQN("MlpPolicy", picks, buffer_size=1, device="cpu"),
+            )  # fmt: skip
             try:
                 model = DoubleDQN.load(model, device="cpu", custom_objects=trusted)
             except Exception as exc:  # SB3 raises many types for a corrupt zip

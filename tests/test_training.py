@@ -405,6 +405,19 @@ def test_favor_trains_once_per_configuration_and_rejects_corrupt_models(tmp_path
         load_model(bad, env)
 
 
+def test_a_saved_favor_model_loads_safely_and_acts_as_it_did(tmp_path):
+    from agents.favor import FavorSelector
+
+    env = gym.make("bcfl/IoV-v1", max_rounds=5)
+    trained = FavorSelector(env, timesteps=120, seed=3, train_seed=7)
+    path = tmp_path / "favor.zip"
+    trained.model.save(path)
+    loaded = FavorSelector(env, model=path)
+    obs, _ = env.reset(seed=1)
+    np.testing.assert_array_equal(loaded.predict(obs)[0], trained.predict(obs)[0])
+    np.testing.assert_allclose(loaded.q_values(obs), trained.q_values(obs), rtol=1e-6)
+
+
 def test_random_selector_is_uniform_over_eligible_vehicles():
     env, obs = _env_obs()
     selector = make_selector("random", env, seed=0)
