@@ -1,10 +1,19 @@
-"""Aggregate evaluation results: interquartile mean with 95 % bootstrap CIs (SciPy), tables and plots."""
+"""Aggregate evaluation results into the leaderboard: tables and plots.
+
+The statistics follow Agarwal et al. (NeurIPS 2021) and use their library, rliable: the
+interquartile mean across the suite with a 95 % stratified-bootstrap CI, the probability of
+improvement over a baseline, and performance profiles with bootstrap bands. A single scenario's
+interval is SciPy's (vectorised) bootstrap, the same percentile method on one stratum.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +24,83 @@ __all__ = ["build_leaderboard", "check_submission", "iqm", "probability_of_impro
 
 
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean (the mean of the middle 50 %), as rliable's ``aggregate_iqm``."""
     return stats.trim_mean(values, 0.25, axis=axis)
 
 
+def _pooled_iqm(scores: np.ndarray) -> np.ndarray:
+    """rliable's ``aggregate_iqm`` (SciPy's trim_mean over every entry), without SciPy's
+    per-call argument handling: the bootstrap calls it thousands of times per interval."""
+    flat = np.sort(scores, axis=None)
+    cut = int(0.25 * flat.size)
+    return np.array([flat[cut : flat.size - cut].mean()])
+
+
+BOOTSTRAP_REPS = 2000  # per interval; rliable's own default for profiles
+
+
 def _ci(values: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile-bootstrap CI of the IQM of one sample."""
+    """95 % percentile-bootstrap CI of the IQM of one scenario's episodes (SciPy, vectorised: a
+    single stratum needs no stratification, and these are most of the table's intervals)."""
     if values.size < 2 or np.all(values == values[0]):
         return float(iqm(values)), float(iqm(values))
-    res = stats.bootstrap(
-        (values,),
-        iqm,
-        n_resamples=2000,
-        confidence_level=0.95,
-        random_state=seed,
-        method="percentile",
-    )
+    res = stats.bootstrap((values,), iqm, n_resamples=BOOTSTRAP_REPS, confidence_level=0.95,
+                          random_state=seed, method="percentile")  # fmt: skip
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def _stratified_ci(strata: list[np.ndarray], seed: int = 0) -> tuple[float, float]:
-    """95 % CI of the IQM over all episodes, resampling within each scenario (stratified bootstrap).
+def _rliable() -> tuple[Any, Any]:
+    """rliable's ``library`` and ``metrics`` (Agarwal et al., NeurIPS 2021)."""
+    from rliable import library, metrics
 
-    SciPy's multi-sample bootstrap resamples every sample independently, which is exactly a
-    bootstrap stratified by scenario when each scenario is one sample.
+    return library, metrics
+
+
+@contextmanager
+def _rliable_rng(seed: int) -> Iterator[np.random.RandomState]:
+    """A seeded RandomState for rliable, and numpy's global RNG seeded for the same span and
+    restored after: rliable's stratified resampling draws from the global RNG whatever
+    ``random_state`` it is given (rliable 1.2 with arch 7), so without this its intervals change
+    from run to run. arch's deprecation warning about ``random_state`` is silenced here."""
+    saved = np.random.get_state()  # noqa: NPY002 - the global RNG is what rliable reads
+    np.random.seed(seed)  # noqa: NPY002
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(saved)  # noqa: NPY002
+
+
+def _interval(scores: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """IQM of a (runs x tasks) score matrix and its 95 % percentile CI from rliable's stratified
+    bootstrap: runs are resampled within each task (scenario), never across."""
+    point = float(iqm(scores.ravel(), axis=-1))
+    if scores.shape[0] < 2 or np.all(scores == scores.flat[0]):
+        return point, point, point
+    library, _ = _rliable()
+    with _rliable_rng(seed) as rng:
+        estimate, ci = library.get_interval_estimates(
+            {"p": scores}, _pooled_iqm, reps=BOOTSTRAP_REPS, random_state=rng
+        )
+    return float(estimate["p"][0]), float(ci["p"][0, 0]), float(ci["p"][1, 0])
+
+
+def _matrix(rows: list[dict[str, Any]], key: str, scenarios: list[str]) -> np.ndarray:
+    """``row[key]`` laid out as rliable's (runs x tasks) matrix, one column per scenario.
+
+    Raises:
+        ValueError: a scenario with a different number of episodes than the others (the
+            stratified bootstrap resamples a full matrix).
     """
-    pooled = np.concatenate(strata)
-    if len(strata) == 1 or any(s.size < 2 for s in strata):
-        return _ci(pooled, seed)
-    if np.all(pooled == pooled[0]):
-        return float(pooled[0]), float(pooled[0])
-
-    def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
-        return iqm(np.concatenate(samples, axis=axis), axis=axis)
-
-    res = stats.bootstrap(tuple(strata), statistic, n_resamples=2000, confidence_level=0.95, random_state=seed,
-                          method="percentile", vectorized=True)  # fmt: skip
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    columns = [[r[key] for r in rows if r["scenario"] == s] for s in scenarios]
+    counts = {s: len(c) for s, c in zip(scenarios, columns, strict=True)}
+    if len(set(counts.values())) != 1:
+        raise ValueError(
+            f"{rows[0]['policy']}: episodes per scenario differ ({counts}); the suite-wide "
+            "interval needs the same number in every scenario (evaluate each on the same seeds)"
+        )
+    return np.array(columns, dtype=float).T
 
 
 COMPARED_WITH = "oort"  # the strongest baseline; the ALL row reports P(better than it)
@@ -78,11 +128,12 @@ def normalised_times(rows: list[dict[str, Any]], references: References) -> np.n
 def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dict[str, float]:
     """P(a policy's episode reaches the target sooner than the baseline's), per policy.
 
-    The probability of improvement of Agarwal et al. (NeurIPS 2021): for each scenario both ran,
-    the Mann-Whitney probability that a random episode of the policy has a lower normalised time
-    than a random episode of the baseline (ties count half), averaged over those scenarios. Empty
-    when the baseline is absent.
+    rliable's probability of improvement (Agarwal et al., NeurIPS 2021): for each scenario both
+    ran, the Mann-Whitney probability that a random episode of the policy has a lower normalised
+    time than a random episode of the baseline (ties count half), averaged over those scenarios.
+    Empty when the baseline is absent.
     """
+    _, metrics = _rliable()
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in rows:
         times[(r["policy"], r["scenario"])].append(r["normalised_time"])
@@ -93,8 +144,9 @@ def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dic
             theirs = times.get((baseline, scenario))
             if p != policy or not theirs:
                 continue
-            a, b = np.array(mine)[:, None], np.array(theirs)[None, :]
-            per_scenario.append(float(((a < b) + 0.5 * (a == b)).mean()))
+            # rliable scores are higher-is-better: a shorter time is a higher score
+            mine_, theirs_ = -np.array(mine)[:, None], -np.array(theirs)[:, None]
+            per_scenario.append(float(metrics.probability_of_improvement(mine_, theirs_)))
         if per_scenario:
             out[policy] = float(np.mean(per_scenario))
     return out
@@ -112,16 +164,26 @@ def _references(rows: list[dict[str, Any]], given: References | None) -> Referen
     return refs
 
 
+def _episode_key(r: dict[str, Any]) -> tuple[str, str, int, int]:
+    """(policy, scenario, evaluation seed, training seed): one episode. Rows of a learned
+    selector trained with several seeds carry ``train_seed`` and aggregate under one policy."""
+    train_seed = r.get("train_seed")
+    return r["policy"], r["scenario"], int(r["seed"]), -1 if train_seed is None else int(train_seed)
+
+
 def _refuse_duplicates(rows: list[dict[str, Any]]) -> None:
-    seen: dict[tuple[str, str, int], int] = defaultdict(int)
+    seen: dict[tuple[str, str, int, int], int] = defaultdict(int)
     for r in rows:
-        seen[(r["policy"], r["scenario"], int(r["seed"]))] += 1
+        seen[_episode_key(r)] += 1
     twice = sorted(k for k, n in seen.items() if n > 1)
     if twice:
-        shown = ", ".join(f"{p}/{s}/seed {seed}" for p, s, seed in twice[:5])
+        shown = ", ".join(
+            f"{p}/{s}/seed {seed}" + (f"/training seed {t}" if t >= 0 else "")
+            for p, s, seed, t in twice[:5]
+        )
         raise ValueError(
-            f"duplicate episodes ({len(twice)}: {shown}): each (policy, scenario, seed) must "
-            "appear once; remove the repeated lines or give the runs different labels"
+            f"duplicate episodes ({len(twice)}: {shown}): each (policy, scenario, seed, training "
+            "seed) must appear once; remove the repeated lines or give the runs different labels"
         )
 
 
@@ -133,13 +195,14 @@ def build_leaderboard(
     Per scenario: IQM of the simulated time to target with a 95 % bootstrap CI, an episode that
     never reached the target charged the scenario's time budget. Across the suite (row ``ALL``):
     IQM of the normalised time (:func:`normalised_times`: over the scenario's fixed reference, 1
-    is the random policy's level, lower is better) with a CI from a bootstrap stratified by
-    scenario. Policies are ranked by that IQM. ``references`` overrides the suite's reference and
-    budget per scenario (for scenarios outside the suite).
+    is the random policy's level, lower is better) with a CI from rliable's bootstrap stratified
+    by scenario. Policies are ranked by that IQM. Rows of one policy with several ``train_seed``
+    values (a learned selector's training seeds) pool into its row. ``references`` overrides the
+    suite's reference and budget per scenario (for scenarios outside the suite).
 
     Raises:
-        ValueError: no rows, a duplicate (policy, scenario, seed), or a scenario without a
-            reference.
+        ValueError: no rows, a duplicate (policy, scenario, seed, training seed), a policy with
+            different episode counts across scenarios, or a scenario without a reference.
     """
     rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     if not rows:
@@ -155,21 +218,21 @@ def build_leaderboard(
         groups[(row["policy"], "ALL")].append(row)
     table = []
     for (policy, scenario), items in sorted(groups.items()):
-        t = np.array([_time_metric(r, refs[r["scenario"]][1]) for r in items])
-        nt = np.array([r["normalised_time"] for r in items])
+        for r in items:
+            r["time_metric"] = _time_metric(r, refs[r["scenario"]][1])
         if scenario == "ALL":
-            by_scenario: dict[str, list[float]] = defaultdict(list)
-            for r in items:
-                by_scenario[r["scenario"]].append(r["normalised_time"])
-            lo, hi = _stratified_ci([np.array(v) for _, v in sorted(by_scenario.items())])
+            scenarios = sorted({r["scenario"] for r in items})
+            iqm_n, lo, hi = _interval(_matrix(items, "normalised_time", scenarios))
             time_iqm, time_lo, time_hi = float("nan"), float("nan"), float("nan")
-        else:
-            lo, hi = _ci(nt)
-            time_iqm, (time_lo, time_hi) = float(iqm(t)), _ci(t)
+        else:  # one scenario: the normalised time is the time over a constant reference
+            times = np.array([r["time_metric"] for r in items])
+            time_iqm, (time_lo, time_hi) = float(iqm(times)), _ci(times)
+            reference = refs[scenario][0]
+            iqm_n, lo, hi = time_iqm / reference, time_lo / reference, time_hi / reference
         table.append({
             "policy": policy, "scenario": scenario, "episodes": len(items),
             "time_to_target_iqm_s": time_iqm, "time_ci_low": time_lo, "time_ci_high": time_hi,
-            "normalised_time_iqm": float(iqm(nt)), "normalised_ci_low": lo, "normalised_ci_high": hi,
+            "normalised_time_iqm": iqm_n, "normalised_ci_low": lo, "normalised_ci_high": hi,
             "reached": float(np.mean([r["time_to_target_s"] is not None for r in items])),
             "final_accuracy_iqm": float(iqm(np.array([r["final_accuracy"] for r in items]))),
             "return_iqm": float(iqm(np.array([r["return"] for r in items]))),
@@ -194,8 +257,10 @@ def build_leaderboard(
         writer.writeheader()
         writer.writerows(table)
     (out_dir / "leaderboard.md").write_text(markdown(table))
-    _plot(rows, out_dir / "accuracy_vs_time.png")
-    _plot_profiles(rows, out_dir / "performance_profiles.png")
+    ranked = [str(r["policy"]) for r in table if r["scenario"] == "ALL"]
+    shown = _plotted(ranked)
+    _plot(rows, out_dir / "accuracy_vs_time.png", shown)
+    _plot_profiles(rows, out_dir / "performance_profiles.png", shown)
     return table
 
 
@@ -217,7 +282,19 @@ def markdown(table: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+PLOTTED = 8  # policies drawn in the plots beyond the reference baselines
+
+
+def _plotted(ranked: list[str]) -> list[str] | None:
+    """Every policy when there are few; else the best :data:`PLOTTED` by rank plus random and
+    the compared baseline, so the plots stay readable (the tables list every policy)."""
+    if len(ranked) <= PLOTTED + 2:
+        return None
+    chosen = ranked[:PLOTTED]
+    return chosen + [p for p in ("random", COMPARED_WITH) if p in ranked and p not in chosen]
+
+
+def _plot(rows: list[dict[str, Any]], path: Path, policies: list[str] | None = None) -> None:
     """Mean accuracy against simulated time, one panel per scenario, its target drawn."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
@@ -229,7 +306,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax = fig.add_subplot((len(scenarios) + 2) // 3, min(len(scenarios), 3), k + 1)
         by_policy: dict[str, list[list[tuple[float, float]]]] = defaultdict(list)
         for r in rows:
-            if r.get("scenario", "") == scenario:
+            if r.get("scenario", "") == scenario and (policies is None or r["policy"] in policies):
                 by_policy[r["policy"]].append(r["curve"])
         end = max(max(t for t, _ in c) for cs in by_policy.values() for c in cs)
         grid = np.linspace(0, max(end, 1e-9), 100)
@@ -247,25 +324,42 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def _plot_profiles(rows: list[dict[str, Any]], path: Path) -> None:
-    """Performance profiles (Agarwal et al., NeurIPS 2021): the fraction of episodes that reached
-    the target in at most tau times the scenario's reference time, per policy (higher and further
-    left is better); an episode that never reached it counts for no tau."""
+def _score_distribution(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """rliable's ``score_distributions`` (the fraction of runs scoring above each threshold),
+    vectorised over the thresholds."""
+    return (scores.reshape(-1, 1) > np.asarray(thresholds)[None, :]).mean(axis=0)
+
+
+def _plot_profiles(
+    rows: list[dict[str, Any]], path: Path, policies: list[str] | None = None
+) -> None:
+    """Performance profiles (Agarwal et al., NeurIPS 2021, computed by rliable with 95 %
+    stratified-bootstrap bands): the fraction of episodes that reached the target in less than
+    tau times the scenario's reference time, per policy (higher and further left is better); an
+    episode that never reached it counts for no tau."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    taus = np.linspace(0, 2, 201)
-    by_policy: dict[str, list[float]] = defaultdict(list)
-    for r in rows:  # an episode that never reached the target never counts as reached
-        reached = r.get("time_to_target_s", 0.0) is not None
-        by_policy[r["policy"]].append(r["normalised_time"] if reached else np.inf)
-    fig = Figure(figsize=(6, 4))
+    library, _ = _rliable()
+    taus = np.linspace(0, 2, 101)
+    scores = {}
+    for policy in policies or sorted({r["policy"] for r in rows}):
+        items = [r for r in rows if r["policy"] == policy]
+        for r in items:  # rliable scores are higher-is-better; a failure is never reached
+            reached = r.get("time_to_target_s", 0.0) is not None
+            r["profile_score"] = -r["normalised_time"] if reached else -np.inf
+        scores[policy] = _matrix(items, "profile_score", sorted({r["scenario"] for r in items}))
+    with _rliable_rng(0):
+        profiles, bands = library.create_performance_profile(
+            scores, -taus, custom_profile_func=_score_distribution, reps=BOOTSTRAP_REPS
+        )
+    fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    for policy, values in sorted(by_policy.items()):
-        v = np.array(values)
-        ax.plot(taus, [(v <= t).mean() for t in taus], label=policy)
+    for policy in scores:
+        ax.plot(taus, profiles[policy], label=policy)
+        ax.fill_between(taus, bands[policy][0], bands[policy][1], alpha=0.15)
     ax.set_xlabel("time to target / random's reference, tau")
-    ax.set_ylabel("fraction of episodes with time <= tau")
-    ax.legend()
+    ax.set_ylabel("fraction of episodes with time < tau")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -296,7 +390,7 @@ def check_submission(paths: list[Path], suite: str) -> str:
         raise ValueError("no results found in the given files")
     _refuse_duplicates(rows)
     expected = {s.name: set(s.seeds) for s in SUITES[suite]}
-    seen: dict[tuple[str, str], set[int]] = defaultdict(set)
+    seen: dict[tuple[str, Any, str], set[int]] = defaultdict(set)
     for r in rows:
         if r.get("scenario") not in expected:
             raise ValueError(f"scenario {r.get('scenario')!r} is not in suite {suite!r}")
@@ -305,14 +399,16 @@ def check_submission(paths: list[Path], suite: str) -> str:
                 f"{r['policy']}/{r['scenario']}/seed {r.get('seed')}: suite version "
                 f"{r.get('suite_version')!r}, expected {SUITE_VERSION} (re-run bcfl evaluate)"
             )
-        seen[(r["policy"], r["scenario"])].add(int(r["seed"]))
-    for policy in sorted({r["policy"] for r in rows}):
+        seen[(r["policy"], r.get("train_seed"), r["scenario"])].add(int(r["seed"]))
+    # every policy (each training seed of a learned one) covers every scenario and seed once
+    for policy, train_seed in sorted({(p, t) for p, t, _ in seen}, key=str):
+        name = policy if train_seed is None else f"{policy} (training seed {train_seed})"
         for scenario, seeds in expected.items():
-            missing = sorted(seeds - seen.get((policy, scenario), set()))
-            extra = sorted(seen.get((policy, scenario), set()) - seeds)
+            mine = seen.get((policy, train_seed, scenario), set())
+            missing, extra = sorted(seeds - mine), sorted(mine - seeds)
             if missing or extra:
                 raise ValueError(
-                    f"{policy}/{scenario}: seeds missing {missing[:5]} and not held out {extra[:5]}"
+                    f"{name}/{scenario}: seeds missing {missing[:5]} and not held out {extra[:5]}"
                 )
     policies = len({r["policy"] for r in rows})
     return f"OK: {len(rows)} episodes, {policies} polic{'y' if policies == 1 else 'ies'}, suite {suite!r} v{SUITE_VERSION}"
