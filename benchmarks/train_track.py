@@ -94,6 +94,11 @@ def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
+    for path in (str(ROOT), str(ROOT / "benchmarks")):  # a Ray worker starts elsewhere
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    from machine import cpu_model
+
     import bcfl_env  # noqa: F401 - registers the ids
     from training.evaluate import run_episode
     from training.suite import SUITE_VERSION, SUITES
@@ -115,6 +120,7 @@ def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
         "timesteps": steps, "train_wall_s": round(wall, 1), "hyperparams": entry,
         "commit": _commit(), "date": dt.date.today().isoformat(),
         "suite_version": SUITE_VERSION, "bcfl_env": bcfl_env.__version__,
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
     }  # fmt: skip
     targets = suite if scenario.name == GENERALISES_FROM else [scenario]
     rows = []
@@ -153,6 +159,65 @@ def _done(out: Path) -> set[tuple[str, str, int]]:
     return done
 
 
+def run_tracks(
+    out: Path, algos: list[str] | tuple[str, ...] = ALGOS, seeds: list[int] | None = None,
+    rounds: int = 2000, scenarios: list[str] | None = None, jobs: int = 2,
+    runs_dir: Path | None = None, backend: str = "pool", address: str | None = None,
+) -> int:  # fmt: skip
+    """Run every (algorithm, scenario, seed) job not yet in ``out``; returns how many ran.
+
+    ``backend='pool'``: ``jobs`` local processes, rows written as each job ends (an interrupted
+    run resumes). ``backend='ray'``: one Ray task per job (a local cluster of ``jobs`` CPUs, or
+    the one at ``address``), rows written when all have ended.
+    """
+    from training.suite import SUITES
+
+    scenarios = scenarios or [s.name for s in SUITES["default"]]
+    runs_dir = runs_dir or Path(tempfile.gettempdir()) / "bcfl-track-runs"
+    done = _done(out)
+    specs = [
+        (algo, scenario, seed, rounds, str(runs_dir))
+        for seed in (seeds if seeds is not None else [0, 1, 2])
+        for scenario in sorted(scenarios, key=lambda s: s != GENERALISES_FROM)
+        for algo in algos
+        if (algo, scenario, seed) not in done
+    ]
+    print(f"{len(specs)} training jobs ({len(done)} already done), backend {backend}", flush=True)
+    if not specs:
+        return 0
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        with out.open("a") as fh:
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+        r = rows[0]
+        print(
+            f"{r['policy']:<26} trained on {r['trained_on']:<21} seed {r['train_seed']} "
+            f"{r['train_wall_s']:7.1f} s, {len(rows)} episodes",
+            flush=True,
+        )
+
+    if backend == "ray":
+        from ray import cloudpickle
+
+        from training.backends import run_jobs
+
+        # Ray workers cannot import this script by name: ship its functions by value
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+        for rows in run_jobs(job, [(spec,) for spec in specs], "ray", address, num_cpus=jobs):
+            write(rows)
+        return len(specs)
+    if backend != "pool":
+        raise ValueError(f"backend={backend!r} is not allowed: choose one of ['pool', 'ray']")
+    with mp.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
+        for rows in pool.imap_unordered(job, specs):
+            write(rows)
+    return len(specs)
+
+
 def main() -> int:
     from training.suite import SUITES
 
@@ -162,38 +227,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2000, help="training budget in FL rounds")
     parser.add_argument("--scenarios", nargs="+", default=[s.name for s in SUITES["default"]])
     parser.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    parser.add_argument("--backend", choices=("pool", "ray"), default="pool")
+    parser.add_argument("--address", default=None, help="a Ray cluster to join (--backend ray)")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "results" / "leaderboard" / "v1-tracks.jsonl"
     )
-    parser.add_argument(
-        "--runs-dir", type=Path, default=Path(tempfile.gettempdir()) / "bcfl-track-runs"
-    )
+    parser.add_argument("--runs-dir", type=Path, default=None)
     args = parser.parse_args()
-    done = _done(args.out)
-    specs = [
-        (algo, scenario, seed, args.rounds, str(args.runs_dir))
-        for seed in args.seeds
-        for scenario in sorted(args.scenarios, key=lambda s: s != GENERALISES_FROM)
-        for algo in args.algos
-        if (algo, scenario, seed) not in done
-    ]
-    print(
-        f"{len(specs)} training jobs ({len(done)} already done) on {args.jobs} processes",
-        flush=True,
-    )
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
-        for rows in pool.imap_unordered(job, specs):
-            with args.out.open("a") as fh:
-                for r in rows:
-                    fh.write(json.dumps(r) + "\n")
-            r = rows[0]
-            print(
-                f"{r['policy']:<26} trained on {r['trained_on']:<21} seed {r['train_seed']} "
-                f"{r['train_wall_s']:7.1f} s, {len(rows)} episodes",
-                flush=True,
-            )
+    run_tracks(
+        args.out, args.algos, args.seeds, args.rounds, args.scenarios, args.jobs,
+        args.runs_dir, args.backend, args.address,
+    )  # fmt: skip
     return 0
 
 
