@@ -131,15 +131,18 @@ def page(
         "",
         "## Across the suite (ranked)",
         "",
-        "| rank | policy | track | normalised time IQM (95 % CI) | P(better than Oort) | reached | episodes |",
-        "|---|---|---|---|---|---|---|",
+        "| rank | policy | track | normalised time IQM (95 % CI) | P(better than Oort) | reached "
+        "| final accuracy IQM | energy per episode [J] | poisoned updates accepted | episodes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k, r in enumerate(suite, start=1):
         p_oort = r.get("p_better_than_oort", float("nan"))
         lines.append(
             f"| {k} | {r['policy']} | {track_of(r['policy'])} | {r['normalised_time_iqm']:.3f} "
             f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | "
-            f"{'-' if p_oort != p_oort else f'{p_oort:.2f}'} | {r['reached']:.0%} | {r['episodes']} |"
+            f"{'-' if p_oort != p_oort else f'{p_oort:.2f}'} | {r['reached']:.0%} | "
+            f"{r['final_accuracy_iqm']:.3f} | {r['energy_j_mean']:.0f} | {r['poisoned_accepted']} | "
+            f"{r['episodes']} |"
         )
     lines += [
         "",
