@@ -93,7 +93,7 @@ def _matrix(rows: list[dict[str, Any]], key: str, scenarios: list[str]) -> np.nd
         ValueError: a scenario with a different number of episodes than the others (the
             stratified bootstrap resamples a full matrix).
     """
-    columns = [[r[key] for r in rows if r["scenario"] == s] for s in scenarios]
+    columns = [[r[key] for r in rows if r.get("scenario", "") == s] for s in scenarios]
     counts = {s: len(c) for s, c in zip(scenarios, columns, strict=True)}
     if len(set(counts.values())) != 1:
         raise ValueError(
@@ -347,7 +347,8 @@ def _plot_profiles(
         for r in items:  # rliable scores are higher-is-better; a failure is never reached
             reached = r.get("time_to_target_s", 0.0) is not None
             r["profile_score"] = -r["normalised_time"] if reached else -np.inf
-        scores[policy] = _matrix(items, "profile_score", sorted({r["scenario"] for r in items}))
+        scenarios = sorted({r.get("scenario", "") for r in items})
+        scores[policy] = _matrix(items, "profile_score", scenarios)
     with _rliable_rng(0):
         profiles, bands = library.create_performance_profile(
             scores, -taus, custom_profile_func=_score_distribution, reps=BOOTSTRAP_REPS
