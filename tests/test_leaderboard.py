@@ -182,40 +182,51 @@ def test_the_city_scenario_has_a_thousand_slots_and_the_shipped_policy_acts_on_i
 def test_suite_intervals_come_from_rliables_stratified_bootstrap(tmp_path):
     from rliable import library, metrics
 
-    from training.leaderboard import BOOTSTRAP_REPS, _pooled_iqm
+    from training.leaderboard import BOOTSTRAP_REPS, _pooled_iqm, _stratified_bootstrap
 
     rng = np.random.default_rng(1)
     scores = rng.lognormal(size=(10, 3))
     assert _pooled_iqm(scores)[0] == pytest.approx(metrics.aggregate_iqm(scores))
+    # rliable's class, resampling runs within each task: every resampled column holds only
+    # that task's own values
+    bootstrap = _stratified_bootstrap(scores, 0)
+    assert isinstance(bootstrap, library.StratifiedBootstrap)
+
+    def within_tasks(x):
+        assert all(set(x[:, j]) <= set(scores[:, j]) for j in range(3))
+        return _pooled_iqm(x)
+
+    bootstrap.conf_int(within_tasks, reps=50, method="percentile")
     rows = [
         _row("p", s, 1000 + k, float(scores[k, j] * ref))
         for j, (s, ref) in enumerate((("iov-default", 133.1), ("iiot", 690.2), ("ioht", 39.2)))
         for k in range(10)
     ]
+    before = np.random.get_state()[1].copy()  # noqa: NPY002 - checking it is left alone
     table = build_leaderboard([_write(tmp_path / "s.jsonl", rows)], tmp_path)
+    untouched = np.random.get_state()[1]  # noqa: NPY002
+    np.testing.assert_array_equal(untouched, before)  # the user's global RNG is never drawn
     suite = next(r for r in table if r["scenario"] == "ALL")
-    # rliable resamples from numpy's global RNG (its random_state is not honoured by arch 7):
-    # seeded as the leaderboard seeds it, rliable's own call gives the same interval
-    state = np.random.get_state()  # noqa: NPY002 - the global RNG is what rliable reads
-    np.random.seed(0)  # noqa: NPY002
-    _, ci = library.get_interval_estimates(
-        {"p": scores[:, [1, 2, 0]]},  # the table orders scenarios by name
-        lambda x: np.array([metrics.aggregate_iqm(x)]),
-        reps=BOOTSTRAP_REPS,
-        random_state=np.random.RandomState(0),
+    assert suite["normalised_time_iqm"] == pytest.approx(metrics.aggregate_iqm(scores))
+    ci = _stratified_bootstrap(scores[:, [1, 2, 0]], 0).conf_int(  # scenarios by name
+        _pooled_iqm, reps=BOOTSTRAP_REPS, method="percentile"
+    )
+    assert (suite["normalised_ci_low"], suite["normalised_ci_high"]) == pytest.approx(
+        (ci[0, 0], ci[1, 0])
+    )
+    # rliable's own entry point (it resamples from the global RNG) agrees within bootstrap noise
+    state = np.random.get_state()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002 - a fixed draw, so the test is not flaky
+    _, theirs = library.get_interval_estimates(
+        {"p": scores}, lambda x: np.array([metrics.aggregate_iqm(x)]), reps=BOOTSTRAP_REPS
     )
     np.random.set_state(state)  # noqa: NPY002
-    before = np.random.get_state()[1].copy()  # noqa: NPY002
+    assert abs(theirs["p"][0, 0] - suite["normalised_ci_low"]) < 0.05
+    assert abs(theirs["p"][1, 0] - suite["normalised_ci_high"]) < 0.08
     again = build_leaderboard([_write(tmp_path / "s.jsonl", rows)], tmp_path / "again")
     suite_again = next(r for r in again if r["scenario"] == "ALL")
     for key in ("normalised_time_iqm", "normalised_ci_low", "normalised_ci_high"):
         assert suite_again[key] == suite[key]  # reproducible run to run
-    untouched = np.random.get_state()[1]  # noqa: NPY002
-    np.testing.assert_array_equal(untouched, before)  # the user's RNG is as it was
-    assert suite["normalised_time_iqm"] == pytest.approx(metrics.aggregate_iqm(scores))
-    assert (suite["normalised_ci_low"], suite["normalised_ci_high"]) == pytest.approx(
-        (ci["p"][0, 0], ci["p"][1, 0])
-    )
 
 
 def test_an_uneven_number_of_episodes_per_scenario_is_named_not_resampled(tmp_path):

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,34 +53,32 @@ def _rliable() -> tuple[Any, Any]:
     return library, metrics
 
 
-@contextmanager
-def _rliable_rng(seed: int) -> Iterator[np.random.RandomState]:
-    """A seeded RandomState for rliable, and numpy's global RNG seeded for the same span and
-    restored after: rliable's stratified resampling draws from the global RNG whatever
-    ``random_state`` it is given (rliable 1.2 with arch 7), so without this its intervals change
-    from run to run. arch's deprecation warning about ``random_state`` is silenced here."""
-    saved = np.random.get_state()  # noqa: NPY002 - the global RNG is what rliable reads
-    np.random.seed(seed)  # noqa: NPY002
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            yield np.random.RandomState(seed)
-    finally:
-        np.random.set_state(saved)  # noqa: NPY002
+def _stratified_bootstrap(scores: np.ndarray, seed: int) -> Any:
+    """rliable's stratified bootstrap of a (runs x tasks) matrix: runs are resampled within each
+    task (scenario), never across. rliable 1.2 draws the resampled indices from numpy's global
+    RNG, ignoring the generator it is handed (so its intervals changed from run to run and it
+    would disturb the caller's global state); this subclass draws them from arch's own seeded
+    generator instead, and is otherwise rliable's."""
+    library, _ = _rliable()
+
+    class Seeded(library.StratifiedBootstrap):  # type: ignore[name-defined]
+        def update_indices(self) -> tuple[np.ndarray, ...]:
+            runs = self._generator.choice(self._num_items, self._args_shape, replace=True)
+            return (runs, *self._strata_indices)
+
+    return Seeded(scores, seed=np.random.default_rng(seed))
 
 
 def _interval(scores: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """IQM of a (runs x tasks) score matrix and its 95 % percentile CI from rliable's stratified
-    bootstrap: runs are resampled within each task (scenario), never across."""
-    point = float(iqm(scores.ravel(), axis=-1))
+    bootstrap (:func:`_stratified_bootstrap`)."""
+    point = float(_pooled_iqm(scores)[0])
     if scores.shape[0] < 2 or np.all(scores == scores.flat[0]):
         return point, point, point
-    library, _ = _rliable()
-    with _rliable_rng(seed) as rng:
-        estimate, ci = library.get_interval_estimates(
-            {"p": scores}, _pooled_iqm, reps=BOOTSTRAP_REPS, random_state=rng
-        )
-    return float(estimate["p"][0]), float(ci["p"][0, 0]), float(ci["p"][1, 0])
+    ci = _stratified_bootstrap(scores, seed).conf_int(
+        _pooled_iqm, reps=BOOTSTRAP_REPS, size=0.95, method="percentile"
+    )
+    return point, float(ci[0, 0]), float(ci[1, 0])
 
 
 def _matrix(rows: list[dict[str, Any]], key: str, scenarios: list[str]) -> np.ndarray:
@@ -339,23 +334,30 @@ def _plot_profiles(
     episode that never reached it counts for no tau."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend stays as it is
 
-    library, _ = _rliable()
-    taus = np.linspace(0, 2, 101)
-    scores = {}
+    thresholds = -np.linspace(0, 2, 101)  # rliable scores are higher-is-better
+    profiles, bands = {}, {}
     for policy in policies or sorted({r["policy"] for r in rows}):
         items = [r for r in rows if r["policy"] == policy]
-        for r in items:  # rliable scores are higher-is-better; a failure is never reached
+        for r in items:  # a failure is never reached, at any tau
             reached = r.get("time_to_target_s", 0.0) is not None
             r["profile_score"] = -r["normalised_time"] if reached else -np.inf
         scenarios = sorted({r.get("scenario", "") for r in items})
-        scores[policy] = _matrix(items, "profile_score", scenarios)
-    with _rliable_rng(0):
-        profiles, bands = library.create_performance_profile(
-            scores, -taus, custom_profile_func=_score_distribution, reps=BOOTSTRAP_REPS
+        scores = _matrix(items, "profile_score", scenarios)
+        profiles[policy] = _score_distribution(scores, thresholds)
+        bands[policy] = (
+            _stratified_bootstrap(scores, 0).conf_int(
+                lambda x: _score_distribution(x, thresholds),
+                reps=BOOTSTRAP_REPS,
+                size=0.95,
+                method="percentile",
+            )  # fmt: skip
+            if scores.shape[0] > 1
+            else np.stack([profiles[policy]] * 2)
         )
+    taus = -thresholds
     fig = Figure(figsize=(7, 4.5))
     ax = fig.add_subplot()
-    for policy in scores:
+    for policy in profiles:
         ax.plot(taus, profiles[policy], label=policy)
         ax.fill_between(taus, bands[policy][0], bands[policy][1], alpha=0.15)
     ax.set_xlabel("time to target / random's reference, tau")
