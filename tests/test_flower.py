@@ -194,11 +194,14 @@ def test_a_flower_simulation_selects_k_per_round_and_writes_a_ledger_that_verifi
     (strategy,) = strategies
     picked = [h["selected"] for h in strategy.history]
     assert all(len(p) == 4 == len(set(p)) for p in picked)
-    # node ids are Flower's; the two faulty clients are the ones whose every pick was rejected
+    # node ids are Flower's; the faulty clients are the ones whose every pick was rejected. After
+    # round 1 the picks depend on measured wall-clock waits (the crashing client sends no
+    # duration), so under load the selector may pick only one of the two; never more than the
+    # two that misbehave are rejected
     picks = {n: sum(n in p for p in picked) for n in set(sum(picked, []))}
     counts = {n: strategy.book.reputation.counts(str(n)) for n in picks}
     faulty = [n for n, (good, bad) in counts.items() if bad]
-    assert len(faulty) == 2, counts
+    assert 1 <= len(faulty) <= 2, counts
     assert all(counts[n] == (0.0, picks[n]) for n in faulty), (counts, picks)
     assert all(counts[n] == (picks[n], 0.0) for n in picks if n not in faulty), (counts, picks)
     ok, text = audit(str(ledger), recompute_model)
