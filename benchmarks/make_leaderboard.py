@@ -102,10 +102,10 @@ def page(
         "to target over the scenario's fixed reference (random selection's IQM, stored with the "
         "suite), an episode that never reached the target charged the scenario's time budget; "
         "lower is better, 1 is random's level. Statistics by rliable (Agarwal et al., NeurIPS "
-        "2021): the interquartile mean with a 95 % CI from a bootstrap stratified by scenario, "
-        "and P(better than Oort), the probability of improvement that an episode of the policy "
-        "reaches the target sooner than one of Oort's in the same scenario, averaged over "
-        "scenarios.",
+        "2021): across the suite, the interquartile mean with a 95 % CI from a bootstrap "
+        "stratified by scenario, and P(better than Oort), the probability of improvement that an "
+        "episode of the policy reaches the target sooner than one of Oort's in the same "
+        "scenario, averaged over scenarios; within one scenario, SciPy's percentile bootstrap.",
         "",
         "## Tracks",
         "",
@@ -125,7 +125,7 @@ def page(
         "**Tuning budget.** Equal for every algorithm in the two tracks: none. Each runs its "
         "shipped YAML entry as written (the IoV entry where a file has no other), with the same "
         "budget in FL rounds. Only PPO's IoV entry was tuned before, on IoV alone (budgets 20k and "
-        "40k steps, `ent_coef` 0, 0.01 and 0.03, `gamma` 0.99, learning rate 1e-3: six settings, "
+        "40k steps, `ent_coef` 0, 0.01 and 0.03, `gamma` 0.99, learning rate 1e-3: about six settings, "
         "`benchmarks/bench_selection.py`); that tuning and its 20x larger budget are what "
         "separate the shipped rows from `ppo-trained-on-iov`.",
         "",
