@@ -23,16 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from train_track import TRACK_SUFFIX  # noqa: E402
+
 from training.leaderboard import build_leaderboard  # noqa: E402
 from training.suite import SUITE_VERSION  # noqa: E402
 
 BASELINES = ("random", "oort", "greedy-rate", "greedy-data", "greedy-compute", "power-of-choice")
 
 
-TRACKS = {
-    "per-scenario": "-per-scenario",
-    "generalisation": "-trained-on-iov",
-}
 SHIPPED = "ppo-slotset-iov-seed"  # the shipped PPO, trained on iov-default with its tuned YAML
 
 
@@ -40,36 +38,23 @@ def track_of(policy: str) -> str:
     """Which track a row of the committed results belongs to."""
     if policy.startswith(SHIPPED):
         return "generalisation (shipped)"
-    for track, suffix in TRACKS.items():
+    for track, suffix in TRACK_SUFFIX.items():
         if policy.endswith(suffix):
             return track
     return "baseline"
 
 
+META_KEYS = ("hyperparams", "budget_rounds", "timesteps", "commit", "date", "machine")
+
+
 def _meta(rows: list[dict]) -> dict[str, dict]:
-    """Per learned policy: what trained it (hyperparameters, budget, wall time, commit, date)."""
+    """Per learned policy: what trained it (:data:`META_KEYS`, and each run's wall time)."""
     out: dict[str, dict] = {}
     for r in rows:
         if "train_seed" not in r:
             continue
-        m = out.setdefault(
-            r["policy"],
-            {
-                "runs": {},
-                **{
-                    k: set()
-                    for k in (
-                        "hyperparams",
-                        "budget_rounds",
-                        "timesteps",
-                        "commit",
-                        "date",
-                        "machine",
-                    )
-                },
-            },
-        )
-        for key in ("hyperparams", "budget_rounds", "timesteps", "commit", "date", "machine"):
+        m = out.setdefault(r["policy"], {"runs": {}, **{k: set() for k in META_KEYS}})
+        for key in META_KEYS:
             m[key].add(r.get(key, "not recorded"))
         m["runs"][(r["trained_on"], r["train_seed"])] = r["train_wall_s"]
     return out
@@ -79,15 +64,12 @@ def _fmt(values: set) -> str:
     return ", ".join(sorted(str(v) for v in values))
 
 
-def page(
-    table: list[dict], sources: list[Path], plots: Path, rows: list[dict] | None = None
-) -> str:
-    """LEADERBOARD.md from the aggregated ``table`` (and the raw ``rows`` for the training
-    metadata; read from ``sources`` when not given)."""
-    if rows is None:
-        rows = [
-            json.loads(line) for p in sources for line in p.read_text().splitlines() if line.strip()
-        ]
+def page(table: list[dict], sources: list[Path], plots: Path) -> str:
+    """LEADERBOARD.md from the aggregated ``table`` (the raw rows in ``sources`` give the
+    training metadata)."""
+    rows = [
+        json.loads(line) for p in sources for line in p.read_text().splitlines() if line.strip()
+    ]
     suite = [r for r in table if r["scenario"] == "ALL"]
     cell = {(r["policy"], r["scenario"]): r for r in table}
     scenarios = sorted({r["scenario"] for r in table} - {"ALL"})
@@ -167,7 +149,7 @@ def page(
         best.append(f"{s}: {ranked[0]['policy']} ({ranked[0]['time_to_target_iqm_s']:.1f} s)")
     lines += ["", "**Best per scenario** (lowest IQM): " + "; ".join(best) + "."]
     algos = sorted(
-        {p[: -len(TRACKS["per-scenario"])] for p in meta if p.endswith(TRACKS["per-scenario"])}
+        {p.removesuffix(per) for p in meta if p.endswith(per := TRACK_SUFFIX["per-scenario"])}
     )
     if algos:
         lines += [
@@ -181,8 +163,8 @@ def page(
             "|---|---|---|---|",
         ]
         for algo in algos:
-            a = cell.get((f"{algo}-per-scenario", "ALL"))
-            b = cell.get((f"{algo}-trained-on-iov", "ALL"))
+            a = cell.get((algo + TRACK_SUFFIX["per-scenario"], "ALL"))
+            b = cell.get((algo + TRACK_SUFFIX["generalisation"], "ALL"))
             if a is None or b is None:
                 continue
             lines.append(

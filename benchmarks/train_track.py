@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo", "favor")
 PICKING = ("dqn", "maskable_ppo", "favor")
 GENERALISES_FROM = "iov-default"
+# a row's policy label is ``<algo><suffix>`` for its track (make_leaderboard.py reads these)
+TRACK_SUFFIX = {"per-scenario": "-per-scenario", "generalisation": "-trained-on-iov"}
 
 
 def _commit() -> str:
@@ -132,20 +134,15 @@ def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
             max_rounds = int(env.unwrapped.config.env.max_rounds)  # type: ignore[attr-defined]
             base = {"scenario": target.name, "seed": eval_seed, **result, "max_rounds": max_rounds}
             if target.name == scenario.name:
-                rows.append(
-                    {"policy": f"{algo}-per-scenario", "track": "per-scenario", **base, **common}
-                )
+                rows.append(_row(algo, "per-scenario", base, common))
             if scenario.name == GENERALISES_FROM:
-                rows.append(
-                    {
-                        "policy": f"{algo}-trained-on-iov",
-                        "track": "generalisation",
-                        **base,
-                        **common,
-                    }
-                )
+                rows.append(_row(algo, "generalisation", base, common))
         env.close()
     return rows
+
+
+def _row(algo: str, track: str, episode: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": algo + TRACK_SUFFIX[track], "track": track, **episode, **common}
 
 
 def _done(out: Path) -> set[tuple[str, str, int]]:
