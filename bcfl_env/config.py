@@ -341,6 +341,14 @@ class ChainConfig(_Validated):
     norm_factor: float = _num(
         2.5, 1.0, 1e6, doc="without DP: allowed multiple of the median norm of accepted updates"
     )
+    label_screen: bool = _flag(
+        False,
+        doc="members also reject an update whose class-discriminative change on their validation "
+        "data is mostly unlearning (label flipping; fl/screening.py)",
+    )
+    label_screen_limit: float = _num(
+        0.4, 0.0, 1.0, doc="label screen: largest unlearning share a member accepts"
+    )
     verify_quality: bool = _flag(
         True,
         doc="committee scores and votes on updates; False accepts every screened update (ablation)",

@@ -401,8 +401,9 @@ class World:
             samples = self.reported_sizes[[j.identity for j in jobs]]
             staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
             scores, baseline = self.fl.score(
-                stacked, seats, self.fl.mixing_weights(samples, staleness)
-            )
+                stacked, seats, self.fl.mixing_weights(samples, staleness),
+                self.cfg.chain.label_screen_limit if self.cfg.chain.label_screen else None,
+            )  # fmt: skip
             if self.cfg.chain.norm_screen:
                 norms = self.norm_screen.norms(stacked, torch.stack([j.base_params for j in jobs]))
                 for job, norm in zip(jobs, norms, strict=True):

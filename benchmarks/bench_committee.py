@@ -20,7 +20,12 @@ import torch
 
 import bcfl_env  # noqa: F401
 
-ATTACKS = {"none": {}, "sign_flip": {"attack": "sign_flip"}, "gaussian": {"attack": "gaussian"}}
+ATTACKS = {
+    "none": {},
+    "sign_flip": {"attack": "sign_flip"},
+    "gaussian": {"attack": "gaussian"},
+    "label_flip": {"attack": "label_flip"},
+}
 QUALITY = ("low_quality", "non_finite_update")
 
 

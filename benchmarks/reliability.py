@@ -3,8 +3,8 @@
 Sections: Hypothesis fuzzing (``benchmarks/fuzz.py``), ledger mutations (single flipped bits of the
 stored bytes, row edits, truncation, rollback), protocol attacks (the test modules in which a
 colluding quorum, a lying MBS, a forger who knows the seed or a hostile vehicle acts through the
-protocol), the adversary sweep (``benchmarks/bench_adversary.py``, with and without the
-reputation contract), and kill -9 during training and during ledger saves.
+protocol), the adversary sweep (``benchmarks/bench_adversary.py``, as shipped and defended by the
+label screen plus the reputation contract), and kill -9 during training and during ledger saves.
 
 Usage: python benchmarks/reliability.py [--fuzz-cases 10000] [--mutations 2000] [--kills 10]
        [--out benchmarks/RELIABILITY.md]
@@ -243,9 +243,11 @@ def protocol_attacks(work: Path) -> str:
 # ------------------------------------------------------------------ adversary sweep
 def adversary_sweep() -> str:
     parts = []
+    defended = ["--set", "chain__contract_rules=True", "chain__label_screen=True"]
     for title, extra in (
         ("IoV preset as shipped", []),
-        ("with the reputation contract (`chain__contract_rules=True`)", ["--set", "chain__contract_rules=True"]),
+        ("defended: label screen plus reputation contract (`chain__contract_rules=True chain__label_screen=True`)", defended),
+        ("defended, the faulty member accepting everything", ["--faulty-behaviour", "always_accept", *defended]),
     ):  # fmt: skip
         res = _run(["benchmarks/bench_adversary.py", *extra])
         parts += [f"**{title}**", "", res.stdout.strip(), ""]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from agents import make_selector
 from bcfl_env.fl.privacy import clip_and_noise
 from bcfl_env.fl.screening import NormScreen
 
@@ -67,3 +68,86 @@ def test_without_dp_the_bound_follows_accepted_norms():
     assert screen.outside(first).tolist() == [False, False, False, True]  # vs this round's median
     screen.record(np.array([1.0, 1.1, 0.9]))
     assert screen.bound(np.array([50.0, 60.0])) == pytest.approx(3.0)  # history, not the round
+
+
+def test_label_flipped_updates_are_mostly_rejected_and_honest_ones_kept():
+    # Without the screen the committee caught about 1 flipped update in 16 (bench_adversary.py):
+    # a flipped update lowers the members' validation accuracy no more than an honest non-IID one
+    honest, poisoned = confusion(
+        "IoV", 40, malicious_fraction=0.3, attack="label_flip", chain__label_screen=True
+    )
+    flipped = poisoned["accepted"] + poisoned["rejected"]
+    assert flipped >= 20
+    assert poisoned["accepted"] / flipped <= 0.25
+    assert honest["rejected"] / (honest["accepted"] + honest["rejected"]) <= 0.05
+
+
+def test_the_label_screen_keeps_honest_updates_with_no_attacker():
+    honest, _ = confusion("IoV", 25, chain__label_screen=True)
+    total = honest["accepted"] + honest["rejected"]
+    assert total >= 50
+    assert honest["rejected"] / total <= 0.05
+
+
+DEFENDED = {"chain__contract_rules": True, "chain__label_screen": True}
+SEEDS = range(6)  # six, not three: one seed moves the final accuracy by several points
+
+
+def final_accuracy(rounds=60, **overrides):
+    """Mean final accuracy of IoV episodes with the random selector (IoV's episode: 60 rounds)."""
+    finals = []
+    for seed in SEEDS:
+        env = gym.make("bcfl/IoV-v1", max_rounds=rounds, target_accuracy=1.0, **overrides)
+        selector = make_selector("random", env, seed=seed)
+        obs, info = env.reset(seed=seed)
+        for _ in range(rounds):
+            obs, _, terminated, truncated, info = env.step(selector.predict(obs)[0])
+            if terminated or truncated:
+                break
+        finals.append(info["accuracy"])
+        env.close()
+    return float(np.mean(finals))
+
+
+@pytest.fixture(scope="module")
+def clean_accuracy():
+    return {"shipped": final_accuracy(), "defended": final_accuracy(**DEFENDED)}
+
+
+def test_label_flipping_costs_the_shipped_iov_many_points(clean_accuracy):
+    # the failure the defended configuration answers (bench_adversary.py: -18.9 points)
+    flipped = final_accuracy(malicious_fraction=0.3, attack="label_flip")
+    assert flipped < clean_accuracy["shipped"] - 0.05
+
+
+@pytest.mark.parametrize("faulty", [0.0, 1 / 6], ids=["honest-committee", "one-random-member"])
+def test_the_defended_iov_keeps_accuracy_within_two_points_under_label_flipping(
+    clean_accuracy, faulty
+):
+    # label screen plus the reputation contract: caught flippers lose their reputation and the
+    # contract stops giving them tasks; one faulty member of four (f = 1) votes at random
+    flipped = final_accuracy(
+        **DEFENDED, malicious_fraction=0.3, attack="label_flip",
+        faulty_fraction=faulty, faulty_behavior="random",
+    )  # fmt: skip
+    assert flipped >= clean_accuracy["defended"] - 0.02
+
+
+def _unlearning_case():
+    from bcfl_env.fl.screening import unlearning_share
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    # row 0 learns class 0 (its log-prob rises on class-0 inputs only); row 1 unlearns class 0
+    # and moves class-0 inputs to class 2, as a label flipper holding class 0 does
+    delta = torch.zeros(2, 6, 3)
+    delta[0, :2, 0] = 1.0
+    delta[1, :2, 0] = -1.0
+    delta[1, :2, 2] = 1.0
+    return unlearning_share(delta, labels, 3)
+
+
+def test_unlearning_share_tells_learning_from_unlearning():
+    share = _unlearning_case()
+    assert share[0] == 0.0
+    # class 0: -1 on its own inputs; class 2: +1 on other classes' inputs (-0.5 discriminative)
+    assert torch.isclose(share[1], torch.tensor(1.0))

@@ -10,10 +10,11 @@ from bcfl_env.config import FLConfig
 from bcfl_env.fl.aggregation import apply_rule
 from bcfl_env.fl.attacks import label_flip_map, poison_updates
 from bcfl_env.fl.data import Dataset, load_dataset
-from bcfl_env.fl.evaluation import correctness, evaluate
+from bcfl_env.fl.evaluation import correctness, evaluate, logits
 from bcfl_env.fl.models import ModelSpec, make_model
 from bcfl_env.fl.partition import Partition, partition
 from bcfl_env.fl.privacy import clip_and_noise, epsilon
+from bcfl_env.fl.screening import OUT_OF_BOUND, unlearning_share
 from bcfl_env.fl.training import SGDConfig, batched_local_train, make_batch_plan
 
 __all__ = ["FLEngine", "TrainResult"]
@@ -150,7 +151,11 @@ class FLEngine:
         )
 
     def score(
-        self, params: torch.Tensor, shards: list[int], mix: np.ndarray
+        self,
+        params: torch.Tensor,
+        shards: list[int],
+        mix: np.ndarray,
+        unlearning_limit: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Proof of quality: each seat's validation accuracy of the updated model and of the global one.
 
@@ -160,8 +165,10 @@ class FLEngine:
         covers all U candidates plus the global model; each seat averages over its own disjoint
         subset. The score is accuracy minus any rise in mean validation loss [nats] over the
         global model's, so a poisoned update that cannot lower accuracy further (a model already
-        at chance) still scores low; an update with non-finite parameters scores -inf. Returns
-        (scores (seats, U), baseline accuracy (seats,)).
+        at chance) still scores low; an update with non-finite parameters scores -inf. With
+        ``unlearning_limit``, a seat also scores :data:`OUT_OF_BOUND` any update whose unlearning
+        share on its subset exceeds the limit (the label screen, :func:`unlearning_share`).
+        Returns (scores (seats, U), baseline accuracy (seats,)).
         """
         w = torch.as_tensor(mix, dtype=params.dtype, device=params.device)[:, None]
         updated = (1 - w) * self.global_params[None] + w * params
@@ -179,8 +186,23 @@ class FLEngine:
         # an update with NaN or infinite parameters (diverged or crafted) breaks the model it
         # joins, whatever its accuracy reads: it scores -inf
         broken = ~torch.isfinite(params).all(dim=1).cpu().numpy()
+        if unlearning_limit is not None:
+            shares = self._unlearning_shares(params, shards)
+            scores = np.where(shares > unlearning_limit, OUT_OF_BOUND, scores)
         scores[:, broken] = -np.inf
         return scores, acc_m[:, -1]
+
+    def _unlearning_shares(self, params: torch.Tensor, shards: list[int]) -> np.ndarray:
+        """(seats, U) unlearning share of each update on each seat's validation subset."""
+        z = logits(self.spec, torch.cat([params, self.global_params[None]]), self.x_val)
+        delta = torch.nan_to_num(z[:-1] - z[-1:])  # a broken update scores -inf anyway
+        shares = []
+        for s in shards:
+            subset = torch.as_tensor(self.val_shards[s % len(self.val_shards)], device=delta.device)
+            shares.append(
+                unlearning_share(delta[:, subset], self.y_val[subset], self.data.num_classes)
+            )
+        return torch.stack(shares).cpu().numpy()
 
     @property
     def rule(self) -> AggregationRule:

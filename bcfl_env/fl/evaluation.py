@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from bcfl_env.fl.models import ModelSpec
 
-__all__ = ["correctness", "evaluate"]
+__all__ = ["correctness", "evaluate", "logits"]
 
 
 @torch.no_grad()
@@ -35,3 +35,13 @@ def evaluate(
     """(accuracy, mean loss) per model, each of shape (K,)."""
     hit, loss = correctness(spec, params, x, y)
     return hit.mean(dim=1), loss.mean(dim=1)
+
+
+@torch.no_grad()
+def logits(
+    spec: ModelSpec, params: torch.Tensor, x: torch.Tensor, chunk: int = 4096
+) -> torch.Tensor:
+    """Per-sample logits (K, N, C) of K models."""
+    return torch.cat(
+        [spec.forward(params, x[s : s + chunk]) for s in range(0, x.shape[0], chunk)], dim=1
+    )
