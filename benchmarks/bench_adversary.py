@@ -34,9 +34,11 @@ def episode(rounds: int, seed: int, **overrides: Any) -> dict[str, float]:
     selector = make_selector("random", env, seed=seed)
     obs, info = env.reset(seed=seed)
     accepted = rejected = committed = 0
+    curve = []
     for _ in range(rounds):
         action, _ = selector.predict(obs)
         obs, _, terminated, truncated, info = env.step(action)
+        curve.append(info["accuracy"])
         accepted += info["poisoned_accepted"]
         rejected += info["poisoned_rejected"]
         committed += int(info["block_committed"])
@@ -45,18 +47,26 @@ def episode(rounds: int, seed: int, **overrides: Any) -> dict[str, float]:
     env.close()
     return {
         "accuracy": float(info["accuracy"]),
+        # FedAsync folds each update in at weight alpha, so the global model swings by points from
+        # round to round; the mean of the last rounds says where an episode ended up
+        "tail": statistics.fmean(curve[-TAIL:]),
         "accepted": accepted,
         "rejected": rejected,
         "committed": committed,
     }
 
 
+TAIL = 10  # rounds in the smoothed end-of-episode accuracy
 EXTRA: dict[str, Any] = {}  # --set overrides, applied to every run (the clean one included)
 
 
 def sweep(rounds: int, seeds: int, **overrides: Any) -> dict[str, float]:
     runs = [episode(rounds, s, **{**EXTRA, **overrides}) for s in range(seeds)]
     return {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
+
+
+def _tail(run: dict[str, float], clean: dict[str, float]) -> str:
+    return f"{run['tail']:.3f}, {100 * (run['tail'] - clean['tail']):+.1f}"
 
 
 def main() -> None:
@@ -75,21 +85,23 @@ def main() -> None:
     start = time.perf_counter()
     clean = sweep(args.rounds, args.seeds)
     print(
-        f"clean: final accuracy {clean['accuracy']:.3f} ({args.seeds} seeds, {args.rounds} rounds)"
+        f"clean: final accuracy {clean['accuracy']:.3f}, mean of the last {TAIL} rounds "
+        f"{clean['tail']:.3f} ({args.seeds} seeds, {args.rounds} rounds)"
     )
     print(
         "\n| attack | poisoning | faulty committee | final accuracy | vs clean [points] | "
-        "poisoned accepted / rejected (per episode) | within 2 points |"
+        f"mean of the last {TAIL} rounds, vs clean [points] | "
+        "poisoned accepted / rejected (per episode) | final within 2 points |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     worst = 0.0
     behaviour = args.faulty_behaviour
     faulty_label = f"1 of 4, {behaviour}"
     alone = sweep(args.rounds, args.seeds, faulty_fraction=ONE_OF_FOUR, faulty_behavior=behaviour)
     gap = 100 * (alone["accuracy"] - clean["accuracy"])
     print(
-        f"| none | 0% | {faulty_label} | {alone['accuracy']:.3f} | {gap:+.1f} | - | "
-        f"{'yes' if gap >= -2 else 'NO'} |",
+        f"| none | 0% | {faulty_label} | {alone['accuracy']:.3f} | {gap:+.1f} | "
+        f"{_tail(alone, clean)} | - | {'yes' if gap >= -2 else 'NO'} |",
         flush=True,
     )
     for attack in args.attacks:
@@ -103,7 +115,8 @@ def main() -> None:
                 worst = min(worst, gap)
                 print(
                     f"| {attack} | {fraction:.0%} | {label} | {r['accuracy']:.3f} | {gap:+.1f} | "
-                    f"{r['accepted']:.1f} / {r['rejected']:.1f} | {'yes' if gap >= -2 else 'NO'} |",
+                    f"{_tail(r, clean)} | {r['accepted']:.1f} / {r['rejected']:.1f} | "
+                    f"{'yes' if gap >= -2 else 'NO'} |",
                     flush=True,
                 )
     live = sweep(
