@@ -3,7 +3,8 @@ every hyperparameter at SB3's default, ``--timesteps`` (20,000) steps per traini
 random selection on the 10 held-out seeds, on the default IoV preset and on a configuration with
 twice the slots and a larger K. Prints the simulated time to target per configuration (IQM over
 the held-out episodes, unreached episodes counted at the time budget they used) and whether each
-training seed beats random.
+training seed beats random; with more than one training seed, also the pooled comparison (IQM over
+every training seed's held-out episodes, with a bootstrap CI, and the share of paired episodes won).
 
 Usage: python benchmarks/bench_sb3_default.py [--timesteps 20000] [--seeds 0 1 2] [--episodes 10]
 """
@@ -16,6 +17,7 @@ import time
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from scipy import stats
 from stable_baselines3 import PPO
@@ -61,31 +63,59 @@ def main() -> None:
     extra = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     torch.set_num_threads(1)
     start = time.perf_counter()
+    pooled: list[tuple[str, float, float, float, float]] = []
     print("| configuration | policy | time to target IQM [s] | vs random |")
     print("|---|---|---|---|")
     for name in args.configs:
         overrides = {**CONFIGS[name], **extra}
         # baselines rank slots; the random selection is the same whatever the action mode
         slot_overrides = {k: v for k, v in overrides.items() if k != "action_mode"}
-        rand = iqm(
-            evaluate(
-                lambda env, seed: make_selector("random", env, seed=seed),
-                slot_overrides,
-                args.episodes,
-            )
+        rand_times = evaluate(
+            lambda env, seed: make_selector("random", env, seed=seed),
+            slot_overrides,
+            args.episodes,
         )
+        rand = iqm(rand_times)
         print(f"| {name} | random | {rand:.1f} | |", flush=True)
+        learned_times = []
         for seed in args.seeds:
             t = time.perf_counter()
             model = PPO("MlpPolicy", gym.make("bcfl/IoV-v1", **overrides), seed=seed, verbose=0)
             model.learn(args.timesteps)
-            learned = iqm(evaluate(lambda env, s: model, overrides, args.episodes))
+            learned_times.append(evaluate(lambda env, s: model, overrides, args.episodes))
+            learned = iqm(learned_times[-1])
             print(
                 f"| {name} | PPO MlpPolicy, defaults, {args.timesteps} steps, seed {seed} | "
                 f"{learned:.1f} | {learned / rand - 1:+.1%} |  ({time.perf_counter() - t:.0f} s)",
                 flush=True,
             )
+        if len(learned_times) > 1:
+            pooled.append((name, *paired_summary(np.array(learned_times), np.array(rand_times))))
+    for name, ratio, low, high, wins in pooled:
+        print(
+            f"{name}: all training seeds pooled, IQM {ratio - 1:+.1%} against random "
+            f"(95 % CI {low - 1:+.1%} to {high - 1:+.1%}, held-out seeds resampled); "
+            f"faster than random on the same held-out seed in {wins:.0%} of the pairs"
+        )
     print(f"total {time.perf_counter() - start:.0f} s")
+
+
+def paired_summary(
+    learned: np.ndarray, rand: np.ndarray, reps: int = 2000
+) -> tuple[float, float, float, float]:
+    """The pooled IQM ratio learned / random over (training seeds x held-out seeds), its percentile
+    bootstrap CI with the held-out seeds resampled (one draw serves both policies, since a held-out
+    seed fixes the scenario both face), and the share of (training seed, held-out seed) pairs in
+    which the learned policy was faster."""
+
+    def ratio(cols: np.ndarray) -> float:
+        return iqm(list(learned[:, cols].ravel())) / iqm(list(rand[cols]))
+
+    gen = np.random.default_rng(0)
+    n = rand.size
+    boot = [ratio(gen.integers(0, n, n)) for _ in range(reps)]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return ratio(np.arange(n)), float(low), float(high), float(np.mean(learned < rand[None, :]))
 
 
 if __name__ == "__main__":
