@@ -188,7 +188,7 @@ class FLEngine:
         broken = ~torch.isfinite(params).all(dim=1).cpu().numpy()
         if unlearning_limit is not None:
             shares = self._unlearning_shares(params, shards)
-            scores = np.where(shares > unlearning_limit, OUT_OF_BOUND, scores)
+            scores = np.where(shares > unlearning_limit, np.minimum(scores, OUT_OF_BOUND), scores)
         scores[:, broken] = -np.inf
         return scores, acc_m[:, -1]
 
