@@ -3,9 +3,11 @@ against the clean run with the same selector and seeds (target: within 2 points)
 
 IoV, random selection, ``--rounds`` rounds (60, IoV's episode length: final accuracy is the
 accuracy an episode ends with), seeds 0..``--seeds``-1 (6: one seed moves the final accuracy by
-several points), the target accuracy out of reach so every episode runs all rounds. Rows: attack x poisoning fraction x faulty committee
-behaviour; columns: final accuracy (mean over seeds), its gap to the clean run, and the poisoned
-updates accepted and rejected. Also checks liveness with one always-reject member of four.
+several points), the target accuracy out of reach so every episode runs all rounds. Rows: attack x
+poisoning fraction x faulty committee behaviour (``--faulty-behaviour``); columns: final accuracy
+(mean over seeds) and its gap to the clean run, the same for the mean accuracy of the last 10
+rounds, and the poisoned updates accepted and rejected. Also checks liveness with one
+always-reject member of four.
 
 Usage: python benchmarks/bench_adversary.py [--rounds 60] [--seeds 6] [--fractions 0.3]
        [--faulty-behaviour random] [--set chain__contract_rules=True chain__label_screen=True]
