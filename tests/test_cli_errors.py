@@ -29,3 +29,18 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, args, needle):
     assert needle in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("runs/*"))  # a failed run leaves no empty run folder
+
+
+@pytest.mark.parametrize("content", ["", "{}", "[1, 2]", '{"timesteps": "many"}'])
+def test_resume_from_a_broken_manifest_names_the_file_in_one_line(tmp_path, content):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text(content)
+    res = subprocess.run(
+        [sys.executable, "-m", "training.cli", "train", "--resume", str(run)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 2
+    assert "manifest.json" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

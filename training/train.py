@@ -178,7 +178,7 @@ def train(
     hp = {k: _schedule(v) for k, v in hp.items()}
     if resume is not None:
         run_dir = resume
-        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest = _read_manifest(run_dir / "manifest.json")
         total = int(timesteps if timesteps is not None else manifest["timesteps"])
         env_id, algo, seed, env_kwargs = (
             manifest["env_id"],
@@ -292,6 +292,28 @@ def _record_session(run_dir: Path, start: int, end: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+# what a resume reads from a manifest, and the type each must have
+_MANIFEST_FIELDS = {"timesteps": int, "env_id": str, "algo": str, "seed": int, "env_kwargs": dict}
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """A run's manifest, refused with a message naming the file and the field when malformed."""
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a readable JSON manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: a manifest is a JSON object, got {type(manifest).__name__}")
+    for key, kind in _MANIFEST_FIELDS.items():
+        value = manifest.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(
+                f"{path}: field {key!r} must be {kind.__name__}, got {value!r} "
+                "(not a manifest bcfl train wrote)"
+            )
+    return manifest
 
 
 def _manifest(
