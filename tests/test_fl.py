@@ -262,3 +262,15 @@ def test_cifar10_batches_load_and_a_trapped_batch_runs_nothing(tmp_path):
     with pytest.raises(ValueError, match="cifar10.*not a CIFAR-10 batch"):
         load_dataset("cifar10", np.random.default_rng(0), str(tmp_path / "bad"))
     assert not marker.exists()
+
+
+def test_digits_loads_are_independent_copies_of_one_parsed_file():
+    """The parsed digits are cached per process; each load's split is its own writable copy."""
+    first = load_dataset("digits", np.random.default_rng(0))
+    kept = first.x_train.copy()
+    first.x_train[:] = 0.0  # a caller scribbling on its arrays
+    again = load_dataset("digits", np.random.default_rng(0))
+    np.testing.assert_array_equal(again.x_train, kept)
+    other = load_dataset("digits", np.random.default_rng(1))
+    assert not np.array_equal(other.y_test, again.y_test)
+    assert len(first.y_train) + len(first.y_val) + len(first.y_test) == 1797

@@ -150,6 +150,25 @@ def test_graphml_roads_load(tmp_path):
     roads = RoadNetwork.from_config(RoadConfig(kind="graphml", graphml_path=str(path)))
     assert roads.num_nodes == 4
     assert roads.length_m[0, 1] == pytest.approx(100.0)
+    # a file is read again on every reset: an edited map is picked up, not a cached one
+    g.add_edge(3, 4)
+    g.nodes[4]["x"], g.nodes[4]["y"] = 400.0, 0.0
+    nx.write_graphml(g, path)
+    roads = RoadNetwork.from_config(RoadConfig(kind="graphml", graphml_path=str(path)))
+    assert roads.num_nodes == 5
+
+
+def test_a_generated_road_network_is_shared_between_resets_and_cannot_be_changed():
+    import networkx as nx
+
+    first = RoadNetwork.from_config(RoadConfig(kind="grid", rows=3))
+    assert RoadNetwork.from_config(RoadConfig(kind="grid", rows=3)) is first
+    assert RoadNetwork.from_config(RoadConfig(kind="grid", rows=4)).num_nodes != first.num_nodes
+    for array in (first.xy, first.length_m, first.next_hop, first.boundary):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0
+    with pytest.raises(nx.NetworkXError, match="Frozen"):
+        first.graph.add_edge(0, 99)
 
 
 def test_handovers_happen_and_are_reported():

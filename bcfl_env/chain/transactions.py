@@ -21,6 +21,7 @@ kind             sender  payload
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +50,9 @@ class Transaction:
     body: bytes
     signature: bytes
 
-    @property
+    @functools.cached_property
     def tx_id(self) -> str:
+        # both fields are immutable bytes, and ids are looked up dozens of times per round
         return sha256_hex(self.body + self.signature)
 
     def envelope(self) -> dict[str, Any]:

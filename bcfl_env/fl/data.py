@@ -12,6 +12,7 @@ for proof of quality) and test (evaluates the global model).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import pickle
 from dataclasses import dataclass
@@ -50,12 +51,20 @@ def _split(
     return x[tr], y[tr], x[va], y[va], x[te], y[te]
 
 
-def _digits(rng: np.random.Generator) -> Dataset:
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    # scikit-learn parses its CSV on every call (milliseconds per reset); the split copies anyway
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = (bunch.images / 16.0).astype(np.float32)[:, None, :, :]
     y = bunch.target.astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+def _digits(rng: np.random.Generator) -> Dataset:
+    x, y = _digits_arrays()
     xtr, ytr, xva, yva, xte, yte = _split(x, y, rng, 0.1, 0.2)
     return Dataset("digits", xtr, ytr, xva, yva, xte, yte, num_classes=10)
 

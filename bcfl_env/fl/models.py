@@ -9,6 +9,7 @@ convolutions), so one autograd pass trains all K models at once. ``to_module`` g
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -33,18 +34,19 @@ class ModelSpec:
     conv_impl: str = "auto"
 
     # ------------------------------------------------------------------ layout
-    @property
-    def shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+    @functools.cached_property
+    def shapes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        # cached: the layout is read on every training step, and the fields are frozen
         d = math.prod(self.input_shape)
         c = self.num_classes
         if self.kind == "logreg":
-            return [("w", (d, c)), ("b", (c,))]
+            return (("w", (d, c)), ("b", (c,)))
         if self.kind == "mlp":
             h = self.hidden
-            return [("w1", (d, h)), ("b1", (h,)), ("w2", (h, c)), ("b2", (c,))]
+            return (("w1", (d, h)), ("b1", (h,)), ("w2", (h, c)), ("b2", (c,)))
         ch, height, width = self._image_shape()
         flat = 16 * (height // 4) * (width // 4)
-        return [
+        return (
             ("c1w", (6, ch, 3, 3)),
             ("c1b", (6,)),
             ("c2w", (16, 6, 3, 3)),
@@ -53,7 +55,17 @@ class ModelSpec:
             ("f1b", (64,)),
             ("f2w", (64, c)),
             ("f2b", (c,)),
-        ]
+        )
+
+    @functools.cached_property
+    def _slices(self) -> tuple[tuple[str, int, int, tuple[int, ...]], ...]:
+        """(name, start, end, shape) of each parameter in the flat vector."""
+        out, offset = [], 0
+        for name, shape in self.shapes:
+            size = math.prod(shape)
+            out.append((name, offset, offset + size, shape))
+            offset += size
+        return tuple(out)
 
     def _image_shape(self) -> tuple[int, int, int]:
         if len(self.input_shape) != 3 or self.input_shape[1] < 4 or self.input_shape[2] < 4:
@@ -69,13 +81,8 @@ class ModelSpec:
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of a (K, P) tensor as {name: (K, *shape)}."""
-        out, offset = {}, 0
         k = flat.shape[0]
-        for name, shape in self.shapes:
-            size = math.prod(shape)
-            out[name] = flat[:, offset : offset + size].view(k, *shape)
-            offset += size
-        return out
+        return {name: flat[:, a:b].view(k, *shape) for name, a, b, shape in self._slices}
 
     def init(self, generator: torch.Generator) -> torch.Tensor:
         """One model's parameters (P,), PyTorch's default fan-in uniform initialisation."""

@@ -95,13 +95,16 @@ def batched_local_train(
     mask_all = index >= 0
     active_all = mask_all.any(dim=2)  # (K, steps)
     loss_sum = torch.zeros(k, device=x.device)
-    rows = torch.arange(k, device=x.device)[:, None]
+    # labels, masks and indices for every step at once (fewer small ops per step); the inputs
+    # are gathered step by step, since all of them at once would hold a copy of every sample
+    safe = index.clamp(min=0)
+    y_all = y[safe]  # (K, steps, B)
+    if label_map is not None:
+        y_all = label_map[torch.arange(k, device=x.device)[:, None, None], y_all]
+    masks = mask_all.to(x.dtype)
+    actives = active_all.to(x.dtype)[:, :, None]  # (K, steps, 1)
     for step in range(plan.steps):
-        idx = index[:, step].clamp(min=0)
-        mask = mask_all[:, step].to(x.dtype)
-        xb, yb = x[idx], y[idx]
-        if label_map is not None:
-            yb = label_map[rows, yb]
+        mask, xb, yb = masks[:, step], x[safe[:, step]], y_all[:, step]
         if spec.has_analytic_gradient:
             per_vehicle, grad = spec.loss_and_grad(params, xb, yb, mask)
         else:
@@ -114,7 +117,7 @@ def batched_local_train(
             per_vehicle = (per_sample * mask).sum(dim=1) / counts
             (grad,) = torch.autograd.grad(per_vehicle.sum(), p)
         with torch.no_grad():
-            active = active_all[:, step].to(x.dtype)[:, None]
+            active = actives[:, step]
             d = grad + sgd.weight_decay * params if sgd.weight_decay else grad
             if sgd.momentum:
                 # buf starts at zero, so a vehicle's first step gives buf = d as torch.optim.SGD does

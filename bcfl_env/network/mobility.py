@@ -70,6 +70,8 @@ class Mobility:
         self.speed_mps = np.zeros(n)
         self.static = cfg.backend == "static"
         self._static_xy = np.zeros((n, 2))
+        self._is_boundary = np.zeros(roads.num_nodes, dtype=bool)
+        self._is_boundary[roads.boundary] = True
 
     # ------------------------------------------------------------------ population
     def populate(self) -> np.ndarray:
@@ -135,8 +137,11 @@ class Mobility:
             self.progress_m[idx] -= length[idx]
             node = self.dst[idx]
             at_goal = node == self.goal[idx]
-            is_boundary = np.isin(node, roads.boundary)
-            leave = at_goal & is_boundary & (self.rng.random(idx.size) < self.cfg.departure_prob)
+            leave = (
+                at_goal
+                & self._is_boundary[node]
+                & (self.rng.random(idx.size) < self.cfg.departure_prob)
+            )
             gone = idx[leave]
             if gone.size:
                 self.present[gone] = False

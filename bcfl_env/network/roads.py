@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,11 @@ class RoadNetwork:
 
     @classmethod
     def from_config(cls, cfg: RoadConfig) -> RoadNetwork:
-        return cls.from_graph(build_road_graph(cfg))
+        """The network ``cfg`` describes. A generated layout is built once per process and shared
+        (read-only) by every reset; a GraphML file is read again each time, as it may change."""
+        if cfg.kind == "graphml":
+            return cls.from_graph(build_road_graph(cfg))
+        return _generated(cfg)
 
     @classmethod
     def from_graph(cls, g: nx.Graph) -> RoadNetwork:
@@ -151,3 +156,13 @@ class RoadNetwork:
     def extent(self) -> tuple[float, float, float, float]:
         lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
         return float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])
+
+
+@functools.lru_cache(maxsize=16)
+def _generated(cfg: RoadConfig) -> RoadNetwork:
+    # all-pairs routing costs milliseconds per reset and depends on the config alone
+    roads = RoadNetwork.from_graph(build_road_graph(cfg))
+    for array in (roads.xy, roads.length_m, roads.speed_limit_mps, roads.next_hop, roads.boundary):
+        array.flags.writeable = False
+    nx.freeze(roads.graph)
+    return roads

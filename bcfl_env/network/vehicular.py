@@ -103,9 +103,11 @@ class VehicularNetwork:
         self.slot_identity[slots] = ids
         self.identity_slot[ids] = slots
 
-    def _associate(self) -> None:
+    def _associate(self) -> np.ndarray:
+        """Re-associate every slot; returns the positions it used."""
         xy = self.mobility.positions()
         self.serving, self.distance_m = self.infra.associate(xy, self.mobility.present)
+        return xy
 
     def advance(self, dt_s: float) -> NetworkEvents:
         """Advance mobility, association and the channel by ``dt_s`` seconds."""
@@ -115,8 +117,7 @@ class VehicularNetwork:
         self.identity_slot[departed_ids] = -1
         self.slot_identity[events.departed] = -1
         self._assign_identities(events.arrived)
-        self._associate()
-        xy = self.mobility.positions()
+        xy = self._associate()
         moved = np.linalg.norm(xy - self._last_xy, axis=1)
         moved[events.arrived] = 0.0
         self._last_xy = xy
