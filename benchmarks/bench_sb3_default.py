@@ -11,9 +11,10 @@ a bootstrap CI, and the share of paired episodes won).
 the training env is seeded once with the training seed (0-2) and draws every later world from
 that stream, so none of these scenarios was trained on. A 10-episode IQM
 moves by several percent from one set of held-out seeds to another, about as much as the effect
-measured here, so ``--episodes 50`` is the setting that can tell a small gain from noise.
+measured here, so judge on ``--episodes 50``, and on a second set with ``--first-seed 1050``.
 
 Usage: python benchmarks/bench_sb3_default.py [--timesteps 20000] [--seeds 0 1 2] [--episodes 10]
+                                              [--first-seed 1000]
 """
 
 from __future__ import annotations
@@ -46,15 +47,18 @@ def time_to_target(episode: dict[str, Any]) -> float:
     return float(reached) if reached is not None else float(episode["sim_time_s"])
 
 
-def held_out_seeds(episodes: int) -> list[int]:
-    """The suite's held-out seeds, continued past 1009 when more episodes are asked for."""
-    extra = range(HELD_OUT_SEEDS[-1] + 1, HELD_OUT_SEEDS[-1] + 1 + episodes - len(HELD_OUT_SEEDS))
-    return [*HELD_OUT_SEEDS, *extra][:episodes]
+def held_out_seeds(episodes: int, first: int = HELD_OUT_SEEDS[0]) -> list[int]:
+    """``episodes`` consecutive held-out seeds from ``first``: the suite's own (1000-1009, which
+    are consecutive) continued past 1009 when more are asked for."""
+    assert list(HELD_OUT_SEEDS) == list(range(HELD_OUT_SEEDS[0], HELD_OUT_SEEDS[0] + 10))
+    return list(range(first, first + episodes))
 
 
-def evaluate(policy_for: Any, overrides: dict[str, Any], episodes: int) -> list[float]:
+def evaluate(
+    policy_for: Any, overrides: dict[str, Any], episodes: int, first: int = HELD_OUT_SEEDS[0]
+) -> list[float]:
     times = []
-    for seed in held_out_seeds(episodes):
+    for seed in held_out_seeds(episodes, first):
         env = gym.make("bcfl/IoV-v1", **overrides)
         times.append(time_to_target(run_episode(env, policy_for(env, seed), seed)))
         env.close()
@@ -70,6 +74,9 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument(
+        "--first-seed", type=int, default=HELD_OUT_SEEDS[0], help="first held-out seed (>= 1000)"
+    )
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), help="names in CONFIGS")
     parser.add_argument("--set", nargs="*", default=[], help="env overrides key=value (literals)")
     args = parser.parse_args()
@@ -87,6 +94,7 @@ def main() -> None:
             lambda env, seed: make_selector("random", env, seed=seed),
             slot_overrides,
             args.episodes,
+            args.first_seed,
         )
         rand = iqm(rand_times)
         print(f"| {name} | random | {rand:.1f} | |", flush=True)
@@ -95,7 +103,9 @@ def main() -> None:
             t = time.perf_counter()
             model = PPO("MlpPolicy", gym.make("bcfl/IoV-v1", **overrides), seed=seed, verbose=0)
             model.learn(args.timesteps)
-            learned_times.append(evaluate(lambda env, s: model, overrides, args.episodes))
+            learned_times.append(
+                evaluate(lambda env, s: model, overrides, args.episodes, args.first_seed)
+            )
             learned = iqm(learned_times[-1])
             _, low, high, wins = paired_summary(np.array(learned_times[-1:]), np.array(rand_times))
             print(
