@@ -5,7 +5,8 @@ twice the slots and a larger K. Prints the simulated time to target per configur
 the held-out episodes, unreached episodes counted at the time budget they used) and whether each
 training seed beats random, with a bootstrap CI over the held-out seeds; with more than one
 training seed, also the pooled comparison (IQM over every training seed's held-out episodes, with
-a bootstrap CI, and the share of paired episodes won).
+a bootstrap CI, and the share of paired episodes won). With ``action_mode='weights'`` it also
+prints the rule each seed learned: every feature's mean weight over the held-out steps.
 
 ``--episodes`` above the suite's 10 held-out seeds (1000-1009) continues with 1010, 1011, ...;
 the training env is seeded once with the training seed (0-2) and draws every later world from
@@ -45,6 +46,31 @@ def time_to_target(episode: dict[str, Any]) -> float:
     """Simulated time to target; an episode that never reached it counts its whole time."""
     reached = episode["time_to_target_s"]
     return float(reached) if reached is not None else float(episode["sim_time_s"])
+
+
+class ActionRecorder:
+    """The model acting deterministically, every action kept (to read a learned weighting rule)."""
+
+    def __init__(self, model: PPO) -> None:
+        self.model = model
+        self.actions: list[np.ndarray] = []
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> tuple[np.ndarray, None]:
+        action, _ = self.model.predict(obs, deterministic=deterministic)
+        self.actions.append(np.asarray(action))
+        return action, None
+
+    def weights_summary(self, env: gym.Env[Any, Any]) -> str:
+        """In ``weights`` mode: each feature's mean weight over the held-out steps (and its
+        spread), beside the policy's exploration std, which SB3 starts at 1."""
+        acts = np.array(self.actions)
+        names = env.unwrapped.feature_names  # type: ignore[attr-defined]
+        std = float(np.exp(self.model.policy.log_std.detach().cpu().numpy()).mean())
+        rows = ", ".join(
+            f"{n} {m:+.2f} ({d:.2f})"
+            for n, m, d in zip(names, acts.mean(axis=0), acts.std(axis=0), strict=True)
+        )
+        return f"    learned weights, mean (sd over steps); exploration std {std:.2f}: {rows}"
 
 
 def held_out_seeds(episodes: int, first: int = HELD_OUT_SEEDS[0]) -> list[int]:
@@ -103,8 +129,9 @@ def main() -> None:
             t = time.perf_counter()
             model = PPO("MlpPolicy", gym.make("bcfl/IoV-v1", **overrides), seed=seed, verbose=0)
             model.learn(args.timesteps)
+            recorder = ActionRecorder(model)
             learned_times.append(
-                evaluate(lambda env, s: model, overrides, args.episodes, args.first_seed)
+                evaluate(lambda env, s: recorder, overrides, args.episodes, args.first_seed)
             )
             learned = iqm(learned_times[-1])
             _, low, high, wins = paired_summary(np.array(learned_times[-1:]), np.array(rand_times))
@@ -114,6 +141,8 @@ def main() -> None:
                 f"{high - 1:+.1%}, won {wins:.0%}) |  ({time.perf_counter() - t:.0f} s)",
                 flush=True,
             )
+            if overrides.get("action_mode") == "weights":
+                print(recorder.weights_summary(gym.make("bcfl/IoV-v1", **overrides)), flush=True)
         if len(learned_times) > 1:
             pooled.append((name, *paired_summary(np.array(learned_times), np.array(rand_times))))
     for name, ratio, low, high, wins in pooled:
