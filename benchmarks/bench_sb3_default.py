@@ -14,8 +14,10 @@ that stream, so none of these scenarios was trained on. A 10-episode IQM
 moves by several percent from one set of held-out seeds to another, about as much as the effect
 measured here, so judge on ``--episodes 50``, and on a second set with ``--first-seed 1050``.
 
+``--sets 2`` with ``--episodes 100`` also reports 1000-1049 and 1050-1099 apart.
+
 Usage: python benchmarks/bench_sb3_default.py [--timesteps 20000] [--seeds 0 1 2] [--episodes 10]
-                                              [--first-seed 1000]
+                                              [--first-seed 1000] [--sets 1]
 """
 
 from __future__ import annotations
@@ -105,11 +107,22 @@ def main() -> None:
     )
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), help="names in CONFIGS")
     parser.add_argument("--set", nargs="*", default=[], help="env overrides key=value (literals)")
+    parser.add_argument(
+        "--sets",
+        type=int,
+        default=1,
+        help="also report each of this many consecutive, disjoint sets of the held-out seeds",
+    )
     args = parser.parse_args()
+    if args.sets < 1 or args.episodes % args.sets:
+        parser.error(
+            f"--sets must be >= 1 and divide --episodes ({args.episodes}), got {args.sets}"
+        )
     extra = {k: ast.literal_eval(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     torch.set_num_threads(1)
     start = time.perf_counter()
     pooled: list[tuple[str, float, float, float, float]] = []
+    per_set: list[str] = []
     print("| configuration | policy | time to target IQM [s] | vs random |")
     print("|---|---|---|---|")
     for name in args.configs:
@@ -145,6 +158,9 @@ def main() -> None:
                 print(recorder.weights_summary(gym.make("bcfl/IoV-v1", **overrides)), flush=True)
         if len(learned_times) > 1:
             pooled.append((name, *paired_summary(np.array(learned_times), np.array(rand_times))))
+        if args.sets > 1:
+            per_set += set_lines(name, np.array(learned_times), np.array(rand_times), args)
+    print(*per_set, sep="\n")
     for name, ratio, low, high, wins in pooled:
         print(
             f"{name}: all training seeds pooled, IQM {ratio - 1:+.1%} against random "
@@ -152,6 +168,27 @@ def main() -> None:
             f"faster than random on the same held-out seed in {wins:.0%} of the pairs"
         )
     print(f"total {time.perf_counter() - start:.0f} s")
+
+
+def set_lines(
+    name: str, learned: np.ndarray, rand: np.ndarray, args: argparse.Namespace
+) -> list[str]:
+    """One line per consecutive set of held-out seeds: each training seed's IQM ratio against
+    random on that set, and the set's pooled ratio with its bootstrap CI."""
+    size = args.episodes // args.sets
+    lines = []
+    for k in range(args.sets):
+        cols = slice(k * size, (k + 1) * size)
+        seeds = ", ".join(
+            f"{iqm(list(row[cols])) / iqm(list(rand[cols])) - 1:+.1%}" for row in learned
+        )
+        ratio, low, high, wins = paired_summary(learned[:, cols], rand[cols])
+        first = args.first_seed + k * size
+        lines.append(
+            f"{name}, held-out seeds {first}-{first + size - 1}: training seeds {seeds}; pooled "
+            f"{ratio - 1:+.1%} (95 % CI {low - 1:+.1%} to {high - 1:+.1%}), won {wins:.0%}"
+        )
+    return lines
 
 
 def paired_summary(

@@ -513,18 +513,29 @@ def test_weights_mode_selects_by_a_weighted_sum_of_the_observed_features():
         check_env(base, skip_render_check=True)
     assert [str(w.message) for w in caught] == []
     obs, _ = env.reset(seed=0)
+    # weigh reported data size up and reputation down, reputation's weight the larger
+    weights = np.zeros(base.num_features, dtype=np.float32)
+    weights[base.feature_names.index("data_size")] = 0.5
+    weights[base.feature_names.index("reputation")] = -1.0
+    unscaled_differs = False
     for _ in range(3):
-        rows = base.as_matrix(obs)[:-1]
-        eligible = base.eligible_slots()
-        # weigh reported data size up and the last measured round trip down
-        weights = np.zeros(base.num_features, dtype=np.float32)
-        weights[base.feature_names.index("data_size")] = 1.0
-        weights[base.feature_names.index("round_trip")] = -0.5
-        score = rows @ weights.astype(np.float64)
-        candidates = np.flatnonzero(eligible)
-        expected = np.sort(candidates[np.argsort(-score[candidates], kind="stable")][:5])
+        rows = base.as_matrix(obs)[:-1].astype(np.float64)
+        candidates = np.flatnonzero(base.eligible_slots())
+        # each feature in units of its spread among the candidates: a weight's pull on the
+        # ranking does not depend on how widely the feature happens to vary, and a feature
+        # every candidate shares (present, in_flight) adds nothing
+        spread = rows[candidates].std(axis=0)
+        z = (rows - rows[candidates].mean(axis=0)) / np.where(spread > 1e-9, spread, np.inf)
+
+        expected, unscaled = (
+            sorted(candidates[np.argsort(-score[candidates], kind="stable")][:5].tolist())
+            for score in (z @ weights.astype(np.float64), rows @ weights.astype(np.float64))
+        )
+        unscaled_differs |= expected != unscaled
         obs, _, _, _, info = env.step(weights)
-        assert info["selected"] == expected.tolist()
+        assert info["selected"] == expected
+    # the scaling matters on this seed: the raw weighted sum would have picked other slots
+    assert unscaled_differs
     with pytest.raises(ValueError, match=r"shape \(11,\)"):
         env.step(np.zeros(20, dtype=np.float32))
     with pytest.raises(ValueError, match="scores' or 'binary"):

@@ -33,6 +33,7 @@ __all__ = [
     "feature_columns",
     "in_layout",
     "layout_shape",
+    "standardized_rows",
 ]
 
 LAYOUTS = ("flat", "matrix")
@@ -122,3 +123,27 @@ def as_matrix(observation: Any, num_slots: int, num_features: int) -> np.ndarray
         f"{num_features} features: allowed ({flat},) or ({rows}, {num_features}), "
         "optionally with a leading batch axis"
     )
+
+
+def standardized_rows(rows: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Slot rows with every feature in units of its spread among the candidate slots.
+
+    ``weights`` mode scores slots by these rows, so a weight says how much one standard deviation
+    of a feature among today's candidates counts, whatever the feature's own scale, and a feature
+    every candidate shares (``present``, ``in_flight`` among idle vehicles) adds nothing to any
+    score. Centring does not change a ranking; it keeps the scores readable.
+
+    Args:
+        rows: (N, F) slot rows of the observation.
+        candidates: indices of the eligible slots the statistics are taken over.
+
+    Returns:
+        (N, F) float64 rows, centred on the candidates' mean and divided by their standard
+        deviation; a feature with no spread among them is 0 in every row.
+    """
+    values = rows.astype(np.float64)
+    if len(candidates) == 0:
+        return np.zeros_like(values)
+    pool = values[candidates]
+    spread = pool.std(axis=0)
+    return (values - pool.mean(axis=0)) / np.where(spread > 1e-9, spread, np.inf)
