@@ -433,7 +433,9 @@ def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Sele
                 f"{path}: the safe loader needs the run's manifest.json beside the model (or "
                 "unsafe=True for a file you trust)"
             )
-        raw = manifest.get("hyperparams_raw") or load_hyperparams(algo, manifest.get("env_id", ""))
+        # an older manifest without env_id: the entry of the env the model is loaded into
+        env_id = manifest.get("env_id") or (env.spec.id if env.spec else FALLBACK_ENV)
+        raw = manifest.get("hyperparams_raw") or load_hyperparams(algo, env_id)
         raw = {k: v for k, v in raw.items() if k not in ZOO_ONLY_KEYS}
         policy = _policy(str(raw.get("policy", "MlpPolicy")))
         if isinstance(policy, str):
