@@ -160,7 +160,8 @@ def main() -> None:
             pooled.append((name, *paired_summary(np.array(learned_times), np.array(rand_times))))
         if args.sets > 1:
             per_set += set_lines(name, np.array(learned_times), np.array(rand_times), args)
-    print(*per_set, sep="\n")
+    if per_set:
+        print(*per_set, sep="\n")
     for name, ratio, low, high, wins in pooled:
         print(
             f"{name}: all training seeds pooled, IQM {ratio - 1:+.1%} against random "

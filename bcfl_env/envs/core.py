@@ -149,8 +149,9 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
       contract, or a multiple of accepted norms) to proof of quality, and model-poisoning vehicles
       skip DP; IoV's score margin is 0.3 and IIoT's 0.1 (measured false rejection <= 5 %); the
       ``gain_cost`` reward gains a ``time`` term (``w_time`` x the step's simulated time);
-      ``action_mode="weights"`` (rows standardised over the eligible slots); keys from a secret per env instance (``chain.key_source``); the
-      env's torch work runs on ``torch_threads`` threads; reset options are refused.
+      ``action_mode="weights"`` (rows standardised over the eligible slots); keys from a secret
+      per env instance (``chain.key_source``); the env's torch work runs on ``torch_threads``
+      threads; reset options are refused.
     * v0: initial release.
     """
 
