@@ -26,11 +26,10 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
-from bench_sb3_default import held_out_seeds, iqm, paired_summary, time_to_target
+from bench_sb3_default import evaluate, held_out_seeds, iqm, paired_summary
 from bench_shipped import episode_times
 
 import bcfl_env  # noqa: F401
-from training.evaluate import run_episode
 
 
 class FixedRule:
@@ -45,12 +44,8 @@ class FixedRule:
 
 def rule_times(weights: np.ndarray, seeds: list[int], features: str) -> np.ndarray:
     """Simulated time to target of one fixed rule on each seed."""
-    times = []
-    for seed in seeds:
-        env = gym.make("bcfl/IoV-v1", action_mode="weights", observation_features=features)
-        times.append(time_to_target(run_episode(env, FixedRule(weights), seed)))
-        env.close()
-    return np.array(times)
+    overrides = {"action_mode": "weights", "observation_features": features}
+    return np.array(evaluate(lambda env, seed: FixedRule(weights), overrides, seeds))
 
 
 def main() -> None:

@@ -82,11 +82,10 @@ def held_out_seeds(episodes: int, first: int = HELD_OUT_SEEDS[0]) -> list[int]:
     return list(range(first, first + episodes))
 
 
-def evaluate(
-    policy_for: Any, overrides: dict[str, Any], episodes: int, first: int = HELD_OUT_SEEDS[0]
-) -> list[float]:
+def evaluate(policy_for: Any, overrides: dict[str, Any], seeds: list[int]) -> list[float]:
+    """Simulated time to target of ``policy_for(env, seed)`` on each seed, one fresh env each."""
     times = []
-    for seed in held_out_seeds(episodes, first):
+    for seed in seeds:
         env = gym.make("bcfl/IoV-v1", **overrides)
         times.append(time_to_target(run_episode(env, policy_for(env, seed), seed)))
         env.close()
@@ -132,8 +131,7 @@ def main() -> None:
         rand_times = evaluate(
             lambda env, seed: make_selector("random", env, seed=seed),
             slot_overrides,
-            args.episodes,
-            args.first_seed,
+            held_out_seeds(args.episodes, args.first_seed),
         )
         rand = iqm(rand_times)
         print(f"| {name} | random | {rand:.1f} | |", flush=True)
@@ -144,7 +142,11 @@ def main() -> None:
             model.learn(args.timesteps)
             recorder = ActionRecorder(model)
             learned_times.append(
-                evaluate(lambda env, s: recorder, overrides, args.episodes, args.first_seed)
+                evaluate(
+                    lambda env, s: recorder,
+                    overrides,
+                    held_out_seeds(args.episodes, args.first_seed),
+                )
             )
             learned = iqm(learned_times[-1])
             _, low, high, wins = paired_summary(np.array(learned_times[-1:]), np.array(rand_times))

@@ -15,32 +15,28 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-from bench_sb3_default import held_out_seeds, iqm, paired_summary, time_to_target
+from bench_sb3_default import evaluate, held_out_seeds, iqm, paired_summary
 
 import bcfl_env  # noqa: F401
 from agents import make_selector
 from agents.base import SlotSpec
 from agents.registry import SELECTORS, selector_for_spec
-from training.evaluate import run_episode
 
 
 def episode_times(policy: str, seeds: list[int]) -> np.ndarray:
     """Simulated time to target per held-out seed (unreached: the time the episode used)."""
-    times = []
-    for seed in seeds:
-        env = gym.make("bcfl/IoV-v1")
-        selector = (
-            make_selector(policy, env, seed=seed)
-            if policy in SELECTORS
-            else selector_for_spec(policy, SlotSpec.of(env))
-        )
-        times.append(time_to_target(run_episode(env, selector, seed)))
-        env.close()
-    return np.array(times)
+
+    def selector(env: gym.Env[Any, Any], seed: int) -> Any:
+        if policy in SELECTORS:
+            return make_selector(policy, env, seed=seed)
+        return selector_for_spec(policy, SlotSpec.of(env))
+
+    return np.array(evaluate(selector, {}, seeds))
 
 
 def main() -> None:
