@@ -72,13 +72,32 @@ def _choice(default: str, *choices: str, doc: str = "") -> Any:
     return field(default=default, metadata={"choices": (default, *choices), "doc": doc})
 
 
+# The allowed values of each registry-backed choice: the declared ``Literal``'s values, and any
+# name a registry adds later (a consensus kind defined in a user's module, for example), so a new
+# rule is one module: its registry's decorator calls :func:`allow_choice`.
+_EXTENSIBLE: dict[int, list[str]] = {}
+
+
+def _allowed_list(allowed: Any) -> list[str]:
+    return _EXTENSIBLE.setdefault(id(allowed), list(get_args(allowed)))
+
+
+def allow_choice(allowed: Any, name: str) -> None:
+    """Let the config accept ``name`` wherever it accepts the values of the ``Literal`` ``allowed``
+    (registries call this when a new rule registers)."""
+    values = _allowed_list(allowed)
+    if name not in values:
+        values.append(name)
+
+
 def _choice_of(default: str, allowed: Any, *, doc: str = "") -> Any:
-    """A choice whose allowed values are one declared ``Literal`` (the registry's keys)."""
-    values = get_args(allowed)
+    """A choice whose allowed values are one declared ``Literal`` (the registry's keys) plus the
+    names registered later (:func:`allow_choice`)."""
+    values = _allowed_list(allowed)
     if default not in values:
-        raise ValueError(f"default {default!r} is not one of {list(values)}")
-    ordered = (default, *[v for v in values if v != default])
-    return field(default=default, metadata={"choices": ordered, "doc": doc})
+        raise ValueError(f"default {default!r} is not one of {values}")
+    declared = (default, *[v for v in values if v != default])  # what the docs tables list
+    return field(default=default, metadata={"choices": values, "declared": declared, "doc": doc})
 
 
 def _flag(default: bool, doc: str = "") -> Any:
@@ -129,9 +148,8 @@ class _Validated:
                     object.__setattr__(self, f.name, int(value))
             elif "choices" in meta:
                 if value not in meta["choices"]:
-                    raise ValueError(
-                        f"{key}={value!r} is not allowed: choose one of {list(meta['choices'])}"
-                    )
+                    allowed = [f.default, *[c for c in meta["choices"] if c != f.default]]
+                    raise ValueError(f"{key}={value!r} is not allowed: choose one of {allowed}")
             elif "flag" in meta:
                 if not isinstance(value, bool):
                     raise ValueError(f"{key}={value!r} must be True or False")
@@ -285,6 +303,12 @@ class ChainConfig(_Validated):
         ConsensusKind,
         doc="block agreement: PBFT-style rotating leader, or the same with BlockFL's PoW latency",
     )
+    bft_max_faulty: int | None = _opt_num(
+        0,
+        1000,
+        doc="faulty members f the committee's quorum tolerates (quorum n - f); None: the most "
+        "n = 3f + 1 allows. Fewer gives a larger quorum; more than (n - 1) // 3 is refused",
+    )
     view_change_timeout_s: float = _num(
         1.0,
         0.0,
@@ -353,6 +377,20 @@ class ChainConfig(_Validated):
         True,
         doc="committee scores and votes on updates; False accepts every screened update (ablation)",
     )
+
+    def _check(self) -> None:
+        bound = (self.committee_size - 1) // 3
+        if self.bft_max_faulty is not None and not float(self.bft_max_faulty).is_integer():
+            raise ValueError(
+                f"chain.bft_max_faulty={self.bft_max_faulty!r} must be an integer in [0, {bound}] "
+                "or None"
+            )
+        if self.bft_max_faulty is not None and self.bft_max_faulty > bound:
+            raise ValueError(
+                f"chain.bft_max_faulty={self.bft_max_faulty} is out of range: a committee of "
+                f"{self.committee_size} tolerates at most {bound} faulty members "
+                "(n = 3f + 1); allowed [0, (committee_size - 1) // 3] or None"
+            )
 
 
 # --------------------------------------------------------------------------- federated learning

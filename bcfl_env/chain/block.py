@@ -23,7 +23,7 @@ ZERO_HASH = "0" * 64
 
 
 def quorum_size(n: int) -> int:
-    """Votes needed among n members so that f = (n - 1) // 3 faulty ones cannot decide alone: n - f."""
+    """PBFT's default quorum (a consensus kind may define its own: ``Consensus.quorum``). Votes needed among n members so that f = (n - 1) // 3 faulty ones cannot decide alone: n - f."""
     return n - (n - 1) // 3
 
 
@@ -36,7 +36,10 @@ def make_header(
     transactions: list[Transaction],
     committee: list[str],
     extra: dict[str, Any] | None = None,
+    *,
+    quorum: int | None = None,
 ) -> bytes:
+    """Canonical header bytes; ``quorum`` is the consensus's (default: PBFT's n - f)."""
     header = {
         "height": height,
         "round": round_,
@@ -46,7 +49,7 @@ def make_header(
         "merkle_root": merkle_root([tx.leaf() for tx in transactions]).hex(),
         "tx_count": len(transactions),
         "committee": list(committee),
-        "quorum": quorum_size(len(committee)),
+        "quorum": quorum_size(len(committee)) if quorum is None else quorum,
         **(extra or {}),
     }
     return canonical_bytes(header)

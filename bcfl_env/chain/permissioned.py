@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bcfl_env.aggregation_rule import AggregationRule
-from bcfl_env.chain.block import Block, make_header, quorum_size
+from bcfl_env.chain.block import Block, make_header
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.consensus import RoundContext, make_consensus
 from bcfl_env.chain.crypto import canonical_bytes, sha256_hex
@@ -65,11 +65,12 @@ class RoundOutcome:
     consensus_s: float
     view: int  # view that committed (0 without view changes)
     conflicting: list[Block] = field(default_factory=list)
+    quorum: int = 1  # the consensus's quorum for this committee
 
     @property
     def safety_violated(self) -> bool:
         """True when a conflicting block at the same height also carries a quorum of signatures."""
-        return any(len(b.qc) >= quorum_size(len(self.committee)) for b in self.conflicting)
+        return any(len(b.qc) >= self.quorum for b in self.conflicting)
 
 
 class PermissionedChain:
@@ -163,6 +164,9 @@ class PermissionedChain:
                 "key_source": self.cfg.key_source,
             },
         }
+        params = self.consensus.record()
+        if params:  # only what differs from the protocol's defaults: a default genesis is unchanged
+            extra["rules"]["consensus_params"] = params
         header = make_header(0, 0, self.ledger.head_hash, now_s, "ca", txs, ["ca"], extra)
         block = Block(
             header,
@@ -322,14 +326,14 @@ class PermissionedChain:
         members = {m: self.member(m) for m in committee}
         ballots, reports, unusable = self._ballots(round_, committee, members, candidates, score_fn)
         ids = [c.tx.tx_id for c in candidates]
-        expected = tuple(
-            tally(reports, ids, len(committee), self.cfg.acceptance, self.cfg.score_margin)
-        )
+        quorum = self.consensus.quorum(len(committee))
+        expected = tuple(tally(reports, ids, quorum, self.cfg.acceptance, self.cfg.score_margin))
         ctx = RoundContext(
             round_, len(self.ledger), self.ledger.head_hash, now_s, list(committee), self.pending,
             [c.tx for c in candidates], {c.tx.tx_id: c.sender for c in candidates}, ballots,
             expected, records,
             {c.tx.tx_id: "non_finite_update" for c, bad in zip(candidates, unusable, strict=True) if bad},
+            quorum,
         )  # fmt: skip
         result = self.consensus.certify(ctx, members, self.rng)
         self.last_committee = list(committee)
@@ -353,7 +357,7 @@ class PermissionedChain:
         self.committee = self._elect(round_ + 1, now_s)
         return RoundOutcome(
             list(committee), accepted, rejected, result.block is not None, result.block,
-            result.latency_s, result.view, result.conflicting,
+            result.latency_s, result.view, result.conflicting, quorum,
         )  # fmt: skip
 
     def _ballots(

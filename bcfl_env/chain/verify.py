@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bcfl_env.aggregation_rule import AggregationRule
-from bcfl_env.chain.block import ZERO_HASH, Block, quorum_size
+from bcfl_env.chain.block import ZERO_HASH, Block
 from bcfl_env.chain.ca import CertificateInfo, check_certificate, parse_certificate
 from bcfl_env.chain.consensus import CONSENSUS, Consensus
 from bcfl_env.chain.crypto import (
@@ -47,7 +47,7 @@ from bcfl_env.chain.merkle import merkle_root
 from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.tasks import update_payload_problem
 from bcfl_env.chain.voting import ballot_problem, tally
-from bcfl_env.config import AcceptanceRule, ChainConfig, KeySource
+from bcfl_env.config import AcceptanceRule, KeySource
 
 __all__ = ["SENDER_ROLES", "LedgerVerifier", "ModelRecompute", "VerificationReport"]
 
@@ -242,13 +242,16 @@ class LedgerVerifier:
             raise LedgerIntegrityError(
                 0, f"consensus: expected one of {sorted(CONSENSUS)}, found {kind!r}"
             )
-        self.consensus = CONSENSUS[kind](ChainConfig())
-        if rules.get("acceptance") not in AcceptanceRule.__args__:  # type: ignore[attr-defined]
+        try:  # the protocol with the parameters this ledger was made with, not our defaults
+            self.consensus = CONSENSUS[kind].from_record(rules.get("consensus_params", {}))
+        except (ValueError, TypeError) as exc:
+            raise LedgerIntegrityError(0, f"consensus parameters: {exc}") from exc
+        if rules.get("acceptance") not in get_args(AcceptanceRule):
             raise LedgerIntegrityError(0, f"acceptance rule {rules.get('acceptance')!r} is unknown")
         self.acceptance = rules["acceptance"]
         self.margin = float(rules["score_margin"])
         source = rules.get("key_source", "unlabelled")
-        if source not in (*KeySource.__args__, "unlabelled"):  # type: ignore[attr-defined]
+        if source not in (*get_args(KeySource), "unlabelled"):
             raise LedgerIntegrityError(0, f"key source {source!r} is unknown")
         self.report.key_source = source
         try:
@@ -305,7 +308,8 @@ class LedgerVerifier:
         committee = list(hdr["committee"])
         if len(set(committee)) != len(committee) or not committee:
             raise LedgerIntegrityError(height, "committee is empty or lists a member twice")
-        quorum = quorum_size(len(committee))
+        assert self.consensus is not None  # genesis (height 0) sets it before any certificate
+        quorum = 1 if height == 0 else self.consensus.quorum(len(committee))
         if hdr.get("quorum") != quorum:
             raise LedgerIntegrityError(
                 height,
@@ -474,7 +478,9 @@ class LedgerVerifier:
                     f"verdict accepts update {str(update_id)[:16]}..., which is not in this block"
                 )
         ids = list(blk.updates)
-        expected = tally(blk.ballots, ids, len(blk.committee), self.acceptance, self.margin)
+        assert self.consensus is not None
+        quorum = self.consensus.quorum(len(blk.committee))
+        expected = tally(blk.ballots, ids, quorum, self.acceptance, self.margin)
         if set(accepted) != set(expected):
             extra = sorted(set(accepted) - set(expected))
             missing = sorted(set(expected) - set(accepted))
@@ -606,7 +612,8 @@ class LedgerVerifier:
                     continue
                 signers = self.conflict_signers.setdefault(header, set())
                 signers.add(member)
-                if len(signers) >= quorum_size(len(fields["committee"])):
+                assert self.consensus is not None
+                if len(signers) >= self.consensus.quorum(len(fields["committee"])):
                     raise LedgerIntegrityError(
                         blk.height,
                         f"fork: two certified blocks at height {at} (block {self.blocks[at].block_hash[:16]}... "

@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from bcfl_env.chain.block import quorum_size
-
 __all__ = ["ballot_payload", "ballot_problem", "tally"]
 
 
@@ -55,11 +53,12 @@ def ballot_problem(payload: Any) -> str | None:
 def tally(
     ballots: Mapping[str, dict[str, Any]],
     update_ids: Sequence[str],
-    committee_size: int,
+    quorum: int,
     rule: str,
     margin: float,
 ) -> list[str]:
-    """The update ids the rule accepts, in ``update_ids`` order."""
+    """The update ids the rule accepts, in ``update_ids`` order (``quorum``: the accept votes the
+    consensus's quorum rule asks for)."""
     accept_votes: dict[str, int] = dict.fromkeys(update_ids, 0)
     scores: dict[str, list[float]] = {u: [] for u in update_ids}
     baselines: list[float] = []
@@ -76,5 +75,4 @@ def tally(
     if rule == "median":
         threshold = float(np.median(baselines)) - margin if baselines else np.inf
         return [u for u in update_ids if scores[u] and float(np.median(scores[u])) >= threshold]
-    need = quorum_size(committee_size)
-    return [u for u in update_ids if accept_votes[u] >= need]
+    return [u for u in update_ids if accept_votes[u] >= quorum]

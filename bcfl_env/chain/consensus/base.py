@@ -1,7 +1,11 @@
 """The consensus seam: how a committee turns a round's ballots into a certified block.
 
-A :class:`Consensus` class is found by name in :data:`CONSENSUS` (the keys are the config's
-``ConsensusKind``). The chain hands it a :class:`RoundContext` (what every member saw: carried
+A :class:`Consensus` class is found by name in :data:`CONSENSUS` (the config's ``ConsensusKind``
+and any kind registered later). It owns its quorum rule (:meth:`Consensus.quorum`: how many
+signatures certify a block, and how many accept votes accept an update under the ``quorum``
+acceptance rule) and names the config fields it reads (``parameters``); genesis records the
+values that differ from the defaults, and the audit rebuilds the protocol from that record
+(:meth:`Consensus.from_record`), never from its own defaults. The chain hands it a :class:`RoundContext` (what every member saw: carried
 transactions, screened updates, signed ballots and the verdict the acceptance rule gives) and the
 members; it returns a :class:`CommitResult`. The audit asks the same class to re-check a stored
 header (:meth:`Consensus.check_block`), so a protocol's rules live in one module.
@@ -9,6 +13,7 @@ header (:meth:`Consensus.check_block`), so a protocol's rules live in one module
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +24,7 @@ import numpy as np
 from bcfl_env.chain.block import Block, make_header
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.transactions import Transaction
-from bcfl_env.config import ChainConfig
+from bcfl_env.config import ChainConfig, ConsensusKind, allow_choice
 
 __all__ = [
     "CONSENSUS",
@@ -54,6 +59,7 @@ class RoundContext:
     quality_reason: dict[str, str] = field(
         default_factory=dict
     )  # update id -> reason if not accepted
+    quorum: int = 0  # signatures that certify a block (Consensus.quorum); 0: PBFT's default
 
     @property
     def update_ids(self) -> list[str]:
@@ -90,7 +96,7 @@ def build_block(
         txs += [*ctx.updates, *ctx.ballots, leader.identity.transaction("verdict", payload)]
     header = make_header(
         ctx.height, ctx.round, ctx.prev_hash, ctx.now_s, leader.name, txs, ctx.committee,
-        {"view": view},
+        {"view": view}, quorum=ctx.quorum or None,
     )  # fmt: skip
     return Block(header, txs)
 
@@ -99,9 +105,40 @@ class Consensus(ABC):
     """One block-agreement protocol (see the module docstring)."""
 
     kind: ClassVar[str]
+    # the ChainConfig fields this protocol reads; genesis records those that differ from defaults
+    parameters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg: ChainConfig) -> None:
         self.cfg = cfg
+
+    def quorum(self, committee_size: int) -> int:
+        """Signatures that certify a block of ``committee_size`` members (and accept votes that
+        accept an update under the ``quorum`` rule). Default: PBFT's n - f with the most faulty
+        members n = 3f + 1 allows (2f + 1 for n = 3f + 1)."""
+        return committee_size - (committee_size - 1) // 3
+
+    def record(self) -> dict[str, Any]:
+        """The parameters genesis records: those of :attr:`parameters` that differ from the
+        config's defaults (a default ledger's genesis is unchanged)."""
+        defaults = ChainConfig()
+        return {
+            name: getattr(self.cfg, name)
+            for name in self.parameters
+            if getattr(self.cfg, name) != getattr(defaults, name)
+        }
+
+    @classmethod
+    def from_record(cls, params: Mapping[str, Any]) -> Consensus:
+        """The protocol as a ledger's genesis recorded it (unknown or invalid parameters raise
+        ``ValueError`` naming them)."""
+        if not isinstance(params, Mapping):
+            raise ValueError(f"consensus parameters: expected an object, found {params!r}")
+        unknown = sorted(set(params) - set(cls.parameters))
+        if unknown:
+            raise ValueError(
+                f"consensus {cls.kind!r} has no parameters {unknown}: allowed {list(cls.parameters)}"
+            )
+        return cls(dataclasses.replace(ChainConfig(), consensus=cls.kind, **params))
 
     @abstractmethod
     def certify(
@@ -121,7 +158,9 @@ CONSENSUS: dict[str, type[Consensus]] = {}
 
 
 def register_consensus(cls: type[Consensus]) -> type[Consensus]:
+    """Class decorator: ``cls.kind`` becomes a value ``chain.consensus`` accepts."""
     CONSENSUS[cls.kind] = cls
+    allow_choice(ConsensusKind, cls.kind)
     return cls
 
 

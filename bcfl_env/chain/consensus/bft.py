@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bcfl_env.chain.block import Block, quorum_size
+from bcfl_env.chain.block import Block
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.consensus.base import (
     CommitResult,
@@ -38,6 +38,16 @@ __all__ = ["RotatingLeaderBFT"]
 @register_consensus
 class RotatingLeaderBFT(Consensus):
     kind = "bft"
+    parameters = (
+        "bft_max_faulty", "view_change_timeout_s", "backhaul_latency_s", "backhaul_bandwidth_bps",
+        "signature_verify_s", "score_eval_s",
+    )  # fmt: skip
+
+    def quorum(self, committee_size: int) -> int:
+        """n - f, with f = ``chain.bft_max_faulty`` capped by what n = 3f + 1 allows."""
+        bound = (committee_size - 1) // 3
+        assumed = self.cfg.bft_max_faulty
+        return committee_size - (bound if assumed is None else min(int(assumed), bound))
 
     @staticmethod
     def leader(committee: Sequence[str], height: int, view: int) -> str:
@@ -60,7 +70,7 @@ class RotatingLeaderBFT(Consensus):
         self, ctx: RoundContext, members: Mapping[str, CommitteeMember], rng: np.random.Generator
     ) -> CommitResult:
         committee = ctx.committee
-        n, need = len(committee), quorum_size(len(committee))
+        n, need = len(committee), self.quorum(len(committee))
         latency, changes = 0.0, list[Transaction]()
         for view in range(n):
             leader = members[self.leader(committee, ctx.height, view)]
@@ -105,6 +115,11 @@ class RotatingLeaderBFT(Consensus):
         self, header: Mapping[str, Any], height: int, view_changes: Sequence[Mapping[str, Any]]
     ) -> str | None:
         committee = list(header["committee"])
+        if header.get("quorum") != self.quorum(len(committee)):
+            return (
+                f"quorum: expected {self.quorum(len(committee))} for {len(committee)} members, "
+                f"found {header.get('quorum')!r}"
+            )
         view = header.get("view")
         if not isinstance(view, int) or not 0 <= view < len(committee):
             return f"view: expected an integer in [0, {len(committee) - 1}], found {view!r}"

@@ -20,6 +20,7 @@ __all__ = ["PowLatencyBFT"]
 @register_consensus
 class PowLatencyBFT(RotatingLeaderBFT):
     kind = "pow_latency"
+    parameters = (*RotatingLeaderBFT.parameters, "pow_mean_block_s", "pow_fork_prob")
 
     def attempt_latency_s(
         self, n_members: int, n_updates: int, block_bits: float, rng: np.random.Generator
