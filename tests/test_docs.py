@@ -59,9 +59,7 @@ def test_every_documented_default_and_range_matches_the_config():
             assert float(low_text) == pytest.approx(lo), f"{doc}: {key} lower bound"
         elif "choices" in field.metadata:
             declared = field.metadata.get("declared", field.metadata["choices"])
-            assert [c.strip() for c in allowed.split(",")] == list(declared), (
-                f"{doc}: {key}"
-            )
+            assert [c.strip() for c in allowed.split(",")] == list(declared), f"{doc}: {key}"
         seen.add(key)
     assert seen == set(keys), f"undocumented keys: {sorted(set(keys) - seen)}"
 

@@ -153,20 +153,21 @@ class PermissionedChain:
             self.enrol(vehicle, "vehicle", now_s)
         self.publish_model(0, 0, initial_model)
         txs, self.pending = self.pending, []
-        extra = {
-            "ca_public_key": self.ca.public_key.hex(),
-            "root_cert_sha256": sha256_hex(self.ca.root.der),
-            "rules": {
-                "consensus": self.cfg.consensus,
-                "acceptance": self.cfg.acceptance,
-                "score_margin": self.cfg.score_margin,
-                "aggregation": self.aggregation.to_record(),
-                "key_source": self.cfg.key_source,
-            },
+        rules: dict[str, Any] = {
+            "consensus": self.cfg.consensus,
+            "acceptance": self.cfg.acceptance,
+            "score_margin": self.cfg.score_margin,
+            "aggregation": self.aggregation.to_record(),
+            "key_source": self.cfg.key_source,
         }
         params = self.consensus.record()
         if params:  # only what differs from the protocol's defaults: a default genesis is unchanged
-            extra["rules"]["consensus_params"] = params
+            rules["consensus_params"] = params
+        extra = {
+            "ca_public_key": self.ca.public_key.hex(),
+            "root_cert_sha256": sha256_hex(self.ca.root.der),
+            "rules": rules,
+        }
         header = make_header(0, 0, self.ledger.head_hash, now_s, "ca", txs, ["ca"], extra)
         block = Block(
             header,

@@ -17,7 +17,7 @@ member's signature checks and score evaluations, which run in parallel across me
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -38,7 +38,7 @@ __all__ = ["RotatingLeaderBFT"]
 @register_consensus
 class RotatingLeaderBFT(Consensus):
     kind = "bft"
-    parameters = (
+    parameters: ClassVar[tuple[str, ...]] = (
         "bft_max_faulty", "view_change_timeout_s", "backhaul_latency_s", "backhaul_bandwidth_bps",
         "signature_verify_s", "score_eval_s",
     )  # fmt: skip
