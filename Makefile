@@ -53,7 +53,7 @@ type: venv-test
 
 # LEADERBOARD.md from the committed results (seconds); add ARGS=--evaluate to re-run the baselines
 leaderboard: venv
-	$(BIN)/python benchmarks/make_leaderboard.py $(ARGS)
+	$(BIN)/python -m training.leaderboard_page $(ARGS)
 
 # every speed benchmark; writes benchmarks/RESULTS.md and benchmarks/results.json (ARGS=--quick: smoke)
 bench: venv-test

@@ -1,10 +1,12 @@
-"""Selection policies: the Selector protocol, baselines and SB3 adapters."""
+"""Selection policies: the Selector protocol, the registry of named selectors, baselines and SB3
+adapters. Importing the package registers every shipped selector."""
 
-from agents.base import BaseSelector, Selector, scores_from_ranking
+from agents.base import BaseSelector, Selector, SlotSpec, scores_from_ranking
 from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector, RandomSelector
 from agents.favor import DoubleDQN, FavorSelector, train_favor
-from agents.registry import SELECTORS, make_selector
-from agents.sb3 import SlotSetPolicy, load_slot_policy
+from agents.loading import load_selector
+from agents.registry import SELECTORS, baseline_names, make_selector, register_selector
+from agents.sb3 import SlotSetPolicy
 
 __all__ = [
     "SELECTORS",
@@ -17,8 +19,11 @@ __all__ = [
     "RandomSelector",
     "Selector",
     "SlotSetPolicy",
-    "load_slot_policy",
+    "SlotSpec",
+    "baseline_names",
+    "load_selector",
     "make_selector",
+    "register_selector",
     "scores_from_ranking",
     "train_favor",
 ]

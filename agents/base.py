@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from bcfl_env.envs import unwrap
 from bcfl_env.envs.observation import as_matrix
 
 __all__ = ["BaseSelector", "Selector", "SlotSpec", "observed_eligible", "scores_from_ranking"]
@@ -85,14 +86,15 @@ class SlotSpec:
     @classmethod
     def of(cls, env: gym.Env[Any, Any]) -> SlotSpec:
         """The spec of a (possibly wrapped) bcfl env."""
-        base = env.unwrapped
-        if not hasattr(base, "feature_names"):
-            raise ValueError("selectors need a bcfl_env environment (with feature_names)")
+        try:
+            base = unwrap(env)
+        except TypeError as exc:
+            raise ValueError(f"selectors need a bcfl_env environment: {exc}") from None
         return cls(
             tuple(base.feature_names),
-            int(base.num_slots),  # type: ignore[attr-defined]
-            int(base.budget),  # type: ignore[attr-defined]
-            str(getattr(base.config.env, "action_mode", "scores")),  # type: ignore[attr-defined]
+            int(base.num_slots),
+            int(base.budget),
+            str(base.config.env.action_mode),
         )
 
     def as_matrix(self, observation: Any) -> np.ndarray:

@@ -8,10 +8,12 @@ import gymnasium as gym
 import numpy as np
 
 from agents.base import BaseSelector
+from agents.registry import register_selector
 
 __all__ = ["GreedySelector", "OortSelector", "PowerOfChoiceSelector", "RandomSelector"]
 
 
+@register_selector("random")
 class RandomSelector(BaseSelector):
     """Uniform random K of the eligible vehicles: FedAvg's client sampling (McMahan et al., AISTATS 2017)."""
 
@@ -21,6 +23,9 @@ class RandomSelector(BaseSelector):
         return self.rng.random(self.n)
 
 
+@register_selector("greedy-compute", by="compute")
+@register_selector("greedy-data", by="data")
+@register_selector("greedy-rate", by="rate")
 class GreedySelector(BaseSelector):
     """Greedy by one observed quantity: uplink rate, reported data size, or compute speed.
 
@@ -48,6 +53,7 @@ class GreedySelector(BaseSelector):
         return obs[: self.n, self.col[column]].astype(np.float64)
 
 
+@register_selector("oort")
 class OortSelector(BaseSelector):
     """Oort (Lai et al., "Oort: efficient federated learning via guided participant selection", OSDI 2021).
 
@@ -145,6 +151,7 @@ class OortSelector(BaseSelector):
             self._history.clear()
 
 
+@register_selector("power-of-choice")
 class PowerOfChoiceSelector(BaseSelector):
     """Power-of-choice (Cho, Wang, Joshi, AISTATS 2022): sample d candidates, take the K with the
     highest local loss. Candidates are drawn in proportion to data size; ``d`` defaults to 2K."""

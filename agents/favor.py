@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from stable_baselines3 import DQN
 
 from agents.base import observed_eligible, scores_from_ranking
-from bcfl_env.envs import with_picked_column
+from agents.registry import register_selector
+from bcfl_env.envs import unwrap, with_picked_column
 
 __all__ = ["DoubleDQN", "FavorSelector", "train_favor"]
 
@@ -32,7 +33,8 @@ class DoubleDQN(DQN):
         self._update_learning_rate(self.policy.optimizer)
         losses = []
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            assert self.replay_buffer is not None  # built by learn() before any training step
+            batch = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discount = batch.discounts if batch.discounts is not None else self.gamma
             with torch.no_grad():
                 best_next = self.q_net(batch.next_observations).argmax(dim=1, keepdim=True)
@@ -69,6 +71,8 @@ def train_favor(
 _TRAINED: dict[tuple[str, int, int], DoubleDQN] = {}
 
 
+# trains a short double DQN in the env unless given model=PATH: not a fixed baseline row
+@register_selector("favor", baseline=False, needs_env=True)
 class FavorSelector:
     """Deploy a trained double DQN: top K slots by Q value (ineligible slots last).
 
@@ -88,14 +92,14 @@ class FavorSelector:
         seed: int = 0,
         train_seed: int = 0,
     ) -> None:
-        base = env.unwrapped
+        base = unwrap(env)
         self.base = base
-        self.n = int(base.num_slots)  # type: ignore[attr-defined]
+        self.n = int(base.num_slots)
         if model is None:
             from bcfl_env import BCFLEnv
             from bcfl_env.config import with_overrides
 
-            config = with_overrides(base.config, reward__kind="favor")  # type: ignore[attr-defined]
+            config = with_overrides(base.config, reward__kind="favor")
             key = (repr(config), timesteps, train_seed)
             if key not in _TRAINED:
                 twin = BCFLEnv(config=config)
@@ -125,8 +129,8 @@ class FavorSelector:
 
     def q_values(self, observation: np.ndarray) -> np.ndarray:
         """Q value of picking each slot first, from one base-env observation (either layout)."""
-        rows = self.base.as_matrix(observation)  # type: ignore[attr-defined]
-        obs = with_picked_column(rows, [], self.base.observation_layout)  # type: ignore[attr-defined]
+        rows = self.base.as_matrix(observation)
+        obs = with_picked_column(rows, [], self.base.observation_layout)
         with torch.no_grad():
             return self.model.q_net(torch.as_tensor(obs[None]))[0, : self.n].numpy()
 
@@ -137,8 +141,8 @@ class FavorSelector:
         episode_start: Any = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        rows = self.base.as_matrix(observation)  # type: ignore[attr-defined]
+        rows = self.base.as_matrix(observation)
         if rows.ndim == 3:
             return np.stack([self.predict(r)[0] for r in rows]), None
-        eligible = observed_eligible(rows, self.base.feature_names)  # type: ignore[attr-defined]
+        eligible = observed_eligible(rows, self.base.feature_names)
         return scores_from_ranking(self.q_values(rows), eligible), None

@@ -48,7 +48,7 @@ from flwr.serverapp.strategy.result import Result
 
 from agents.base import Selector, SlotSpec, observed_eligible
 from agents.deployment_ledger import ClientUpdate, DeploymentLedger
-from agents.registry import selector_for_spec
+from agents.loading import load_selector
 from agents.server_observation import FEATURE_NAMES, PROPERTY_KEYS, ClientBook, ServerScales
 
 __all__ = ["SelectorStrategy", "client_name", "flatten", "unflatten"]
@@ -137,7 +137,7 @@ class SelectorStrategy(Strategy):
     ) -> None:
         self.book = ClientBook(num_slots, clients_per_round, scales)
         self.spec = SlotSpec(tuple(FEATURE_NAMES), num_slots, clients_per_round)
-        self.selector = selector_for_spec(selector, self.spec, seed)
+        self.selector = load_selector(selector, self.spec, seed=seed)
         self.inner = inner or FedAvg(
             fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=1
         )

@@ -1,65 +1,103 @@
-"""Selectors by name."""
+"""Selectors by name: one registry that the CLI, the leaderboard and the docs read.
+
+A selector is one module: a class (or factory) decorated with :func:`register_selector`. Its name
+then appears in ``bcfl evaluate --policy``'s choices, in the leaderboard's baseline rows (unless
+``baseline=False``) and in :func:`agents.load_selector`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 
 from agents.base import Selector, SlotSpec
-from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector, RandomSelector
-from agents.favor import FavorSelector
 
-__all__ = ["SELECTORS", "SHIPPED_SELECTOR", "make_selector", "selector_for_spec"]
+__all__ = [
+    "SELECTORS",
+    "SHIPPED_SELECTOR",
+    "SelectorEntry",
+    "baseline_names",
+    "make_selector",
+    "register_selector",
+]
 
 # PPO with the slot-set policy, trained on bcfl/IoV-v1 with the shipped hyperparameters
 # (training/hyperparams/ppo.yml, 40,000 steps, seed 0); see agents/models/README.md
 SHIPPED_SELECTOR = Path(__file__).parent / "models" / "ppo-iov-v1.zip"
 
-SELECTORS: dict[str, Callable[..., Selector]] = {
-    "random": RandomSelector,
-    "greedy-rate": lambda env, **kw: GreedySelector(env, by="rate", **kw),
-    "greedy-data": lambda env, **kw: GreedySelector(env, by="data", **kw),
-    "greedy-compute": lambda env, **kw: GreedySelector(env, by="compute", **kw),
-    "oort": OortSelector,
-    "power-of-choice": PowerOfChoiceSelector,
-    "favor": FavorSelector,  # trains a short double DQN unless given model=PATH
-}
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def make_selector(name: str, env: gym.Env[Any, Any], **kwargs: Any) -> Selector:
-    """A baseline selector bound to ``env``; ``name`` is one of :data:`SELECTORS`."""
-    if name not in SELECTORS:
-        raise ValueError(f"selector {name!r} is not allowed: choose one of {sorted(SELECTORS)}")
-    return SELECTORS[name](env, **kwargs)
+@dataclass(frozen=True)
+class SelectorEntry:
+    """One registered selector: ``factory(env_or_spec, seed=..., **kwargs)`` builds it.
+
+    Attributes:
+        baseline: a fixed rule (no training) that the leaderboard evaluates as a baseline row.
+        needs_env: it trains inside a bcfl env, so it cannot run from a :class:`SlotSpec`.
+        doc: one line for help texts (the factory's docstring's first line by default).
+    """
+
+    name: str
+    factory: Callable[..., Selector]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    baseline: bool = True
+    needs_env: bool = False
+    doc: str = ""
+
+    def __call__(self, env: gym.Env[Any, Any] | SlotSpec, **kwargs: Any) -> Selector:
+        return self.factory(env, **{**self.kwargs, **kwargs})
 
 
-def selector_for_spec(
-    selector: str | Path | Selector, spec: SlotSpec, seed: int | None = 0
-) -> Selector:
-    """A selector for a deployment described by ``spec`` (no env): a baseline by name, a trained
-    ``SlotSetPolicy`` model file (``"shipped"``: :data:`SHIPPED_SELECTOR`), or a selector as is.
+SELECTORS: dict[str, SelectorEntry] = {}
+
+
+def register_selector(
+    name: str, *, baseline: bool = True, needs_env: bool = False, **kwargs: Any
+) -> Callable[[_F], _F]:
+    """Decorator: register a selector class or factory under ``name`` (keyword arguments are
+    bound, so one class can serve several names, as ``greedy-rate`` and ``greedy-data`` do).
 
     Raises:
-        ValueError: an unknown name, FAVOR (it trains in an env), or an unreadable model file.
+        ValueError: ``name`` is taken by another selector, or is not a safe identifier.
     """
-    if not isinstance(selector, str | Path):
-        return selector
-    if selector == "favor":
+    if not name or not all(c.isalnum() or c in "-_" for c in name) or name == "shipped":
         raise ValueError(
-            "selector 'favor' trains its DQN inside a bcfl env and cannot run from a SlotSpec: "
-            f"choose one of {sorted(set(SELECTORS) - {'favor'})}, 'shipped' or a model file"
+            f"selector name {name!r} is not allowed: letters, digits, '-' and '_', not 'shipped'"
         )
-    if isinstance(selector, str) and selector in SELECTORS:
-        return SELECTORS[selector](spec, seed=seed)
-    path = SHIPPED_SELECTOR if selector == "shipped" else Path(selector)
-    if not path.is_file():
-        raise ValueError(
-            f"selector {str(selector)!r} is neither a name ({sorted(set(SELECTORS) - {'favor'})} "
-            "or 'shipped') nor a model file"
-        )
-    from agents.sb3 import SlotPolicySelector
 
-    return SlotPolicySelector(path, spec)
+    def decorate(factory: _F) -> _F:
+        old = SELECTORS.get(name)
+        if old is not None and (old.factory is not factory or old.kwargs != kwargs):
+            raise ValueError(f"selector {name!r} is already registered ({old.factory!r})")
+        doc = (factory.__doc__ or "").strip().splitlines()
+        SELECTORS[name] = SelectorEntry(
+            name, factory, dict(kwargs), baseline, needs_env, doc[0] if doc else ""
+        )
+        return factory
+
+    return decorate
+
+
+def baseline_names() -> list[str]:
+    """The registered fixed rules, in registration order: the leaderboard's baseline rows."""
+    return [name for name, entry in SELECTORS.items() if entry.baseline]
+
+
+def make_selector(name: str, env: gym.Env[Any, Any] | SlotSpec, **kwargs: Any) -> Selector:
+    """A registered selector bound to ``env`` (or a :class:`SlotSpec`); ``name`` is a key of
+    :data:`SELECTORS`. For names or model files alike, use :func:`agents.load_selector`."""
+    entry = SELECTORS.get(name)
+    if entry is None:
+        raise ValueError(f"selector {name!r} is not allowed: choose one of {sorted(SELECTORS)}")
+    if entry.needs_env and isinstance(env, SlotSpec):
+        raise ValueError(
+            f"selector {name!r} trains inside a bcfl env and cannot run from a SlotSpec: choose "
+            f"one of {sorted(n for n, e in SELECTORS.items() if not e.needs_env)}, 'shipped' or "
+            "a model file"
+        )
+    return entry(env, **kwargs)

@@ -5,7 +5,14 @@ processes forked from this one start with one torch thread (see :mod:`bcfl_env.f
 """
 
 from bcfl_env.config import BCFLConfig, make_config, with_overrides
-from bcfl_env.envs import ENV_IDS, BCFLEnv, DiscreteSelection, register_envs, with_picked_column
+from bcfl_env.envs import (
+    ENV_IDS,
+    BCFLEnv,
+    DiscreteSelection,
+    register_envs,
+    unwrap,
+    with_picked_column,
+)
 from bcfl_env.forksafe import install_fork_guard
 
 register_envs()
@@ -20,6 +27,7 @@ __all__ = [
     "__version__",
     "make_config",
     "register_envs",
+    "unwrap",
     "with_overrides",
     "with_picked_column",
 ]

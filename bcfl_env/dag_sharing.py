@@ -1,6 +1,6 @@
 """Model sharing between vehicles through the DAG (``chain.dag=True``; IoV's hybrid chain).
 
-The world calls three hooks:
+A :class:`~bcfl_env.mechanism.Mechanism`; the world calls its hooks:
 
 * :meth:`DagSharing.start_model` when a vehicle is selected: it pulls the confirmed models that
   vehicles within V2V reach published last and starts training from
@@ -8,28 +8,31 @@ The world calls three hooks:
   "Can decentralized algorithms outperform centralized algorithms?", NeurIPS 2017) applied once
   before local training, as the IoV system lets a vehicle improve from its neighbours before it
   uploads (Lu et al., IEEE TVT 2020). Each pull costs the V2V transfer time (added before the
-  vehicle's computation) and the sender's transmit energy;
-* :meth:`DagSharing.publish` when local training ends: the trained models are published
+  vehicle's computation) and the sender's transmit energy, which the world charges;
+* :meth:`DagSharing.on_trained` when local training ends: the trained models are published
   concurrently, each approving up to two tips its publisher checked (signature, certificate, and
   accuracy on 64 of its own samples against the global model's: the first verification stage);
-* :meth:`DagSharing.anchor` every ``dag_anchor_every`` rounds: the DAG's summary goes on the
-  permissioned chain in the round's certified block.
+* :meth:`DagSharing.on_round_end` every ``dag_anchor_every`` rounds: the DAG's summary goes on
+  the permissioned chain in the round's certified block.
+
+It holds no reference to the world: it reads the chain through :class:`ChainService`, the
+vehicles' positions through a :class:`~bcfl_env.mechanism.FleetView`, and the FL engine through
+two functions (a model's bytes, and a vehicle's accuracy gain on its own data).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from bcfl_env.chain.crypto import sha256_hex
 from bcfl_env.chain.dag import Dag, DagTransaction, signers_of
-from bcfl_env.fl.evaluation import correctness
+from bcfl_env.chain.service import ChainService
+from bcfl_env.config import ChainConfig, ChannelConfig
+from bcfl_env.mechanism import FleetView, StartModel
 from bcfl_env.network.v2v import transfer_cost, v2v_range_m, v2v_rate_bps
-
-if TYPE_CHECKING:
-    from bcfl_env.world import World
 
 __all__ = ["DagSharing"]
 
@@ -37,39 +40,68 @@ QUALITY_SAMPLES = 64
 
 
 class DagSharing:
-    def __init__(self, world: World) -> None:
-        self.world = world
-        cfg, ch = world.cfg.chain, world.cfg.network.channel
-        self.cfg, self.radio = cfg, ch
-        chain: Any = world.chain
+    """The DAG mechanism (see the module docstring).
+
+    Args:
+        cfg: the chain's config (the ``dag_*`` fields).
+        radio: the channel config (V2V range and rates).
+        chain: the permissioned chain: identities, the DAG's anchors, the ledger.
+        vehicle_ids: chain name of each identity.
+        genesis_model: the hash and parameters of the global model version 0.
+        payload_bits: bits of one model transfer.
+        rng: the DAG's generator (tip selection).
+        model_bytes: the canonical bytes of a model (what its hash covers).
+        gain_on_own_data: ``(identity, params, samples) -> accuracy gain or None``.
+        now_s: simulated time at creation [s].
+    """
+
+    def __init__(
+        self,
+        cfg: ChainConfig,
+        radio: ChannelConfig,
+        chain: ChainService,
+        vehicle_ids: list[str],
+        genesis_model: tuple[str, torch.Tensor],
+        payload_bits: float,
+        rng: np.random.Generator,
+        model_bytes: Callable[[torch.Tensor], bytes],
+        gain_on_own_data: Callable[[int, torch.Tensor, int], float | None],
+        now_s: float = 0.0,
+    ) -> None:
+        self.cfg, self.radio, self.chain = cfg, radio, chain
+        self.vehicle_ids = vehicle_ids
         self.identities = chain.identities
+        genesis_hash, genesis_params = genesis_model
         self.dag = Dag(
-            chain.identity("mbs"), world.global_hash, alpha=cfg.dag_alpha,
+            chain.identity("mbs"), genesis_hash, alpha=cfg.dag_alpha,
             confirm_weight=cfg.dag_confirm_weight, quality_floor=cfg.dag_quality_floor,
-            now_s=world.time_s,
+            now_s=now_s,
         )  # fmt: skip
-        self.params: dict[str, torch.Tensor] = {world.global_hash: world.fl.global_params.clone()}
+        self.params: dict[str, torch.Tensor] = {genesis_hash: genesis_params.clone()}
         self.latest: dict[int, str] = {}  # identity -> its newest DAG transaction
-        self.rng = world.seeds.generator("dag")
+        self.payload_bits = payload_bits
+        self.rng = rng
+        self.model_bytes = model_bytes
+        self.gain_on_own_data = gain_on_own_data
         self.signers = signers_of(self.identities)
         self.range_m = v2v_range_m(
-            cfg.v2v_min_rate_bps, ch.rsu_bandwidth_hz, ch.carrier_hz, ch.tx_power_dbm,
-            ch.noise_psd_dbm_hz, ch.noise_figure_db,
+            cfg.v2v_min_rate_bps, radio.rsu_bandwidth_hz, radio.carrier_hz, radio.tx_power_dbm,
+            radio.noise_psd_dbm_hz, radio.noise_figure_db,
         )  # fmt: skip
         self.stats = {"published": 0, "pulled": 0, "bits": 0.0, "seconds": 0.0, "joules": 0.0}
 
     # ------------------------------------------------------------------ pulling
-    def start_model(self, identity: int, slot: int) -> tuple[torch.Tensor, float]:
-        """The start model of a selected vehicle and the seconds its pulls take."""
-        world = self.world
-        g = world.fl.global_params
-        net = world.network
-        xy = net.positions()
-        present = net.present & (net.slot_identity >= 0)
+    def start_model(
+        self, identity: int, slot: int, global_params: torch.Tensor, fleet: FleetView
+    ) -> StartModel:
+        """The start model of a selected vehicle, the seconds its pulls take and the senders'
+        transmit energy."""
+        xy = fleet.positions
+        present = fleet.present & (fleet.slot_identity >= 0)
         distance = np.linalg.norm(xy - xy[slot], axis=1)
-        models, seconds = [], 0.0
+        models, seconds, energy = [], 0.0, []
         for other in np.flatnonzero(present & (distance <= self.range_m)):
-            sender = int(net.slot_identity[other])
+            sender = int(fleet.slot_identity[other])
             tx_id = self.latest.get(sender)
             if sender == identity or tx_id is None or not self.dag.confirmed(tx_id):
                 continue
@@ -77,27 +109,27 @@ class DagSharing:
                 float(distance[other]), self.radio.rsu_bandwidth_hz, self.radio.carrier_hz,
                 self.radio.tx_power_dbm, self.radio.noise_psd_dbm_hz, self.radio.noise_figure_db,
             )  # fmt: skip
-            t, joules = transfer_cost(world.payload_bits, rate, self.radio.tx_power_dbm)
-            net.energy_left_j[sender] = max(float(net.energy_left_j[sender]) - float(joules), 0.0)
+            t, joules = transfer_cost(self.payload_bits, rate, self.radio.tx_power_dbm)
+            energy.append((sender, float(joules)))
             models.append(self.params[self.dag.model_of(tx_id)])
             seconds += float(t)
             self.stats["pulled"] += 1
-            self.stats["bits"] += float(world.payload_bits)
+            self.stats["bits"] += float(self.payload_bits)
             self.stats["joules"] += float(joules)
         self.stats["seconds"] += seconds
         if not models:
-            return g, 0.0
+            return StartModel(global_params, 0.0, energy)
         mix = self.cfg.dag_mix
-        return (1 - mix) * g + mix * torch.stack(models).mean(dim=0), seconds
+        start = (1 - mix) * global_params + mix * torch.stack(models).mean(dim=0)
+        return StartModel(start, seconds, energy)
 
     # ------------------------------------------------------------------ what the RSUs observe
-    def observed(self) -> tuple[np.ndarray, np.ndarray]:
+    def observed(self, fleet: FleetView) -> dict[str, np.ndarray]:
         """Per slot: confirmed latest models of other vehicles within V2V reach (what a pull could
         fetch now), and the vehicle's own latest model's cumulative weight / the confirmation
         weight, capped at 1 (0 before it published). Zeros for empty slots."""
-        net = self.world.network
-        present = net.present & (net.slot_identity >= 0)
-        ids = net.slot_identity
+        present = fleet.present & (fleet.slot_identity >= 0)
+        ids = fleet.slot_identity
         offers = np.zeros(len(ids), dtype=bool)
         level = np.zeros(len(ids))
         for slot in np.flatnonzero(present):
@@ -106,52 +138,45 @@ class DagSharing:
                 weight = self.dag.cumulative_weight(tx_id)
                 level[slot] = min(weight / self.dag.confirm_weight, 1.0)
                 offers[slot] = self.dag.confirmed(tx_id)
-        xy = net.positions()
+        xy = fleet.positions
         near = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2) <= self.range_m
         np.fill_diagonal(near, False)
         counts = (near & offers[None, :]).sum(axis=1) * present
-        return counts.astype(np.float64), level
+        return {"dag_neighbours": counts.astype(np.float64), "dag_confirmation": level}
 
     # ------------------------------------------------------------------ publishing
-    def publish(self, trained: list[tuple[int, torch.Tensor]], now_s: float) -> None:
+    def on_trained(self, trained: list[tuple[int, torch.Tensor]], now_s: float) -> None:
         """Publish the trained models of ``(identity, params)``, concurrently."""
-        chain: Any = self.world.chain
         entries, publishers = [], []
         for identity, params in trained:
-            name = self.world.vehicle_ids[identity]
+            name = self.vehicle_ids[identity]
             if self.identities.status(name, "vehicle", now_s) is not None:
                 continue  # revoked or expired: it may not publish
-            digest = sha256_hex(self.world.fl.to_bytes(params))
+            digest = sha256_hex(self.model_bytes(params))
             self.params.setdefault(digest, params.detach().clone())
-            entries.append((chain.identity(name), digest, self._quality_for(identity)))
+            entries.append((self.chain.identity(name), digest, self._quality_for(identity)))
             publishers.append(identity)
         txs = self.dag.publish_concurrently(entries, now_s, self.rng, self.signers)
         for identity, tx in zip(publishers, txs, strict=True):
             self.latest[identity] = tx.tx_id
         self.stats["published"] += len(txs)
 
-    def _quality_for(self, approver: int) -> Any:
-        fl = self.world.fl
-        idx = fl.partition.indices[approver][:QUALITY_SAMPLES]
-        x, y = fl.x_train[idx], fl.y_train[idx]
-
+    def _quality_for(self, approver: int) -> Callable[[DagTransaction], float]:
         def quality(tx: DagTransaction) -> float:
             params = self.params.get(tx.decoded()["payload"]["model"])
-            if params is None or len(idx) == 0:
+            if params is None:
                 return -1.0
-            hit, _ = correctness(fl.spec, torch.stack([params, fl.global_params]), x, y)
-            acc = hit.mean(dim=1)
-            return float(acc[0] - acc[1])
+            gain = self.gain_on_own_data(approver, params, QUALITY_SAMPLES)
+            return -1.0 if gain is None else gain
 
         return quality
 
     # ------------------------------------------------------------------ anchoring
-    def anchor(self, round_: int) -> None:
+    def on_round_end(self, round_: int) -> None:
         if round_ % self.cfg.dag_anchor_every == 0:
-            chain: Any = self.world.chain
-            chain.anchor_dag(self.dag.anchor())
+            self.chain.anchor_dag(self.dag.anchor())
 
     def verify(self) -> dict[str, int]:
         """Re-check the DAG and every anchor the chain's ledger holds."""
-        anchors = [tx["payload"] for _, tx in self.world.chain.ledger.transactions("dag_anchor")]
+        anchors = [tx["payload"] for _, tx in self.chain.ledger.transactions("dag_anchor")]
         return self.dag.verify(self.signers, anchors)

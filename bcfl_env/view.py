@@ -8,6 +8,7 @@ feature built from them is visibly an oracle feature.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,9 @@ class WorldView:
     dag_confirmation: np.ndarray | None = None  # own last DAG model's weight / threshold, <= 1
 
     @classmethod
-    def build(cls, **arrays: object) -> WorldView:
+    def build(cls, **arrays: Any) -> WorldView:
         """A view whose arrays are copies the env layer cannot write through."""
-        frozen = {k: _frozen(v) if isinstance(v, np.ndarray) else v for k, v in arrays.items()}
-        return cls(**frozen)  # type: ignore[arg-type]
+        frozen: dict[str, Any] = {
+            k: _frozen(v) if isinstance(v, np.ndarray) else v for k, v in arrays.items()
+        }
+        return cls(**frozen)

@@ -33,12 +33,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from bcfl_env.chain import PermissionedChain, Transaction, UpdateCandidate
+from bcfl_env.chain import PermissionedChain, RoundOutcome, Transaction, UpdateCandidate
 from bcfl_env.chain.service import ChainService
 from bcfl_env.config import BCFLConfig
 from bcfl_env.dag_sharing import DagSharing
 from bcfl_env.fl import FLEngine
 from bcfl_env.fl.screening import OUT_OF_BOUND, NormScreen
+from bcfl_env.jobs import Job, JobStage
+from bcfl_env.mechanism import FleetView, Mechanism
 from bcfl_env.network import (
     UploadTracker,
     VehicularNetwork,
@@ -47,30 +49,10 @@ from bcfl_env.network import (
     transmit_energy_j,
 )
 from bcfl_env.seeding import SeedTree
+from bcfl_env.server_record import ServerRecord
 from bcfl_env.view import OracleView, WorldView
 
 __all__ = ["RoundReport", "World"]
-
-
-@dataclass
-class _Job:
-    """One selected vehicle's work from selection to outcome."""
-
-    identity: int
-    slot: int
-    task_round: int
-    base_version: int
-    base_hash: str
-    base_params: torch.Tensor
-    compute_done_s: float
-    compute_energy_j: float
-    selected_s: float = 0.0
-    stage: str = "compute"  # compute -> trained -> uploading -> arrived
-    params: torch.Tensor | None = None
-    loss: float = 0.0
-    arrived_s: float = 0.0
-    energy_j: float = 0.0
-    norm: float = float("nan")  # norm of the update's change, as the committee measured it
 
 
 @dataclass
@@ -160,22 +142,51 @@ class World:
             self.payload_bits = cfg.network.upload_payload_mbit * 1e6
         else:
             self.payload_bits = float(self.fl.num_params * 32)
-        self.jobs: dict[int, _Job] = {}
+        self.jobs: dict[int, Job] = {}
         self.time_s = 0.0
         self.busy_s = 0.0  # vehicle-seconds of work since reset
         self.round = 0
-        self.last_selected_round = np.full(self.fleet_size, -1, dtype=np.int64)
-        # What the server knows of each vehicle: its reported data size and last training loss
-        # (malicious vehicles may inflate the one and deflate the other) and measured round trips.
+        # malicious vehicles inflate their reported data size and deflate their reported loss
         lie = np.where(self.fl.malicious, cfg.fl.misreport_factor, 1.0)
-        self.reported_sizes = np.maximum(np.round(self.fl.sizes * lie), 1).astype(np.int64)
-        self._loss_report_divisor = lie
-        self.reported_loss = np.zeros(self.fleet_size)
-        self.observed_trip_s = np.full(self.fleet_size, np.nan)
-        self.pending_arrivals: list[_Job] = []
+        self.record = ServerRecord(self.fl.sizes, lie)
+        self.pending_arrivals: list[Job] = []  # arrived while the committee agreed: next epoch
         self.network.reset()
         self.last_report = RoundReport(round=0, accuracy=self.fl.accuracy, loss=self.fl.loss)
-        self.dag_sharing = DagSharing(self) if cfg.chain.dag else None
+        self.dag_sharing = (
+            DagSharing(
+                cfg.chain,
+                cfg.network.channel,
+                self.chain,
+                self.vehicle_ids,
+                (self.global_hash, self.fl.global_params),
+                self.payload_bits,
+                self.seeds.generator("dag"),
+                self.fl.to_bytes,
+                self.fl.accuracy_gain_on_own_data,
+                self.time_s,
+            )  # fmt: skip
+            if cfg.chain.dag
+            else None
+        )
+        # mechanisms beside the FL round, called at the pipeline's hooks (bcfl_env.mechanism)
+        self.mechanisms: list[Mechanism] = [self.dag_sharing] if self.dag_sharing else []
+
+    # ------------------------------------------------------------------ what the server records
+    @property
+    def reported_sizes(self) -> np.ndarray:
+        return self.record.reported_sizes
+
+    @property
+    def reported_loss(self) -> np.ndarray:
+        return self.record.reported_loss
+
+    @property
+    def observed_trip_s(self) -> np.ndarray:
+        return self.record.round_trip_s
+
+    @property
+    def last_selected_round(self) -> np.ndarray:
+        return self.record.last_selected_round
 
     # ------------------------------------------------------------------ eligibility
     def eligible_slots(self) -> np.ndarray:
@@ -215,22 +226,39 @@ class World:
 
     # ------------------------------------------------------------------ one epoch
     def step(self, slots: np.ndarray) -> RoundReport:
-        """Run one decision epoch with the vehicles in ``slots`` selected (already validated)."""
+        """Run one decision epoch with the vehicles in ``slots`` selected (already validated).
+
+        The phases, in order: select, train, advance the clock, (mechanisms' round end),
+        certify, aggregate, advance the clock through the committee's agreement, close.
+        """
         self.round += 1
         report = RoundReport(round=self.round)
         start_s, busy_before = self.time_s, self.busy_s
         energy_before = self._energy_spent()
-        self._select(slots, report)
         sync = self.cfg.env.fl_mode == "sync"
-        horizon = start_s + (self.cfg.env.sync_deadline_s if sync else self.cfg.env.epoch_s)
+        horizon = start_s + self.cfg.env.epoch_length_s
+        self._select(slots, report)
         self._train_due(horizon)
-        arrived = self._run_until(horizon, report, stop_when_idle=sync)
-        if sync:
+        arrived, self.pending_arrivals = self.pending_arrivals, []
+        arrived += self._advance_clock(horizon, report, stop_when_idle=sync)
+        if sync:  # the round ends at its deadline: stragglers are dropped
             for identity in list(self.jobs):
                 self._drop(identity, "deadline", report)
-        if self.dag_sharing is not None:
-            self.dag_sharing.anchor(self.round)
-        self._verify_and_aggregate(arrived, report)
+        for mechanism in self.mechanisms:
+            mechanism.on_round_end(self.round)
+        accepted = self._certify(arrived, report)
+        self._aggregate(accepted, report)
+        # the network keeps moving while the committee agrees; uploads finishing now count next epoch
+        if report.consensus_s > 0:
+            self.pending_arrivals = self._advance_clock(self.time_s + report.consensus_s, report)
+        self._close(report, start_s, busy_before, energy_before, sync)
+        self.last_report = report
+        return report
+
+    def _close(
+        self, report: RoundReport, start_s: float, busy_before: float, energy_before: float,
+        sync: bool,
+    ) -> None:  # fmt: skip
         report.in_flight = sorted(set(self.jobs) | {j.identity for j in self.pending_arrivals})
         report.energy_j = self._energy_spent() - energy_before
         report.epoch_s = self.time_s - start_s
@@ -241,12 +269,16 @@ class World:
             report.epoch_s if sync else report.busy_s / self.cfg.env.vehicles_per_round
         )
         report.accuracy, report.loss = self.fl.accuracy, self.fl.loss
-        self.last_report = report
-        return report
 
     def _energy_spent(self) -> float:
         return float((self.network.energy_budget_j - self.network.energy_left_j).sum())
 
+    def fleet(self) -> FleetView:
+        """Where the vehicles are now (what a mechanism may read)."""
+        net = self.network
+        return FleetView(net.positions(), net.present, net.slot_identity)
+
+    # ------------------------------------------------------------------ phase: select
     def _select(self, slots: np.ndarray, report: RoundReport) -> None:
         ids = self.network.slot_identity[slots]
         report.selected = [int(i) for i in ids]
@@ -263,23 +295,29 @@ class World:
         e_compute = compute_energy_j(sizes, epochs, self.cfg.network.compute, cpu)
         for k, (identity, slot) in enumerate(zip(ids, slots, strict=True)):
             identity = int(identity)
-            self.last_selected_round[identity] = self.round
+            self.record.selected(identity, self.round)
             if self.network.energy_left_j[identity] < e_compute[k]:
                 self.chain.cancel_task(self.vehicle_ids[identity])
                 report.dropped.append((identity, "energy"))
                 continue
             start, pull_s = self.fl.global_params, 0.0
-            if self.dag_sharing is not None:  # neighbours' confirmed models, pulled over V2V
-                start, pull_s = self.dag_sharing.start_model(identity, int(slot))
-            self.jobs[identity] = _Job(
+            for mechanism in self.mechanisms:  # e.g. neighbours' confirmed models over V2V
+                fetched = mechanism.start_model(identity, int(slot), start, self.fleet())
+                for sender, joules in fetched.energy_j:
+                    self.network.spend_energy(sender, joules)
+                start, pull_s = fetched.params, pull_s + fetched.pull_s
+            self.jobs[identity] = Job(
                 identity, int(slot), self.round, self.fl.version, self.global_hash, start,
                 self.time_s + pull_s + float(t_compute[k]), float(e_compute[k]), self.time_s,
             )  # fmt: skip
 
+    # ------------------------------------------------------------------ phase: train
     def _train_due(self, horizon_s: float) -> None:
         """Real local training, in one batch, for every job whose computation ends by ``horizon_s``."""
         due = [
-            j for j in self.jobs.values() if j.stage == "compute" and j.compute_done_s <= horizon_s
+            j
+            for j in self.jobs.values()
+            if j.stage is JobStage.COMPUTE and j.compute_done_s <= horizon_s
         ]
         if not due:
             return
@@ -289,24 +327,27 @@ class World:
         for k, job in enumerate(due):
             job.params = result.params[k]
             job.loss = float(result.losses[k])
-            job.stage = "trained"
-            self.reported_loss[job.identity] = job.loss / self._loss_report_divisor[job.identity]
-        if self.dag_sharing is not None:
-            trained = [(j.identity, result.params[k]) for k, j in enumerate(due)]
-            self.dag_sharing.publish(trained, max(j.compute_done_s for j in due))
+            job.stage = JobStage.TRAINED
+            self.record.report_loss(job.identity, job.loss)
+        trained = [(j.identity, result.params[k]) for k, j in enumerate(due)]
+        for mechanism in self.mechanisms:
+            mechanism.on_trained(trained, max(j.compute_done_s for j in due))
 
-    def _run_until(self, horizon_s: float, report: RoundReport, stop_when_idle: bool) -> list[_Job]:
-        """Advance the network tick by tick to ``horizon_s``; returns the jobs whose upload arrived."""
+    # ------------------------------------------------------------------ phase: advance the clock
+    def _advance_clock(
+        self, until_s: float, report: RoundReport, stop_when_idle: bool = False
+    ) -> list[Job]:
+        """The one clock loop: advance the network tick by tick to ``until_s`` (or until no job
+        is left, with ``stop_when_idle``); returns the jobs whose upload arrived meanwhile."""
         tick = self.cfg.network.mobility.tick_s
-        arrived, self.pending_arrivals = self.pending_arrivals, []
-        while self.time_s < horizon_s - 1e-9:
+        arrived: list[Job] = []
+        while self.time_s < until_s - 1e-9:
             if stop_when_idle and not self.jobs:
                 break
-            dt = min(tick, horizon_s - self.time_s)
-            self._tick(dt, report, arrived)
+            self._tick(min(tick, until_s - self.time_s), report, arrived)
         return arrived
 
-    def _tick(self, dt: float, report: RoundReport, arrived: list[_Job]) -> None:
+    def _tick(self, dt: float, report: RoundReport, arrived: list[Job]) -> None:
         t0 = self.time_s
         self.busy_s += dt * len(self.jobs)  # every job still computing or uploading [s]
         events = self.network.advance(dt)
@@ -319,10 +360,10 @@ class World:
         starting = [
             j
             for j in self.jobs.values()
-            if j.stage == "trained" and j.compute_done_s <= self.time_s
+            if j.stage is JobStage.TRAINED and j.compute_done_s <= self.time_s
         ]
         for job in starting:
-            self._charge(job.identity, job.compute_energy_j, job)
+            self._charge(job, job.compute_energy_j)
             if job.identity not in self.jobs:
                 continue
             failed = self.uploads.start(
@@ -334,60 +375,56 @@ class World:
             if failed.size:
                 self._drop(job.identity, "coverage", report)
             else:
-                job.stage = "uploading"
+                job.stage = JobStage.UPLOADING
         if not self.uploads.active.any():
             return
         sharers = self.uploads.sharers(self.network.serving, self.network.infra.num_rsus)
         rates = self.network.rates_bps(sharers)
         step = self.uploads.tick(rates, self.network.serving, self.network.present, t0, dt)
-        slot_job = {j.slot: j for j in self.jobs.values() if j.stage == "uploading"}
+        slot_job = {j.slot: j for j in self.jobs.values() if j.stage is JobStage.UPLOADING}
         tx_power = self.cfg.network.channel.tx_power_dbm
         for slot, reason in zip(step.failed, step.failed_reason, strict=True):
             job = slot_job[int(slot)]
             self._charge(
-                job.identity,
-                float(transmit_energy_j(tx_power, self.time_s - self.uploads.started_at_s[slot])),
                 job,
+                float(transmit_energy_j(tx_power, self.time_s - self.uploads.started_at_s[slot])),
             )
             if job.identity in self.jobs:
                 self._drop(job.identity, reason, report)
         for slot, when in zip(step.completed, step.completed_at_s, strict=True):
             job = slot_job[int(slot)]
             self._charge(
-                job.identity,
-                float(transmit_energy_j(tx_power, when - self.uploads.started_at_s[slot])),
-                job,
+                job, float(transmit_energy_j(tx_power, when - self.uploads.started_at_s[slot]))
             )
-            job.stage, job.arrived_s = "arrived", float(when)
-            self.observed_trip_s[job.identity] = job.arrived_s - job.selected_s
+            job.stage, job.arrived_s = JobStage.ARRIVED, float(when)
+            self.record.arrived(job.identity, job.arrived_s - job.selected_s)
             del self.jobs[job.identity]
             arrived.append(job)
 
-    def _charge(self, identity: int, joules: float, job: _Job) -> None:
-        left = self.network.energy_left_j
-        left[identity] = max(left[identity] - joules, 0.0)
-        job.energy_j += joules
+    def _charge(self, job: Job, joules: float) -> None:
+        job.energy_j += self.network.spend_energy(job.identity, joules)
 
     def _drop(self, identity: int, reason: str, report: RoundReport) -> None:
         job = self.jobs.pop(identity)
-        if job.stage == "uploading":
+        if job.stage is JobStage.UPLOADING:
             self.uploads.cancel(np.array([job.slot]))
         self.chain.cancel_task(self.vehicle_ids[identity])
         report.dropped.append((identity, reason))
 
-    # ------------------------------------------------------------------ chain and aggregation
-    def _verify_and_aggregate(self, arrived: list[_Job], report: RoundReport) -> None:
+    # ------------------------------------------------------------------ phase: certify
+    def _certify(self, arrived: list[Job], report: RoundReport) -> list[tuple[Job, Any]]:
+        """Each arrived update is signed and sent to the round's committee, which screens,
+        scores and certifies; returns the accepted ``(job, candidate)`` pairs in block order."""
         arrived.sort(key=lambda j: (j.arrived_s, j.identity))
         report.completed = [j.identity for j in arrived]
         txs: list[Transaction] = []
-        by_sender: dict[str, _Job] = {}
+        by_sender: dict[str, Job] = {}
         for job in arrived:
-            assert job.params is not None
             name = self.vehicle_ids[job.identity]
             txs.append(self.chain.sign_update(
-                name, job.task_round, job.base_hash, self.fl.to_bytes(job.params),
-                int(self.reported_sizes[job.identity]),
-                {"loss": job.loss / self._loss_report_divisor[job.identity]},
+                name, job.task_round, job.base_hash, self.fl.to_bytes(job.trained_params()),
+                int(self.record.reported_sizes[job.identity]),
+                {"loss": self.record.reported_loss_of(job.identity, job.loss)},
             ))  # fmt: skip
             by_sender[name] = job
 
@@ -396,25 +433,9 @@ class World:
         ) -> tuple[np.ndarray, np.ndarray]:
             # one job per sender; identical parameters (free riders) must not collide
             jobs = [by_sender[c.sender] for c in candidates]
-            stacked = torch.stack([j.params for j in jobs])  # type: ignore[misc]
-            seats = [self._seat(m) for m in members]
-            samples = self.reported_sizes[[j.identity for j in jobs]]
-            staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
-            scores, baseline = self.fl.score(
-                stacked, seats, self.fl.mixing_weights(samples, staleness),
-                self.cfg.chain.label_screen_limit if self.cfg.chain.label_screen else None,
-            )  # fmt: skip
-            if self.cfg.chain.norm_screen:
-                norms = self.norm_screen.norms(stacked, torch.stack([j.base_params for j in jobs]))
-                for job, norm in zip(jobs, norms, strict=True):
-                    job.norm = float(norm)
-                outside = self.norm_screen.outside(norms)
-                scores[:, outside] = np.where(
-                    np.isfinite(scores[:, outside]), OUT_OF_BOUND, scores[:, outside]
-                )
-            return scores, baseline
+            return self._committee_scores(members, jobs)
 
-        outcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
+        outcome: RoundOutcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
         report.committee = outcome.committee
         report.block_committed, report.view = outcome.committed, outcome.view
         for sender, reason in outcome.rejected:
@@ -423,32 +444,51 @@ class World:
             report.rejected.append((identity, reason))
             if rejected_job is not None and self.fl.malicious[identity]:
                 report.poisoned_rejected += 1
-        accepted_jobs = [by_sender[c.sender] for c in outcome.accepted]
-        self.norm_screen.record(np.array([j.norm for j in accepted_jobs]))
-        report.accepted = [j.identity for j in accepted_jobs]
-        report.poisoned_accepted = int(sum(self.fl.malicious[j.identity] for j in accepted_jobs))
-        if accepted_jobs:  # only what a certified block accepted
-            params = torch.stack([j.params for j in accepted_jobs])  # type: ignore[misc]
-            staleness = self.fl.staleness(np.array([j.base_version for j in accepted_jobs]))
-            samples = self.reported_sizes[[j.identity for j in accepted_jobs]]
-            weights = self.fl.aggregate(params, samples, staleness)
-            report.staleness = staleness.tolist()
-            inputs = [
-                (c.tx.tx_id, float(w)) for c, w in zip(outcome.accepted, weights, strict=True)
-            ]
-            self.global_hash = self.chain.record_aggregation(
-                self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs
-            )
+        accepted = [(by_sender[c.sender], c) for c in outcome.accepted]
+        self.norm_screen.record(np.array([j.norm for j, _ in accepted]))
+        report.accepted = [j.identity for j, _ in accepted]
+        report.poisoned_accepted = int(sum(self.fl.malicious[j.identity] for j, _ in accepted))
         report.consensus_s = outcome.consensus_s
         report.safety_violated = outcome.safety_violated
-        # the network keeps moving while the committee agrees; uploads finishing now count next epoch
-        if outcome.consensus_s > 0:
-            spill: list[_Job] = []
-            horizon = self.time_s + outcome.consensus_s
-            tick = self.cfg.network.mobility.tick_s
-            while self.time_s < horizon - 1e-9:
-                self._tick(min(tick, horizon - self.time_s), report, spill)
-            self.pending_arrivals = spill
+        return accepted
+
+    def _committee_scores(
+        self, members: list[str], jobs: list[Job]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's score of each update on its own validation data (and the norm screen)."""
+        stacked = torch.stack([j.trained_params() for j in jobs])
+        seats = [self._seat(m) for m in members]
+        samples = self.record.reported_sizes[[j.identity for j in jobs]]
+        staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
+        scores, baseline = self.fl.score(
+            stacked, seats, self.fl.mixing_weights(samples, staleness),
+            self.cfg.chain.label_screen_limit if self.cfg.chain.label_screen else None,
+        )  # fmt: skip
+        if self.cfg.chain.norm_screen:
+            norms = self.norm_screen.norms(stacked, torch.stack([j.base_params for j in jobs]))
+            for job, norm in zip(jobs, norms, strict=True):
+                job.norm = float(norm)
+            outside = self.norm_screen.outside(norms)
+            scores[:, outside] = np.where(
+                np.isfinite(scores[:, outside]), OUT_OF_BOUND, scores[:, outside]
+            )
+        return scores, baseline
+
+    # ------------------------------------------------------------------ phase: aggregate
+    def _aggregate(self, accepted: list[tuple[Job, Any]], report: RoundReport) -> None:
+        """The MBS aggregates only what a certified block accepted and records it on chain."""
+        if not accepted:
+            return
+        jobs = [j for j, _ in accepted]
+        params = torch.stack([j.trained_params() for j in jobs])
+        staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
+        samples = self.record.reported_sizes[[j.identity for j in jobs]]
+        weights = self.fl.aggregate(params, samples, staleness)
+        report.staleness = staleness.tolist()
+        inputs = [(c.tx.tx_id, float(w)) for (_, c), w in zip(accepted, weights, strict=True)]
+        self.global_hash = self.chain.record_aggregation(
+            self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs
+        )
 
     def _seat(self, member: str) -> int:
         """Validation subset of a committee member: RSU i holds subset i."""
@@ -467,17 +507,23 @@ class World:
         truth = None
         if oracle:
             cfg = self.cfg
-            compute_s = (
-                self.fl.sizes[ids] * cfg.fl.local_epochs * cfg.network.compute.cycles_per_sample
-                / np.maximum(net.cpu_hz[ids], 1.0)
+            compute_s = compute_time_s(
+                self.fl.sizes[ids], cfg.fl.local_epochs, cfg.network.compute.cycles_per_sample,
+                np.maximum(net.cpu_hz[ids], 1.0),
             )  # fmt: skip
-            epoch = cfg.env.epoch_s if cfg.env.fl_mode == "async" else cfg.env.sync_deadline_s
             # out of coverage: no upload possible; count it as ten epochs
-            upload_s = np.where(rates > 0, self.payload_bits / np.maximum(rates, 1e-9), 10 * epoch)
+            upload_s = np.where(
+                rates > 0,
+                self.payload_bits / np.maximum(rates, 1e-9),
+                10 * cfg.env.epoch_length_s,
+            )
             truth = OracleView(
                 net.cpu_hz[ids].copy(), self.fl.partition.entropy[ids].copy(), compute_s + upload_s
             )
-        dag = self.dag_sharing.observed() if self.dag_sharing is not None else (None, None)
+        columns: dict[str, np.ndarray] = {}
+        for mechanism in self.mechanisms:
+            columns.update(mechanism.observed(self.fleet()))
+        record = self.record
         return WorldView.build(
             round=self.round,
             time_s=self.time_s,
@@ -487,17 +533,16 @@ class World:
             distance_m=net.distance_m,
             rate_bps=rates,
             dwell_s=net.dwell_time_s(),
-            reported_size=self.reported_sizes[ids],
-            largest_reported_size=float(self.reported_sizes.max()),
+            reported_size=record.reported_sizes[ids],
+            largest_reported_size=float(record.reported_sizes.max()),
             energy_fraction=net.slot_energy_fraction(),
-            reported_loss=self.reported_loss[ids],
-            round_trip_s=self.observed_trip_s[ids],
-            last_selected_round=self.last_selected_round[ids],
+            reported_loss=record.reported_loss[ids],
+            round_trip_s=record.round_trip_s[ids],
+            last_selected_round=record.last_selected_round[ids],
             reputation=self._reputations(ids),
             in_flight=self.in_flight_slots(),
             oracle=truth,
-            dag_neighbours=dag[0],
-            dag_confirmation=dag[1],
+            **columns,
         )
 
     def summary(self) -> dict[str, Any]:

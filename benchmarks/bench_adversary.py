@@ -21,49 +21,21 @@ import statistics
 import time
 from typing import Any
 
-import gymnasium as gym
 import torch
 
 import bcfl_env  # noqa: F401
-from agents import make_selector
 from bcfl_env.config import AttackKind
+from training.rollout import ADVERSARY_TAIL as TAIL
+from training.rollout import adversary_episode
 
 ONE_OF_FOUR = 1 / 6  # IoV has 6 RSUs and a 4-member committee: one faulty RSU
 
 
-def episode(rounds: int, seed: int, **overrides: Any) -> dict[str, float]:
-    env = gym.make("bcfl/IoV-v1", max_rounds=rounds, target_accuracy=1.0, **overrides)
-    selector = make_selector("random", env, seed=seed)
-    obs, info = env.reset(seed=seed)
-    accepted = rejected = committed = 0
-    curve = []
-    for _ in range(rounds):
-        action, _ = selector.predict(obs)
-        obs, _, terminated, truncated, info = env.step(action)
-        curve.append(info["accuracy"])
-        accepted += info["poisoned_accepted"]
-        rejected += info["poisoned_rejected"]
-        committed += int(info["block_committed"])
-        if terminated or truncated:
-            break
-    env.close()
-    return {
-        "accuracy": float(info["accuracy"]),
-        # FedAsync folds each update in at weight alpha, so the global model swings by points from
-        # round to round; the mean of the last rounds says where an episode ended up
-        "tail": statistics.fmean(curve[-TAIL:]),
-        "accepted": accepted,
-        "rejected": rejected,
-        "committed": committed,
-    }
-
-
-TAIL = 10  # rounds in the smoothed end-of-episode accuracy
 EXTRA: dict[str, Any] = {}  # --set overrides, applied to every run (the clean one included)
 
 
 def sweep(rounds: int, seeds: int, **overrides: Any) -> dict[str, float]:
-    runs = [episode(rounds, s, **{**EXTRA, **overrides}) for s in range(seeds)]
+    runs = [adversary_episode(rounds, s, **{**EXTRA, **overrides}) for s in range(seeds)]
     return {k: statistics.fmean(r[k] for r in runs) for k in runs[0]}
 
 

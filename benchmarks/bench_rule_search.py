@@ -26,10 +26,10 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
-from bench_sb3_default import evaluate, held_out_seeds, iqm, paired_summary
-from bench_shipped import episode_times
 
 import bcfl_env  # noqa: F401
+from training.rollout import held_out_seeds, iqm, paired_summary, policy_times
+from training.rollout import times_to_target as evaluate
 
 
 class FixedRule:
@@ -84,7 +84,7 @@ def main() -> None:
     found = rule_times(rule, seeds, args.features)
     print(f"rule: IQM {iqm(list(found)):.1f} s over held-out seeds {seeds[0]}-{seeds[-1]}")
     for baseline in ("random", "oort"):
-        times = episode_times(baseline, seeds)
+        times = policy_times(baseline, seeds)
         ratio, low, high, wins = paired_summary(found[None, :], times)
         print(
             f"rule vs {baseline} (IQM {iqm(list(times)):.1f} s): {ratio - 1:+.1%} simulated time "

@@ -30,24 +30,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from scipy import stats
 from stable_baselines3 import PPO
 
 import bcfl_env  # noqa: F401
 from agents import make_selector
-from training.evaluate import run_episode
+from training.rollout import held_out_seeds, iqm, paired_summary
+from training.rollout import times_to_target as evaluate
 from training.suite import HELD_OUT_SEEDS
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "iov-default (N=20, K=5)": {},
     "iov-2x (N=40, K=10)": {"num_vehicles": 40, "vehicles_per_round": 10},
 }
-
-
-def time_to_target(episode: dict[str, Any]) -> float:
-    """Simulated time to target; an episode that never reached it counts its whole time."""
-    reached = episode["time_to_target_s"]
-    return float(reached) if reached is not None else float(episode["sim_time_s"])
 
 
 class ActionRecorder:
@@ -73,27 +67,6 @@ class ActionRecorder:
             for n, m, d in zip(names, acts.mean(axis=0), acts.std(axis=0), strict=True)
         )
         return f"    learned weights, mean (sd over steps); exploration std {std:.2f}: {rows}"
-
-
-def held_out_seeds(episodes: int, first: int = HELD_OUT_SEEDS[0]) -> list[int]:
-    """``episodes`` consecutive held-out seeds from ``first``: the suite's own (1000-1009, which
-    are consecutive) continued past 1009 when more are asked for."""
-    assert list(HELD_OUT_SEEDS) == list(range(HELD_OUT_SEEDS[0], HELD_OUT_SEEDS[0] + 10))
-    return list(range(first, first + episodes))
-
-
-def evaluate(policy_for: Any, overrides: dict[str, Any], seeds: list[int]) -> list[float]:
-    """Simulated time to target of ``policy_for(env, seed)`` on each seed, one fresh env each."""
-    times = []
-    for seed in seeds:
-        env = gym.make("bcfl/IoV-v1", **overrides)
-        times.append(time_to_target(run_episode(env, policy_for(env, seed), seed)))
-        env.close()
-    return times
-
-
-def iqm(values: list[float]) -> float:
-    return float(stats.trim_mean(values, 0.25))
 
 
 def main() -> None:
@@ -192,24 +165,6 @@ def set_lines(
             f"{ratio - 1:+.1%} (95 % CI {low - 1:+.1%} to {high - 1:+.1%}), won {wins:.0%}"
         )
     return lines
-
-
-def paired_summary(
-    learned: np.ndarray, rand: np.ndarray, reps: int = 2000
-) -> tuple[float, float, float, float]:
-    """The pooled IQM ratio learned / random over (training seeds x held-out seeds), its percentile
-    bootstrap CI with the held-out seeds resampled (one draw serves both policies, since a held-out
-    seed fixes the scenario both face), and the share of (training seed, held-out seed) pairs in
-    which the learned policy was faster."""
-
-    def ratio(cols: np.ndarray) -> float:
-        return iqm(list(learned[:, cols].ravel())) / iqm(list(rand[cols]))
-
-    gen = np.random.default_rng(0)
-    n = rand.size
-    boot = [ratio(gen.integers(0, n, n)) for _ in range(reps)]
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return ratio(np.arange(n)), float(low), float(high), float(np.mean(learned < rand[None, :]))
 
 
 if __name__ == "__main__":

@@ -49,9 +49,9 @@ out = {"n": n, "k": k, "reset_s": reset_s, "steps_per_s": rate,
        "present": int(env.unwrapped.world.network.present.sum()),
        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 if "policy" in sys.argv[4:]:  # the shipped selector acting on these slots
-    from agents.registry import selector_for_spec
+    from agents import load_selector
     from agents.base import SlotSpec
-    policy = selector_for_spec("shipped", SlotSpec.of(env))
+    policy = load_selector("shipped", SlotSpec.of(env))
     policy.predict(obs)
     t = time.perf_counter()
     for _ in range(10):

@@ -15,28 +15,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch
-from bench_sb3_default import evaluate, held_out_seeds, iqm, paired_summary
 
 import bcfl_env  # noqa: F401
-from agents import make_selector
-from agents.base import SlotSpec
-from agents.registry import SELECTORS, selector_for_spec
-
-
-def episode_times(policy: str, seeds: list[int]) -> np.ndarray:
-    """Simulated time to target per held-out seed (unreached: the time the episode used)."""
-
-    def selector(env: gym.Env[Any, Any], seed: int) -> Any:
-        if policy in SELECTORS:
-            return make_selector(policy, env, seed=seed)
-        return selector_for_spec(policy, SlotSpec.of(env))
-
-    return np.array(evaluate(selector, {}, seeds))
+from training.rollout import held_out_seeds, iqm, paired_summary, policy_times
 
 
 def main() -> None:
@@ -51,7 +34,7 @@ def main() -> None:
     times = {}
     for policy in [args.policy, *args.baselines]:
         start = time.perf_counter()
-        times[policy] = episode_times(policy, seeds)
+        times[policy] = policy_times(policy, seeds)
         print(
             f"{policy}: IQM {iqm(list(times[policy])):.1f} s over seeds {seeds[0]}-{seeds[-1]} "
             f"({time.perf_counter() - start:.0f} s)",

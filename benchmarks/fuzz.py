@@ -1,5 +1,5 @@
 """Large Hypothesis fuzzing profile: ``--cases`` (10,000) cases over the five targets of
-``tests/fuzz_targets.py`` (configs, actions, reset arguments, update payloads, ledger cells).
+``bcfl_env/fuzz_targets.py`` (configs, actions, reset arguments, update payloads, ledger cells).
 
 Every case must end in a clear refusal or a valid result; an unexpected exception type or a case
 that runs past ``--case-timeout`` seconds (a hang) is a finding, printed with the case that
@@ -23,8 +23,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import fuzz_targets as ft  # noqa: E402
+import bcfl_env.fuzz_targets as ft
 
 # share of the cases per target (actions and payloads step real training and real rounds)
 SHARES = {"configs": 0.3, "actions": 0.2, "reset arguments": 0.1, "update payloads": 0.2,

@@ -3,15 +3,10 @@ end a round with the same parameters, and Flower's side reads and writes the eng
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import bench_round  # noqa: E402
+import training.round_compare as bench_round
 
 
 def test_engine_and_loop_rounds_end_with_the_same_model_and_accuracy():

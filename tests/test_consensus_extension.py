@@ -9,8 +9,13 @@ import pytest
 from test_chain import make_chain, run_round
 
 from bcfl_env.chain import CONSENSUS, LedgerIntegrityError
-from bcfl_env.chain.consensus import RotatingLeaderBFT, make_consensus, register_consensus
-from bcfl_env.config import ChainConfig, ConsensusKind, _allowed_list
+from bcfl_env.chain.consensus import (
+    RotatingLeaderBFT,
+    make_consensus,
+    register_consensus,
+    unregister_consensus,
+)
+from bcfl_env.config import ChainConfig
 
 
 class Unanimous(RotatingLeaderBFT):
@@ -26,8 +31,7 @@ class Unanimous(RotatingLeaderBFT):
 def unanimous() -> Iterator[type[Unanimous]]:
     register_consensus(Unanimous)
     yield Unanimous
-    CONSENSUS.pop(Unanimous.kind)
-    _allowed_list(ConsensusKind).remove(Unanimous.kind)
+    unregister_consensus(Unanimous.kind)
 
 
 def _strip_one_signature(chain) -> int:

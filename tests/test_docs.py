@@ -112,3 +112,17 @@ def test_docs_and_code_point_only_inside_the_repository():
         for m in pattern.finditer(p.read_text())
     ]
     assert offenders == []
+
+
+def test_the_readme_and_the_results_page_point_at_files_that_exist():
+    """Every relative link and every ``python benchmarks/...`` or ``examples/...`` command in the
+    README and docs/results.md names a file of the repository."""
+    root = DOCS.parent
+    readme, results = root / "README.md", DOCS / "results.md"
+    assert "docs/results.md" in readme.read_text()
+    for page in (readme, results):
+        text = page.read_text()
+        links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+        scripts = re.findall(r"python (?:-m )?((?:benchmarks|examples)/\w+\.py)", text)
+        assert links and all((page.parent / link).exists() for link in links), (page, links)
+        assert all((root / script).is_file() for script in scripts), (page, scripts)

@@ -12,9 +12,10 @@ import flwr  # noqa: E402,F401  (the flower extra: make test installs it)
 import numpy as np
 import pytest
 
+from agents import load_selector
 from agents.base import SlotSpec
 from agents.flower import SelectorStrategy  # noqa: E402
-from agents.registry import SELECTORS, SHIPPED_SELECTOR, selector_for_spec
+from agents.registry import SELECTORS, SHIPPED_SELECTOR
 from agents.server_observation import FEATURE_NAMES, NEUTRAL, ClientBook, ServerScales
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +97,7 @@ def test_fewer_eligible_than_k_selects_all_of_them_and_none_selects_nobody():
 
 def test_the_shipped_selector_is_the_trained_model_and_refuses_other_features():
     spec = SlotSpec(tuple(FEATURE_NAMES), num_slots=50, budget=5)
-    shipped = selector_for_spec("shipped", spec)
+    shipped = load_selector("shipped", spec)
     assert shipped.name == SHIPPED_SELECTOR.stem
     book = ClientBook(50, 5)
     book.see(range(50))
@@ -106,11 +107,11 @@ def test_the_shipped_selector_is_the_trained_model_and_refuses_other_features():
     picked = np.argsort(-action)[:5]
     assert all(p % 2 == 1 for p in picked), "the trained selector prefers fast clients"
     with pytest.raises(ValueError, match="feature columns"):
-        selector_for_spec("shipped", SlotSpec(("present", "x"), 5, 1))
-    with pytest.raises(ValueError, match="trains its DQN"):
-        selector_for_spec("favor", spec)
-    with pytest.raises(ValueError, match="neither a name"):
-        selector_for_spec("no-such-selector", spec)
+        load_selector("shipped", SlotSpec(("present", "x"), 5, 1))
+    with pytest.raises(ValueError, match="trains inside a bcfl env"):
+        load_selector("favor", spec)
+    with pytest.raises(ValueError, match="neither a registered selector"):
+        load_selector("no-such-selector", spec)
 
 
 def test_bad_arguments_and_bad_selector_output_are_clear_errors():

@@ -4,8 +4,9 @@ never another exception."""
 
 from __future__ import annotations
 
-import fuzz_targets as ft
 from hypothesis import HealthCheck, given, settings
+
+import bcfl_env.fuzz_targets as ft
 
 SMALL = settings(
     max_examples=60, deadline=None, derandomize=True,

@@ -2,9 +2,6 @@
 beside proof-of-quality validation), measured on fixed scenarios; the defended IoV configuration
 keeps its accuracy under label flipping."""
 
-import sys
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -12,9 +9,7 @@ import torch
 
 from bcfl_env.fl.privacy import clip_and_noise
 from bcfl_env.fl.screening import NormScreen
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_adversary import episode  # noqa: E402
+from training.rollout import adversary_episode
 
 
 def confusion(preset, rounds, seed=0, **overrides):
@@ -100,9 +95,9 @@ SEEDS = range(6)  # six, not three: one seed moves the final accuracy by several
 
 
 def final_accuracy(**overrides):
-    """Mean final accuracy over SEEDS of bench_adversary's episode: IoV, the random selector, the
+    """Mean final accuracy over SEEDS of the adversary sweep's episode (training.rollout.adversary_episode): IoV, the random selector, the
     preset's 60 rounds."""
-    return float(np.mean([episode(60, seed, **overrides)["accuracy"] for seed in SEEDS]))
+    return float(np.mean([adversary_episode(60, seed, **overrides)["accuracy"] for seed in SEEDS]))
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from train_track import run_tracks  # noqa: E402
-
-from training.leaderboard import build_leaderboard  # noqa: E402
+from training.leaderboard import build_leaderboard
+from training.tracks import run_tracks
 
 
 def test_each_algorithm_trains_per_scenario_with_one_budget_and_a_rerun_skips_done_jobs(tmp_path):

@@ -32,6 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from agents import SELECTORS
     from bcfl_env.envs.registration import ENV_IDS
     from training.suite import SUITES
     from training.train import ALGOS
@@ -81,12 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         help="torch CPU threads (small policies: 1 is fastest)",
     )
     e = sub.add_parser("evaluate", help="run a policy on a scenario suite", formatter_class=fmt)
+    named = ", ".join(SELECTORS)  # the registry: a selector registered anywhere is listed
     e.add_argument(
         "--policy",
         required=True,
-        help="a baseline (random, oort, favor, greedy-compute, greedy-data, greedy-rate, "
-        "power-of-choice) or the path to a trained model.zip; 'favor' without a model trains "
-        "FAVOR's double DQN first (2,000 steps per scenario, a few minutes on 2 cores)",
+        metavar="NAME|PATH",
+        help=f"a registered selector ({named}), 'shipped', or the path to a trained model.zip; "
+        "'favor' without a model trains FAVOR's double DQN first (2,000 steps per scenario, a "
+        "few minutes on 2 cores)",
     )
     e.add_argument(
         "--unsafe-load",

@@ -9,57 +9,11 @@ from typing import Any
 import gymnasium as gym
 
 import bcfl_env  # registers the ids
-from agents import SELECTORS, Selector, make_selector
+from agents import SELECTORS, load_selector
+from training.rollout import run_episode
 from training.suite import SUITE_VERSION, SUITES, Scenario
 
-__all__ = ["default_label", "evaluate_policy", "load_policy", "run_episode"]
-
-
-def load_policy(
-    policy: str, env: gym.Env[Any, Any], seed: int, unsafe_load: bool = False
-) -> Selector:
-    """A baseline by name, or a trained SB3 model from a ``.zip`` path (loaded safely unless
-    ``unsafe_load``: see :mod:`agents.safe_load`)."""
-    if policy in SELECTORS:
-        return make_selector(policy, env, seed=seed)
-    path = Path(policy)
-    if not path.exists():
-        raise ValueError(
-            f"policy {policy!r} is neither a baseline ({sorted(SELECTORS)}) nor an existing model file"
-        )
-    from training.train import load_model
-
-    return load_model(path, env, unsafe=unsafe_load)
-
-
-def run_episode(env: gym.Env[Any, Any], policy: Selector, seed: int) -> dict[str, Any]:
-    obs, info = env.reset(seed=seed)
-    target = env.unwrapped.config.env.target_accuracy  # type: ignore[attr-defined]
-    total, energy, poisoned = 0.0, 0.0, 0
-    curve = [(0.0, float(info["accuracy"]))]
-    time_to_target = rounds_to_target = None
-    while True:
-        action, _ = policy.predict(obs, deterministic=True)
-        obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        energy += info["energy_j"]
-        poisoned += info["poisoned_accepted"]
-        curve.append((info["sim_time_s"], info["accuracy"]))
-        if info["accuracy"] >= target and time_to_target is None:
-            time_to_target, rounds_to_target = info["sim_time_s"], info["round"]
-        if terminated or truncated:
-            break
-    return {
-        "return": total,
-        "time_to_target_s": time_to_target,
-        "rounds_to_target": rounds_to_target,
-        "final_accuracy": info["accuracy"],
-        "sim_time_s": info["sim_time_s"],
-        "rounds": info["round"],
-        "energy_j": energy,
-        "poisoned_accepted": poisoned,
-        "curve": curve,
-    }
+__all__ = ["default_label", "evaluate_policy", "run_episode"]
 
 
 def default_label(policy: str) -> str:
@@ -116,7 +70,7 @@ def _one(
     policy: str, scenario: Scenario, seed: int, label: str, unsafe_load: bool = False
 ) -> dict[str, Any]:
     env = gym.make(scenario.env_id, **scenario.overrides)
-    selector = load_policy(policy, env, seed, unsafe_load)
+    selector = load_selector(policy, env, seed=seed, unsafe_load=unsafe_load)
     result = run_episode(env, selector, seed)
     env.close()
     return {
@@ -124,7 +78,7 @@ def _one(
         "scenario": scenario.name,
         "seed": seed,
         **result,
-        "max_rounds": int(env.unwrapped.config.env.max_rounds),  # type: ignore[attr-defined]
+        "max_rounds": int(bcfl_env.unwrap(env).config.env.max_rounds),
         "suite_version": SUITE_VERSION,
         "bcfl_env": bcfl_env.__version__,
     }

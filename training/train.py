@@ -14,13 +14,21 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 import bcfl_env
-from agents.base import Selector, observed_eligible
-from agents.safe_load import UnreadableModelError, parse_policy_kwargs, safe_custom_objects
-from bcfl_env.envs import with_picked_column
+from agents.loading import (
+    ALGOS,
+    PICKING_ALGOS,
+    ZOO_ONLY_KEYS,
+    algorithms,
+    hyperparams_entry,
+    load_hyperparams,
+    load_model,
+    policy_class,
+    schedule,
+)
+from agents.safe_load import parse_policy_kwargs, safe_custom_objects
 from training.checkpoints import (
     ResumableCheckpoint,
     checkpoint_candidates,
@@ -29,27 +37,6 @@ from training.checkpoints import (
 )
 
 __all__ = ["ALGOS", "ChainMetricsCallback", "load_hyperparams", "load_model", "train"]
-
-HYPERPARAMS = Path(__file__).parent / "hyperparams"
-FALLBACK_ENV = "bcfl/IoV-v1"
-# YAML keys rl-baselines3-zoo reads to build the env; bcfl train applies the same wrappers itself
-ZOO_ONLY_KEYS = ("env_wrapper", "normalize", "frame_stack", "callback", "vec_env_wrapper")
-
-
-def _algos() -> dict[str, Any]:
-    from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
-
-    algos: dict[str, Any] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "dqn": DQN}
-    try:
-        from sb3_contrib import MaskablePPO
-
-        algos["maskable_ppo"] = MaskablePPO
-    except ImportError:  # the contrib extra is optional
-        pass
-    return algos
-
-
-ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo")
 
 
 class ChainMetricsCallback(BaseCallback):
@@ -72,54 +59,11 @@ class ChainMetricsCallback(BaseCallback):
         return True
 
 
-def load_hyperparams(algo: str, env_id: str) -> dict[str, Any]:
-    """The YAML entry for ``env_id``; where the file has none, IoV's, with a warning that says so."""
-    path = HYPERPARAMS / f"{algo}.yml"
-    if not path.is_file():
-        raise ValueError(f"algo={algo!r} is not allowed: choose one of {list(ALGOS)}")
-    table = yaml.safe_load(path.read_text()) or {}
-    params = table.get(env_id)
-    if params is None:
-        params = table.get(FALLBACK_ENV)
-        if params is None:
-            raise ValueError(f"{path} has no entry for {env_id} (nor {FALLBACK_ENV})")
-        warnings.warn(
-            f"{path.name} has no entry for {env_id}: using the {FALLBACK_ENV} hyperparameters "
-            "(tuned there, untested here)",
-            stacklevel=2,
-        )
-    return dict(params)
-
-
-def hyperparams_entry(algo: str, env_id: str) -> str:
-    """Which entry of ``<algo>.yml`` :func:`load_hyperparams` uses for ``env_id``."""
-    table = yaml.safe_load((HYPERPARAMS / f"{algo}.yml").read_text()) or {}
-    return env_id if env_id in table else FALLBACK_ENV
-
-
-def _schedule(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith("lin_"):
-        start = float(value[4:])
-        return lambda progress: progress * start
-    return value
-
-
-PICKING_ALGOS = ("dqn", "maskable_ppo")  # trained on one-vehicle picks (DiscreteSelection)
-
-
 def make_env(env_id: str, algo: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
     env = gym.make(env_id, **env_kwargs)
     if algo in PICKING_ALGOS:
         env = bcfl_env.DiscreteSelection(env)
     return env
-
-
-def _policy(name: str) -> Any:
-    if name == "SlotSetPolicy":
-        from agents.sb3 import SlotSetPolicy
-
-        return SlotSetPolicy
-    return name
 
 
 def train(
@@ -153,7 +97,7 @@ def train(
             "both must be at least 1"
         )
 
-    algos = _algos()
+    algos = algorithms()
     if algo not in algos:
         raise ValueError(f"algo={algo!r} is not allowed: choose one of {sorted(algos)}")
     from bcfl_env.envs.registration import ENV_IDS
@@ -171,11 +115,11 @@ def train(
     envs = int(n_envs or hp.pop("n_envs", 1))
     hp.pop("n_envs", None)
     policy_name = hp.pop("policy", "MlpPolicy")
-    policy = _policy(policy_name)
+    policy = policy_class(policy_name)
     if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
         hp["policy_kwargs"] = parse_policy_kwargs(hp["policy_kwargs"])  # literals, never eval
     raw = {"policy": policy_name, **hp}
-    hp = {k: _schedule(v) for k, v in hp.items()}
+    hp = {k: schedule(v) for k, v in hp.items()}
     if resume is not None:
         run_dir = resume
         manifest = _read_manifest(run_dir / "manifest.json")
@@ -209,7 +153,7 @@ def _run(
     """Build (or restore) the model and learn; see :func:`train`."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    algos = _algos()
+    algos = algorithms()
     vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
     cls = algos[algo]
     if resume is not None:
@@ -226,7 +170,7 @@ def _run(
             **hp,
         )
         done = 0
-        cfg = vec.envs[0].unwrapped.config  # type: ignore[attr-defined]
+        cfg: bcfl_env.BCFLConfig = vec.get_attr("config", indices=[0])[0]
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         (run_dir / "manifest.json").write_text(
             json.dumps(
@@ -262,7 +206,7 @@ def _resume_newest_intact(
         try:
             try:
                 trusted = safe_custom_objects(
-                    zip_path, vec, policy, raw, _schedule,
+                    zip_path, vec, policy, raw, schedule,
                     lambda: cls(policy, vec, device="cpu", **hp),
                 )  # fmt: skip
                 model = cls.load(zip_path, env=vec, device="cpu", custom_objects=trusted)
@@ -351,107 +295,3 @@ def _manifest(
         },
         "git_revision": rev,
     }
-
-
-class _SB3Selector:
-    """Adapts a trained SB3 model to the Selector protocol.
-
-    Score-action models (PPO, A2C, SAC, TD3) act directly. Models trained on one-vehicle picks act
-    through the same picks: MaskablePPO picks K eligible slots in turn; DQN deploys FAVOR-style,
-    the top K slots by Q value in one shot.
-    """
-
-    def __init__(self, model: Any, env: gym.Env[Any, Any], algo: str) -> None:
-        self.model, self.env, self.algo = model, env, algo
-        self.n = int(env.unwrapped.num_slots)  # type: ignore[attr-defined]
-        self.k = int(env.unwrapped.budget)  # type: ignore[attr-defined]
-        self._favor = None
-        if algo == "dqn":
-            from agents.favor import FavorSelector
-
-            self._favor = FavorSelector(env, model=model)
-
-    def predict(
-        self,
-        observation: np.ndarray,
-        state: Any = None,
-        episode_start: Any = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, Any]:
-        if self.algo not in PICKING_ALGOS:
-            return self.model.predict(observation, state, episode_start, deterministic)
-        if self._favor is not None:
-            return self._favor.predict(observation)
-        base: Any = self.env.unwrapped
-        rows = base.as_matrix(observation)
-        if rows.ndim == 3:  # a batch from a vector env
-            return np.stack([self.predict(r)[0] for r in rows]), None
-        eligible = observed_eligible(rows, base.feature_names)
-        picked: list[int] = []
-        scores = np.full(self.n, -1.0, dtype=np.float32)
-        for rank in range(min(self.k, int(eligible.sum()))):
-            mask = np.append(eligible, True)
-            mask[picked] = False
-            obs = with_picked_column(rows, picked, base.observation_layout)
-            action, _ = self.model.predict(obs, deterministic=True, action_masks=mask)
-            a = int(action)
-            if a >= self.n:
-                break
-            picked.append(a)
-            scores[a] = 1.0 - rank / max(self.k, 1)
-        return scores, None
-
-
-def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Selector:
-    """Load a model saved by :func:`train`, safely by default (see :mod:`training.safe_load`).
-
-    The algorithm, policy and hyperparameters come from the run's ``manifest.json`` beside the
-    model; nothing pickled in the file is unpickled. ``unsafe=True`` lets SB3 unpickle the file's
-    own objects (only for files you trust). PPO and A2C models load with the env's spaces, so a
-    ``SlotSetPolicy`` trained with N slots runs with any other N.
-
-    Raises:
-        ValueError: no manifest, an unknown algorithm, a corrupt file, or (safe path) a pickled
-            entry the loader cannot supply.
-    """
-    manifest_path = path.parent / "manifest.json"
-    manifest: dict[str, Any] = {}
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{manifest_path} is not readable JSON: {exc}") from None
-    algo = manifest.get("algo") or path.stem.split("__")[0]
-    algos = _algos()
-    if algo not in algos:
-        raise ValueError(f"cannot tell the algorithm of {path}: expected a manifest.json beside it")
-    space_env = bcfl_env.DiscreteSelection(env) if algo in PICKING_ALGOS else env
-    custom: dict[str, Any] = {}
-    if not unsafe:
-        if not manifest:
-            raise ValueError(
-                f"{path}: the safe loader needs the run's manifest.json beside the model (or "
-                "unsafe=True for a file you trust)"
-            )
-        # an older manifest without env_id: the entry of the env the model is loaded into
-        env_id = manifest.get("env_id") or (env.spec.id if env.spec else FALLBACK_ENV)
-        raw = manifest.get("hyperparams_raw") or load_hyperparams(algo, env_id)
-        raw = {k: v for k, v in raw.items() if k not in ZOO_ONLY_KEYS}
-        policy = _policy(str(raw.get("policy", "MlpPolicy")))
-        if isinstance(policy, str):
-            policy = algos[algo].policy_aliases[policy]
-        built = {k: _schedule(v) for k, v in raw.items() if k != "policy"}
-        try:
-            custom = safe_custom_objects(
-                path, space_env, policy, raw, _schedule,
-                lambda: algos[algo](policy, space_env, device="cpu", **built),
-            )  # fmt: skip
-        except UnreadableModelError as exc:
-            raise ValueError(f"{path} is not a readable {algo} model: {exc}") from None
-    if algo in ("ppo", "a2c"):
-        custom.update(observation_space=env.observation_space, action_space=env.action_space)
-    try:
-        model = algos[algo].load(path, device="cpu", custom_objects=custom or None)
-    except Exception as exc:  # SB3 raises many types for a corrupt zip
-        raise ValueError(f"{path} is not a readable {algo} model: {exc}") from exc
-    return _SB3Selector(model, env, algo)

@@ -21,6 +21,7 @@ from typing import ClassVar, get_args
 import numpy as np
 
 from bcfl_env.config import ElectionRule as ElectionName
+from bcfl_env.config import allow_choice
 
 __all__ = ["ELECTIONS", "ElectionRule", "make_election", "register_election"]
 
@@ -45,7 +46,9 @@ ELECTIONS: dict[str, type[ElectionRule]] = {}
 
 
 def register_election(cls: type[ElectionRule]) -> type[ElectionRule]:
+    """Class decorator: ``cls.kind`` becomes a value ``chain.election`` accepts."""
     ELECTIONS[cls.kind] = cls
+    allow_choice(ElectionName, cls.kind)
     return cls
 
 

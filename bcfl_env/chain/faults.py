@@ -17,7 +17,7 @@ from typing import ClassVar, get_args
 
 import numpy as np
 
-from bcfl_env.config import FaultBehaviour
+from bcfl_env.config import FaultBehaviour, allow_choice
 
 __all__ = [
     "BEHAVIOURS",
@@ -75,7 +75,11 @@ BEHAVIOURS: dict[str, type[MemberBehaviour]] = {}
 
 
 def register_behaviour(cls: type[MemberBehaviour]) -> type[MemberBehaviour]:
+    """Class decorator: ``cls.kind`` (other than ``honest``) becomes a value
+    ``chain.faulty_behavior`` accepts."""
     BEHAVIOURS[cls.kind] = cls
+    if cls.kind != "honest":
+        allow_choice(FaultBehaviour, cls.kind)
     return cls
 
 

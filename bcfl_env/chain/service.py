@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
+from bcfl_env.chain.identity import Identities, Identity
 from bcfl_env.chain.ledger import Ledger
 from bcfl_env.chain.permissioned import RoundOutcome, ScoreFn
 from bcfl_env.chain.reputation import Reputation
@@ -18,6 +19,7 @@ class ChainService(Protocol):
     epoch, and read-only views (the ledger, reputation, the next committee)."""
 
     ledger: Ledger
+    identities: Identities  # the CA's view: certificates, status, public keys
     reputation: Reputation
     committee: list[str]  # elected for the next round
     faulty: frozenset[
@@ -36,6 +38,10 @@ class ChainService(Protocol):
     ) -> None: ...
 
     def cancel_task(self, name: str) -> None: ...
+
+    def identity(self, name: str) -> Identity: ...
+
+    def anchor_dag(self, anchor: dict[str, Any]) -> None: ...
 
     def sign_update(
         self,

@@ -1,8 +1,9 @@
 """Gymnasium environments, observation and reward builders, wrappers and rendering."""
 
-from bcfl_env.envs.core import BCFLEnv
+from bcfl_env.envs.core import BCFLEnv, Selection
 from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES, as_matrix
 from bcfl_env.envs.registration import ENV_IDS, register_envs
+from bcfl_env.envs.unwrap import unwrap
 from bcfl_env.envs.wrappers import DiscreteSelection, with_picked_column
 
 __all__ = [
@@ -10,8 +11,10 @@ __all__ = [
     "FEATURES",
     "GLOBAL_FEATURES",
     "BCFLEnv",
+    "Selection",
     "DiscreteSelection",
     "as_matrix",
     "register_envs",
+    "unwrap",
     "with_picked_column",
 ]

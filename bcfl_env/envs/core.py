@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -24,7 +25,17 @@ from bcfl_env.envs.reward import StepOutcome, reward_terms
 from bcfl_env.envs.threads import torch_threads
 from bcfl_env.world import RoundReport, World
 
-__all__ = ["BCFLEnv"]
+__all__ = ["BCFLEnv", "Selection"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """An explicit selection a wrapper may send to :meth:`BCFLEnv.step` in place of an action:
+    exactly these slots (distinct, eligible, at most K) train this epoch. It travels through
+    the wrappers between (Monitor, ...) like any action; DiscreteSelection sends one after its
+    one-vehicle picks. Invalid slots raise ``ValueError`` naming them."""
+
+    slots: tuple[int, ...]
 
 
 class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
@@ -199,7 +210,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self._rows = np.zeros((n + 1, self.num_features), dtype=np.float32)
         self._last_selected: list[int] = []
         self._world_seed = 0
-        self._episode_actions: list[np.ndarray] = []
+        # each step's action, or a Selection's slots (a list)
+        self._episode_actions: list[np.ndarray | list[int]] = []
 
     # ------------------------------------------------------------------ gym API
     def reset(
@@ -219,11 +231,35 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._observe(), self._info(self.world.last_report, {}, [])
 
     def step(
-        self, action: np.ndarray
+        self, action: np.ndarray | Selection
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         world = self._require_world()
-        slots, ignored = self._selection(action)
-        self._episode_actions.append(np.array(action, copy=True))
+        ignored: list[int] = []
+        if isinstance(action, Selection):  # explicit slots, e.g. from DiscreteSelection's picks
+            slots = self._picked_slots(action.slots)
+            self._episode_actions.append([int(s) for s in slots])
+        else:
+            slots, ignored = self._selection(action)
+            self._episode_actions.append(np.array(action, copy=True))
+        return self._run_epoch(world, slots, ignored)
+
+    def _picked_slots(self, picked: Any) -> np.ndarray:
+        arr = np.asarray(picked)
+        if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(f"picked must be a list of integer slots, got {picked!r}")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.num_slots):
+            raise ValueError(f"picked slots must lie in [0, {self.num_slots - 1}], got {picked!r}")
+        if len(set(arr.tolist())) != arr.size or arr.size > self.budget:
+            raise ValueError(
+                f"picked must hold at most K={self.budget} distinct slots, got {picked!r}"
+            )
+        if arr.size and not self.eligible_slots()[arr].all():
+            raise ValueError(f"picked slots must be eligible (eligible_slots()), got {picked!r}")
+        return np.sort(arr.astype(np.int64))
+
+    def _run_epoch(
+        self, world: World, slots: np.ndarray, ignored: list[int]
+    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         previous = world.fl.accuracy
         with torch_threads(self.config.env.torch_threads):
             report = world.step(slots)
@@ -253,8 +289,14 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self._require_world()
         return {
             "world_seed": self._world_seed,
-            "actions": [a.tolist() for a in self._episode_actions],
-            "action_dtypes": [str(a.dtype) for a in self._episode_actions],
+            "actions": [
+                a.tolist() if isinstance(a, np.ndarray) else a for a in self._episode_actions
+            ],
+            # a Selection step is recorded as its slots, with the dtype "picked"
+            "action_dtypes": [
+                str(a.dtype) if isinstance(a, np.ndarray) else "picked"
+                for a in self._episode_actions
+            ],
             "np_random": self.np_random.bit_generator.state,
         }
 
@@ -269,7 +311,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             rng_state = dict(snapshot["np_random"])
             # each action replays in its own dtype (older snapshots: one dtype for all)
             dtypes = (
-                [np.dtype(d) for d in snapshot["action_dtypes"]]
+                [d if d == "picked" else np.dtype(d) for d in snapshot["action_dtypes"]]
                 if "action_dtypes" in snapshot
                 else [np.dtype(snapshot["action_dtype"])] * len(actions)
             )
@@ -282,7 +324,10 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self._world_seed, self._episode_actions, self._last_selected = seed, [], []
         self._observe()  # the rows a weights-mode action scores
         for action, dtype in zip(actions, dtypes, strict=True):
-            self.step(np.asarray(action, dtype=dtype))
+            if isinstance(dtype, str):
+                self.step(Selection(tuple(int(s) for s in action)))
+            else:
+                self.step(np.asarray(action, dtype=dtype))
         self.np_random.bit_generator.state = rng_state
         return self._observe()
 

@@ -72,8 +72,7 @@ def build_observation(
     n, f = view.present.size, len(columns)
     obs = np.zeros((n + 1, f), dtype=np.float32)
     env = cfg.env
-    epoch = env.epoch_s if env.fl_mode == "async" else env.sync_deadline_s
-    context = ObservationContext(cfg, epoch, num_classes)
+    context = ObservationContext(cfg, env.epoch_length_s, num_classes)
     cols = [feat.compute(view, context) for feat in columns]
     obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * view.present[:, None]
     glob = [

@@ -1,24 +1,40 @@
-"""The one place where ids are registered (idempotent)."""
+"""The one place where gym ids are registered (idempotent): one per registered preset.
+
+:data:`ENV_IDS` maps each id to its preset's name and follows the preset registry: a preset
+registered after ``import bcfl_env`` (``@register_preset``) gets its id at once.
+"""
 
 from __future__ import annotations
 
 import gymnasium as gym
 
+from bcfl_env.config import Preset, on_preset_registered
+
 __all__ = ["ENV_IDS", "register_envs"]
 
-ENV_IDS = {"bcfl/IoV-v1": "iov", "bcfl/IIoT-v1": "iiot", "bcfl/IoHT-v1": "ioht"}
+ENV_IDS: dict[str, str] = {}
+
+
+def _register(preset: Preset) -> None:
+    ENV_IDS[preset.env_id] = preset.name
+    if preset.env_id in gym.registry:
+        return
+    gym.register(
+        id=preset.env_id,
+        entry_point="bcfl_env.envs.core:BCFLEnv",
+        kwargs={"preset": preset.name},
+        disable_env_checker=True,
+        # the env enforces reset-before-step itself; without Gymnasium's OrderEnforcing
+        # wrapper, action_masks() (which MaskablePPO calls) is reachable on what make returns
+        order_enforce=False,
+    )
+
+
+_STARTED: list[bool] = []
 
 
 def register_envs() -> None:
-    for env_id, preset in ENV_IDS.items():
-        if env_id in gym.registry:
-            continue
-        gym.register(
-            id=env_id,
-            entry_point="bcfl_env.envs.core:BCFLEnv",
-            kwargs={"preset": preset},
-            disable_env_checker=True,
-            # the env enforces reset-before-step itself; without Gymnasium's OrderEnforcing
-            # wrapper, action_masks() (which MaskablePPO calls) is reachable on what make returns
-            order_enforce=False,
-        )
+    """Register every preset's id now and every later preset's as it registers."""
+    if not _STARTED:
+        _STARTED.append(True)
+        on_preset_registered(_register)

@@ -8,7 +8,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from bcfl_env.envs.core import Selection
 from bcfl_env.envs.observation import as_matrix, in_layout, layout_shape
+from bcfl_env.envs.unwrap import unwrap
 
 __all__ = ["DiscreteSelection", "with_picked_column"]
 
@@ -36,17 +38,21 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
     gains one column: 1 for slots already picked (the global row's entry is 0); it keeps the base
     env's layout (flat by default).
     FAVOR (Wang et al., INFOCOM 2020) trains with such one-vehicle actions.
+
+    The epoch runs through the wrapped env's ``step`` with a :class:`~bcfl_env.envs.core.Selection`
+    of the picked slots, so the wrappers in between see it and the bcfl env is never changed.
     """
 
     def __init__(self, env: gym.Env[Any, Any]) -> None:
         super().__init__(env)
-        base = env.unwrapped
-        if base.config.env.action_mode != "scores":  # type: ignore[attr-defined]
+        base = unwrap(env)
+        if base.config.env.action_mode != "scores":
             raise ValueError("DiscreteSelection wraps an env with action_mode='scores'")
-        self.n = int(base.num_slots)  # type: ignore[attr-defined]
-        self.k = int(base.budget)  # type: ignore[attr-defined]
-        self.layout = str(base.observation_layout)  # type: ignore[attr-defined]
-        self.num_features = int(base.num_features) + 1  # type: ignore[attr-defined]
+        self.base = base
+        self.n = int(base.num_slots)
+        self.k = int(base.budget)
+        self.layout = str(base.observation_layout)
+        self.num_features = int(base.num_features) + 1
         shape = layout_shape(self.n, self.num_features, self.layout)
         self.observation_space = spaces.Box(0.0, 1.0, shape=shape, dtype=np.float32)
         self.action_space = spaces.Discrete(self.n + 1)
@@ -59,7 +65,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         return as_matrix(observation, self.n, self.num_features)
 
     def _augment(self, obs: np.ndarray) -> np.ndarray:
-        rows = self.env.unwrapped.as_matrix(obs)  # type: ignore[attr-defined]
+        rows = self.base.as_matrix(obs)
         return with_picked_column(rows, self._picked, self.layout)
 
     def reset(self, **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
@@ -69,12 +75,14 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
 
     def snapshot(self) -> dict[str, Any]:
         """The base env's snapshot plus the picks made so far (see ``BCFLEnv.snapshot``)."""
-        base: Any = self.env.unwrapped
-        return {"base": base.snapshot(), "picked": list(self._picked), "invalid": self._invalid}
+        return {
+            "base": self.base.snapshot(),
+            "picked": list(self._picked),
+            "invalid": self._invalid,
+        }
 
     def restore(self, snapshot: dict[str, Any]) -> np.ndarray:
-        base: Any = self.env.unwrapped
-        obs = base.restore(snapshot["base"])
+        obs = self.base.restore(snapshot["base"])
         self._picked, self._obs, self._invalid = (
             list(snapshot["picked"]),
             obs,
@@ -83,7 +91,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         return self._augment(obs)
 
     def action_masks(self) -> np.ndarray:
-        mask = np.append(self.env.unwrapped.eligible_slots(), True)  # type: ignore[attr-defined]
+        mask = np.append(self.base.eligible_slots(), True)
         mask[self._picked] = False
         return mask
 
@@ -91,7 +99,7 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         a = int(np.asarray(action).item()) if np.ndim(action) <= 1 and np.size(action) == 1 else -1
         if not 0 <= a <= self.n:
             raise ValueError(f"action must be an integer in [0, {self.n}], got {action!r}")
-        eligible = self.env.unwrapped.eligible_slots()  # type: ignore[attr-defined]
+        eligible = self.base.eligible_slots()
         finish = a == self.n
         if not finish:
             if eligible[a] and a not in self._picked:
@@ -102,21 +110,8 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         if not finish and len(self._picked) < min(self.k, int(eligible.sum())):
             assert self._obs is not None
             return self._augment(self._obs), 0.0, False, False, {"picked": list(self._picked)}
-        scores = np.full(self.n, -1.0, dtype=np.float32)
-        scores[self._picked] = 1.0
-        # only the picked slots may run: the base env takes the top K, so mask the rest out
-        obs, reward, terminated, truncated, info = self._run(scores)
+        selection = Selection(tuple(self._picked))
+        obs, reward, terminated, truncated, info = self.env.step(selection)  # type: ignore[arg-type]
         self._picked, self._obs = [], obs
         info["invalid_picks"] = self._invalid
         return self._augment(obs), reward, terminated, truncated, info
-
-    def _run(
-        self, scores: np.ndarray
-    ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        base = self.env.unwrapped
-        keep = base.budget  # type: ignore[attr-defined]
-        base.budget = len(self._picked)  # type: ignore[attr-defined]
-        try:
-            return self.env.step(scores)  # type: ignore[arg-type]
-        finally:
-            base.budget = keep  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from typing import get_args
 
 import torch
 
-from bcfl_env.config import AttackKind
+from bcfl_env.config import AttackKind, allow_choice
 
 __all__ = ["ATTACKS", "REGISTRY", "label_flip_map", "poison_updates", "register_attack"]
 
@@ -27,8 +27,11 @@ REGISTRY: dict[str, Attack] = {}
 
 
 def register_attack(name: str) -> Callable[[Attack], Attack]:
+    """Decorator: ``name`` becomes a value ``fl.attack`` accepts."""
+
     def register(fn: Attack) -> Attack:
         REGISTRY[name] = fn
+        allow_choice(AttackKind, name)
         return fn
 
     return register

@@ -109,6 +109,23 @@ class FLEngine:
     def to_bytes(params: torch.Tensor) -> bytes:
         return params.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
 
+    def accuracy_gain_on_own_data(
+        self, identity: int, params: torch.Tensor, samples: int
+    ) -> float | None:
+        """Accuracy of ``params`` minus the global model's on the first ``samples`` of the
+        vehicle's own data (None: it holds none); a vehicle's check of a neighbour's model."""
+        idx = self.partition.indices[identity][:samples]
+        if len(idx) == 0:
+            return None
+        hit, _ = correctness(
+            self.spec,
+            torch.stack([params, self.global_params]),
+            self.x_train[idx],
+            self.y_train[idx],
+        )
+        acc = hit.mean(dim=1)
+        return float(acc[0] - acc[1])
+
     # ------------------------------------------------------------------ rounds
     def train(self, identities: np.ndarray, bases: torch.Tensor) -> TrainResult:
         """Local training of ``identities`` from their received models ``bases`` (K, P), batched.

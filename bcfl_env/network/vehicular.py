@@ -148,6 +148,13 @@ class VehicularNetwork:
         ids = self.slot_identity
         return np.where(ids >= 0, self.cpu_hz[np.maximum(ids, 0)], 0.0)
 
+    def spend_energy(self, identity: int, joules: float) -> float:
+        """The one writer of ``energy_left_j``: take ``joules`` from a vehicle's battery (never
+        below empty); returns the joules charged (the work's cost, even past empty) [J]."""
+        left = self.energy_left_j
+        left[identity] = max(left[identity] - joules, 0.0)
+        return joules
+
     def slot_energy_fraction(self) -> np.ndarray:
         ids = np.maximum(self.slot_identity, 0)
         frac = self.energy_left_j[ids] / self.energy_budget_j[ids]

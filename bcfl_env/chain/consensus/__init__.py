@@ -10,6 +10,7 @@ from bcfl_env.chain.consensus.base import (
     build_block,
     make_consensus,
     register_consensus,
+    unregister_consensus,
 )
 from bcfl_env.chain.consensus.bft import RotatingLeaderBFT
 from bcfl_env.chain.consensus.pow_latency import PowLatencyBFT
@@ -25,6 +26,7 @@ __all__ = [
     "build_block",
     "make_consensus",
     "register_consensus",
+    "unregister_consensus",
 ]
 
 assert set(CONSENSUS) == set(get_args(ConsensusKind)), "registry and config differ"

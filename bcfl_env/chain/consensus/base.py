@@ -24,7 +24,7 @@ import numpy as np
 from bcfl_env.chain.block import Block, make_header
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.transactions import Transaction
-from bcfl_env.config import ChainConfig, ConsensusKind, allow_choice
+from bcfl_env.config import ChainConfig, ConsensusKind, allow_choice, disallow_choice
 
 __all__ = [
     "CONSENSUS",
@@ -34,6 +34,7 @@ __all__ = [
     "build_block",
     "make_consensus",
     "register_consensus",
+    "unregister_consensus",
 ]
 
 
@@ -162,6 +163,12 @@ def register_consensus(cls: type[Consensus]) -> type[Consensus]:
     CONSENSUS[cls.kind] = cls
     allow_choice(ConsensusKind, cls.kind)
     return cls
+
+
+def unregister_consensus(kind: str) -> None:
+    """Remove a kind registered after import (tests, notebooks); the declared kinds stay."""
+    disallow_choice(ConsensusKind, kind)
+    CONSENSUS.pop(kind, None)
 
 
 def make_consensus(cfg: ChainConfig) -> Consensus:

@@ -1,28 +1,29 @@
-"""One validated tree of frozen dataclasses: the single source of truth for every constant.
-
-Each field declares its allowed values in its metadata (``rng`` for a numeric interval, ``choices``
-for an enumeration), and every dataclass checks them in ``__post_init__``, so a bad value raises a
-``ValueError`` that names the dotted key and the allowed values. Presets are data: functions that
-return a :class:`BCFLConfig` with some fields changed, never subclasses.
-
-Overrides (``with_overrides`` and ``gymnasium.make(..., **overrides)``) accept:
-
-* a top-level env key: ``num_vehicles=30``;
-* a dotted path spelled with a double underscore: ``fl__alpha=0.1``, ``network__channel__fading=False``;
-* a section with a dict: ``fl={"alpha": 0.1}``;
-* any field name that is unique in the tree: ``alpha=0.1``.
-"""
+"""The config tree: one frozen, validated dataclass per section, and :class:`BCFLConfig`."""
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any
 
 from bcfl_env.aggregation_rule import AggregationKind, StalenessFn
+from bcfl_env.config.tree import build
+from bcfl_env.config.validation import (
+    MAX_TICKS_PER_EPOCH,
+    AcceptanceRule,
+    AttackKind,
+    ConsensusKind,
+    ElectionRule,
+    FaultBehaviour,
+    KeySource,
+    _choice,
+    _choice_of,
+    _flag,
+    _num,
+    _opt_num,
+    _text,
+    _Validated,
+)
 
 __all__ = [
     "BCFLConfig",
@@ -34,137 +35,9 @@ __all__ = [
     "InfraConfig",
     "MobilityConfig",
     "NetworkConfig",
-    "PRESETS",
     "RewardConfig",
     "RoadConfig",
-    "flat_keys",
-    "ioht",
-    "iiot",
-    "iov",
-    "make_config",
-    "with_overrides",
 ]
-
-INF = math.inf
-MAX_TICKS_PER_EPOCH = 20_000  # bounds the work of one step (about 10 s of mobility on 2 cores)
-
-# The allowed values of the chain's pluggable rules, declared once; each registry in
-# ``bcfl_env.chain`` holds exactly these keys (a test checks it).
-ConsensusKind = Literal["bft", "pow_latency"]
-ElectionRule = Literal["reputation", "top_trainers", "round_robin"]
-AcceptanceRule = Literal["quorum", "median"]
-FaultBehaviour = Literal["random", "always_accept", "always_reject", "equivocate"]
-AttackKind = Literal["sign_flip", "label_flip", "gaussian", "scaled", "free_ride"]
-KeySource = Literal["secret", "seed"]
-
-
-def _num(
-    default: float | int, lo: float, hi: float, *, lo_open: bool = False, doc: str = ""
-) -> Any:
-    return field(default=default, metadata={"rng": (lo, hi, lo_open), "doc": doc})
-
-
-def _opt_num(lo: float, hi: float, *, default: float | None = None, doc: str = "") -> Any:
-    return field(default=default, metadata={"rng": (lo, hi, False), "optional": True, "doc": doc})
-
-
-def _choice(default: str, *choices: str, doc: str = "") -> Any:
-    return field(default=default, metadata={"choices": (default, *choices), "doc": doc})
-
-
-# The allowed values of each registry-backed choice: the declared ``Literal``'s values, and any
-# name a registry adds later (a consensus kind defined in a user's module, for example), so a new
-# rule is one module: its registry's decorator calls :func:`allow_choice`.
-_EXTENSIBLE: dict[int, list[str]] = {}
-
-
-def _allowed_list(allowed: Any) -> list[str]:
-    return _EXTENSIBLE.setdefault(id(allowed), list(get_args(allowed)))
-
-
-def allow_choice(allowed: Any, name: str) -> None:
-    """Let the config accept ``name`` wherever it accepts the values of the ``Literal`` ``allowed``
-    (registries call this when a new rule registers)."""
-    values = _allowed_list(allowed)
-    if name not in values:
-        values.append(name)
-
-
-def _choice_of(default: str, allowed: Any, *, doc: str = "") -> Any:
-    """A choice whose allowed values are one declared ``Literal`` (the registry's keys) plus the
-    names registered later (:func:`allow_choice`)."""
-    values = _allowed_list(allowed)
-    if default not in values:
-        raise ValueError(f"default {default!r} is not one of {values}")
-    declared = (default, *[v for v in values if v != default])  # what the docs tables list
-    return field(default=default, metadata={"choices": values, "declared": declared, "doc": doc})
-
-
-def _flag(default: bool, doc: str = "") -> Any:
-    return field(default=default, metadata={"flag": True, "doc": doc})
-
-
-def _text(default: str | None = None, doc: str = "") -> Any:
-    return field(default=default, metadata={"text": True, "doc": doc})
-
-
-class _Validated:
-    """Mixin: checks every field against its declared range or choices."""
-
-    _section: str = ""
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if type(value).__module__ == "numpy" and hasattr(value, "item"):
-                value = value.item()  # a numpy scalar: validate and store the Python value
-                object.__setattr__(self, f.name, value)
-            key = f"{self._section}.{f.name}" if self._section else f.name
-            meta = f.metadata
-            if "rng" in meta:
-                if value is None and meta.get("optional"):
-                    continue
-                lo, hi, lo_open = meta["rng"]
-                is_int = isinstance(f.default, int) and not isinstance(f.default, bool)
-                if isinstance(value, bool) or not isinstance(value, int | float):
-                    raise ValueError(
-                        f"{key}={value!r} must be a number in {_range_text(lo, hi, lo_open)}"
-                    )
-                try:
-                    as_float = float(value)
-                except OverflowError:  # an int beyond any float: certainly out of range
-                    raise ValueError(
-                        f"{key}={value!r} is out of range: allowed {_range_text(lo, hi, lo_open)}"
-                    ) from None
-                if is_int and not as_float.is_integer():
-                    raise ValueError(
-                        f"{key}={value!r} must be an integer in {_range_text(lo, hi, lo_open)}"
-                    )
-                if math.isnan(value) or value < lo or value > hi or (lo_open and value == lo):
-                    raise ValueError(
-                        f"{key}={value!r} is out of range: allowed {_range_text(lo, hi, lo_open)}"
-                    )
-                if is_int and not isinstance(value, int):
-                    object.__setattr__(self, f.name, int(value))
-            elif "choices" in meta:
-                if value not in meta["choices"]:
-                    allowed = [f.default, *[c for c in meta["choices"] if c != f.default]]
-                    raise ValueError(f"{key}={value!r} is not allowed: choose one of {allowed}")
-            elif "flag" in meta:
-                if not isinstance(value, bool):
-                    raise ValueError(f"{key}={value!r} must be True or False")
-            elif "text" in meta and value is not None and not isinstance(value, str):
-                raise ValueError(f"{key}={value!r} must be a string or None")
-        self._check()
-
-    def _check(self) -> None:
-        """Cross-field rules; sections override."""
-
-
-def _range_text(lo: float, hi: float, lo_open: bool) -> str:
-    left = "(" if lo_open else "["
-    right = "]" if hi != INF else ")"
-    return f"{left}{lo}, {hi}{right}"
 
 
 # --------------------------------------------------------------------------- network
@@ -538,6 +411,12 @@ class EnvConfig(_Validated):
     def resolved_fleet_size(self) -> int:
         return self.fleet_size if self.fleet_size is not None else 2 * self.num_vehicles
 
+    @property
+    def epoch_length_s(self) -> float:
+        """The longest a decision epoch runs [s]: ``epoch_s`` (async, a fixed epoch) or
+        ``sync_deadline_s`` (sync: the round ends earlier once every selected vehicle is done)."""
+        return self.sync_deadline_s if self.fl_mode == "sync" else self.epoch_s
+
 
 @dataclass(frozen=True)
 class BCFLConfig:
@@ -565,9 +444,6 @@ class BCFLConfig:
                 f"[1, network.infra.num_rsus={self.network.infra.num_rsus}]"
             )
 
-    def with_overrides(self, **overrides: Any) -> BCFLConfig:
-        return with_overrides(self, **overrides)
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -576,227 +452,4 @@ class BCFLConfig:
         """Rebuild a config written by :meth:`to_dict`; unknown keys raise ``ValueError``."""
         if not isinstance(data, dict):
             raise ValueError(f"config must be a dict, got {type(data).__name__}")
-        return _build(cls, data, "")
-
-
-_T = TypeVar("_T")
-
-
-def _build(cls: type[_T], data: dict[str, Any], prefix: str) -> _T:
-    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in names:
-            raise ValueError(f"unknown config key {dotted!r}{_suggest(key, list(names))}")
-        sub = _section_type(names[key], cls)
-        kwargs[key] = (
-            _build(sub, value, dotted + ".")
-            if sub is not None and isinstance(value, dict)
-            else value
-        )
-    return cls(**kwargs)
-
-
-def _section_type(f: dataclasses.Field[Any], owner: type | None = None) -> type | None:
-    """The dataclass a field holds, from the owner's type hints (the tree is declared once)."""
-    hints = _hints(owner) if owner is not None else {}
-    ft = hints.get(f.name, f.type)
-    return ft if isinstance(ft, type) and dataclasses.is_dataclass(ft) else None
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    cached = _HINTS.get(cls)
-    if cached is None:
-        cached = _HINTS[cls] = typing.get_type_hints(cls)
-    return cached
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def flat_keys(cfg: Any = None, prefix: str = "") -> dict[str, tuple[str, ...]]:
-    """Every leaf field as ``dotted.path -> path tuple`` (env fields appear without a prefix)."""
-    cls = type(cfg) if cfg is not None else BCFLConfig
-    out: dict[str, tuple[str, ...]] = {}
-    for f in dataclasses.fields(cls):
-        sub = _section_type(f, cls)
-        if sub is not None:
-            inner = flat_keys(sub(), "" if f.name == "env" else f"{prefix}{f.name}.")
-            for dotted, path in inner.items():
-                out[dotted] = (f.name, *path)
-        elif f.name != "preset":
-            out[f"{prefix}{f.name}"] = (f.name,)
-    return out
-
-
-def _suggest(key: str, candidates: list[str]) -> str:
-    near = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
-def with_overrides(cfg: BCFLConfig, **overrides: Any) -> BCFLConfig:
-    """Return ``cfg`` with ``overrides`` applied (see the module docstring for the key forms).
-
-    Every override is resolved first and the tree is rebuilt once, so each section is validated
-    once with all of its new values (overrides are atomic: their order never matters).
-
-    Raises:
-        ValueError: an unknown key (naming the nearest valid one) or a value out of its range.
-    """
-    leaves = flat_keys()
-    by_name: dict[str, list[tuple[str, ...]]] = {}
-    for path in leaves.values():
-        by_name.setdefault(path[-1], []).append(path)
-    sections = _section_paths()
-    changes: dict[tuple[str, ...], Any] = {}
-    for key, value in overrides.items():
-        if key == "config":
-            raise ValueError(
-                "'config' cannot be mixed into with_overrides; pass it to the env directly"
-            )
-        for path, leaf_value in _resolve(key, value, leaves, by_name, sections):
-            changes[path] = leaf_value
-    return _apply(cfg, changes)
-
-
-def _resolve(
-    key: str,
-    value: Any,
-    leaves: dict[str, tuple[str, ...]],
-    by_name: dict[str, list[tuple[str, ...]]],
-    sections: dict[str, tuple[str, ...]],
-) -> list[tuple[tuple[str, ...], Any]]:
-    """The (leaf path, value) pairs one override names; a section with a dict names several."""
-    dotted = key.replace("__", ".")
-    section = sections.get(dotted) or sections.get(key)
-    if section is not None and isinstance(value, dict):
-        out = []
-        for sub_key, sub_value in value.items():
-            inner = f"{'.'.join(section)}.{sub_key}"
-            if section == ("env",) and sub_key in leaves and leaves[sub_key][0] == "env":
-                inner = sub_key  # env fields are top-level keys
-            out += _resolve(inner.replace(".", "__"), sub_value, leaves, by_name, sections)
-        return out
-    if dotted in leaves:
-        return [(leaves[dotted], value)]
-    if dotted.startswith("env.") and dotted[4:] in leaves:
-        return [(leaves[dotted[4:]], value)]
-    if key in by_name and len(by_name[key]) == 1:
-        return [(by_name[key][0], value)]
-    if key in by_name:
-        options = [".".join(p) for p in by_name[key]]
-        raise ValueError(f"config key {key!r} is ambiguous: use one of {options} (dots as '__')")
-    raise ValueError(f"unknown config key {key!r}{_suggest(dotted, list(leaves) + list(by_name))}")
-
-
-def _section_paths(
-    cls: type | None = None, prefix: tuple[str, ...] = ()
-) -> dict[str, tuple[str, ...]]:
-    """Every section of the tree: dotted name -> path (``network.road`` -> ("network", "road"))."""
-    out: dict[str, tuple[str, ...]] = {}
-    owner = cls or BCFLConfig
-    for f in dataclasses.fields(owner):
-        sub = _section_type(f, owner)
-        if sub is not None:
-            path = (*prefix, f.name)
-            out[".".join(path)] = path
-            out.update(_section_paths(sub, path))
-    return out
-
-
-def _apply(obj: Any, changes: dict[tuple[str, ...], Any]) -> Any:
-    """Rebuild ``obj`` with every change at once; each touched section validates once."""
-    direct = {path[0]: value for path, value in changes.items() if len(path) == 1}
-    nested: dict[str, dict[tuple[str, ...], Any]] = {}
-    for path, value in changes.items():
-        if len(path) > 1:
-            nested.setdefault(path[0], {})[path[1:]] = value
-    for name, sub_changes in nested.items():
-        direct[name] = _apply(getattr(obj, name), sub_changes)
-    return dataclasses.replace(obj, **direct) if direct else obj
-
-
-# --------------------------------------------------------------------------- presets (data)
-
-
-def iov() -> BCFLConfig:
-    """Internet of Vehicles (Lu et al., IEEE TVT 2020): moving vehicles, RSU committee, FedAsync."""
-    return BCFLConfig(
-        # six RSUs, a committee of four (f = 1) re-elected each round: members rotate (BFLC)
-        network=NetworkConfig(infra=InfraConfig(num_rsus=6), upload_payload_mbit=8.0),
-        # non-IID updates folded into the global model swing a member's validation accuracy by up
-        # to 0.3 (measured, benchmarks/bench_committee.py); the norm screen catches model poisoning
-        chain=ChainConfig(score_margin=0.3),
-        preset="iov",
-    )
-
-
-def iiot() -> BCFLConfig:
-    """Industrial IoT (Lu et al., IEEE TII 2020): static machines, proof of quality, sync + DP."""
-    return BCFLConfig(
-        env=EnvConfig(fl_mode="sync", epoch_s=5.0, sync_deadline_s=20.0),
-        network=NetworkConfig(
-            mobility=MobilityConfig(
-                backend="static", arrival_rate_per_s=0.0, initial_occupancy=1.0
-            ),
-            infra=InfraConfig(num_rsus=4, rsu_coverage_m=2000.0),
-            channel=ChannelConfig(shadowing_std_db=2.0, fading=False, rsu_bandwidth_hz=5e6),
-            compute=ComputeConfig(cpu_mean_ghz=2.5, cpu_std_ghz=0.2, energy_budget_j=1e6),
-            upload_payload_mbit=8.0,
-        ),
-        chain=ChainConfig(acceptance="median"),
-        fl=FLConfig(aggregation="fedavg", dp="laplace", noise_multiplier=0.002, dp_clip=5.0),
-        preset="iiot",
-    )
-
-
-def ioht() -> BCFLConfig:
-    """Internet of Health Things (Rahman et al., IEEE IoT-J 2020): wearables, contracts, local DP."""
-    return BCFLConfig(
-        env=EnvConfig(fl_mode="sync", sync_deadline_s=20.0, max_rounds=80, target_accuracy=0.85),
-        network=NetworkConfig(
-            mobility=MobilityConfig(
-                backend="builtin", speed_mean_kmh=4.5, speed_std_kmh=1.0, arrival_rate_per_s=0.05
-            ),
-            road=RoadConfig(
-                kind="grid", rows=3, cols=3, block_length_m=150.0, speed_limit_kmh=10.0
-            ),
-            infra=InfraConfig(num_rsus=4, rsu_coverage_m=250.0),
-            compute=ComputeConfig(
-                cpu_mean_ghz=0.8, cpu_std_ghz=0.1, energy_budget_j=25.0, cycles_per_sample=1e7
-            ),
-            upload_payload_mbit=2.0,
-        ),
-        chain=ChainConfig(contract_rules=True),
-        fl=FLConfig(
-            partition="quantity",
-            quantity_sigma=1.0,
-            aggregation="fedavg",
-            dp="gaussian",
-            noise_multiplier=0.01,
-            dp_clip=5.0,
-        ),
-        preset="ioht",
-    )
-
-
-PRESETS = {"iov": iov, "iiot": iiot, "ioht": ioht}
-
-
-def make_config(
-    preset: str = "iov", config: BCFLConfig | None = None, **overrides: Any
-) -> BCFLConfig:
-    """The preset's config (or ``config``) with ``overrides`` applied."""
-    if config is not None:
-        if not isinstance(config, BCFLConfig):
-            raise ValueError(f"config must be a BCFLConfig, got {type(config).__name__}")
-        base = config
-    else:
-        if preset not in PRESETS:
-            raise ValueError(f"preset={preset!r} is not allowed: choose one of {sorted(PRESETS)}")
-        base = PRESETS[preset]()
-    cfg = with_overrides(base, **overrides)
-    # Re-run the cross-section checks that dataclasses.replace on a leaf does not trigger.
-    BCFLConfig.__post_init__(cfg)
-    return cfg
+        return build(cls, data, "")

@@ -124,7 +124,7 @@ class ActionTarget:
             shape, dtype, value, seed = case
             rng = np.random.default_rng(seed)
             with np.errstate(all="ignore"):
-                raw = rng.uniform(-1.0, 1.0, size=shape)
+                raw = np.asarray(rng.uniform(-1.0, 1.0, size=shape))
                 if raw.size and rng.random() < 0.3:
                     raw.flat[rng.integers(raw.size)] = value
                 action: Any = raw.astype(dtype)
@@ -171,7 +171,9 @@ class PayloadTarget:
     def __call__(self, payload: Any) -> str:
         self.round += 1
         chain = self.chain
-        chain.assign_task(self.round, chain.tasks.latest[1], ["veh0"], float(self.round))
+        latest = chain.tasks.latest
+        assert latest is not None  # genesis published model version 0
+        chain.assign_task(self.round, latest[1], ["veh0"], float(self.round))
         identity = chain.identity("veh0")
         try:
             tx = identity.transaction("update", payload)
@@ -203,7 +205,7 @@ class CellTarget:
         for _ in range(3):
             env.step(env.action_space.sample())
         self.original = self.folder / "ledger.sqlite"
-        env.unwrapped.ledger.save(self.original)  # type: ignore[attr-defined]
+        bcfl_env.unwrap(env).ledger.save(self.original)
         self.copy = self.folder / "case.sqlite"
 
     def __call__(self, case: tuple[tuple[str, str], int, Any]) -> str:

@@ -1,0 +1,238 @@
+"""The leaderboard's training tracks: every learned selector, trained with the same budget.
+
+* **Per-scenario track**: each algorithm is trained on each scenario of the suite (its shipped
+  hyperparameters, ``--seeds`` training seeds) and evaluated on that scenario's held-out seeds.
+  Rows are labelled ``<algo>-per-scenario``.
+* **Generalisation track**: the models trained on ``iov-default`` are also evaluated on every
+  other scenario, without retraining. Rows are labelled ``<algo>-trained-on-iov``.
+
+Every algorithm gets the same budget, counted in decision epochs (FL rounds, the expensive unit):
+``--rounds`` environment steps for the score-action algorithms (PPO, A2C, SAC, TD3), and
+``--rounds`` x K one-vehicle picks for the picking ones (DQN, MaskablePPO, FAVOR), which fill an
+epoch with K picks. Nobody is tuned in this track: each algorithm runs its shipped YAML entry.
+
+Rows go to ``--out`` (JSON lines, one per episode, with the training seed, budget, wall time,
+hyperparameter entry, commit and date). A job whose rows are already there is skipped, so an
+interrupted run resumes where it stopped.
+
+Usage: python -m training.tracks [--algos ...] [--seeds 0 1 2] [--rounds 2000] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo", "favor")
+PICKING = ("dqn", "maskable_ppo", "favor")
+GENERALISES_FROM = "iov-default"
+# a row's policy label is ``<algo><suffix>`` for its track (training.leaderboard_page reads these)
+TRACK_SUFFIX = {"per-scenario": "-per-scenario", "generalisation": "-trained-on-iov"}
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _train(algo: str, scenario: Any, seed: int, steps: int, runs: Path) -> tuple[Any, str]:
+    """Train; return (something :func:`_selector` deploys, the hyperparameter entry used)."""
+    import gymnasium as gym
+
+    if algo == "favor":
+        from agents.favor import FavorSelector
+
+        env = gym.make(scenario.env_id, **scenario.overrides)
+        selector = FavorSelector(env, timesteps=steps, train_seed=seed)
+        path = runs / f"{scenario.name}__favor__{seed}.zip"
+        selector.model.save(path)
+        env.close()
+        return path, "agents/favor.py (train_favor defaults)"
+    from training.train import hyperparams_entry, train
+
+    run = train(
+        algo, scenario.env_id, steps, seed, None, dict(scenario.overrides), runs,
+        progress=False, checkpoint_every=10**9, keep_checkpoints=1,
+    )  # fmt: skip
+    return (
+        run / "model.zip",
+        f"training/hyperparams/{algo}.yml#{hyperparams_entry(algo, scenario.env_id)}",
+    )
+
+
+def _selector(algo: str, model: Path, env: Any) -> Any:
+    if algo == "favor":
+        from agents.favor import FavorSelector
+
+        return FavorSelector(env, model=model)
+    from agents import load_selector
+
+    return load_selector(model, env)
+
+
+def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
+    """Train ``algo`` on one scenario with one seed, then evaluate it (on every scenario when it
+    was trained on :data:`GENERALISES_FROM`)."""
+    import gymnasium as gym
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    import bcfl_env  # noqa: F401 - registers the ids
+    from bcfl_env import unwrap
+    from training.evaluate import run_episode
+    from training.machine import cpu_model
+    from training.suite import SUITE_VERSION, SUITES
+
+    algo, scenario_name, seed, rounds, runs_dir = spec
+    suite = SUITES["default"]
+    scenario = next(s for s in suite if s.name == scenario_name)
+    probe = gym.make(scenario.env_id, **scenario.overrides)
+    k = int(unwrap(probe).budget)
+    probe.close()
+    steps = rounds * k if algo in PICKING else rounds
+    runs = Path(runs_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    model, entry = _train(algo, scenario, seed, steps, runs)
+    wall = time.perf_counter() - start
+    common = {
+        "train_seed": seed, "trained_on": scenario.name, "budget_rounds": rounds,
+        "timesteps": steps, "train_wall_s": round(wall, 1), "hyperparams": entry,
+        "commit": _commit(), "date": dt.date.today().isoformat(),
+        "suite_version": SUITE_VERSION, "bcfl_env": bcfl_env.__version__,
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
+    }  # fmt: skip
+    targets = suite if scenario.name == GENERALISES_FROM else [scenario]
+    rows = []
+    for target in targets:
+        env = gym.make(target.env_id, **target.overrides)
+        selector = _selector(algo, model, env)
+        for eval_seed in target.seeds:
+            result = run_episode(env, selector, eval_seed)
+            max_rounds = int(unwrap(env).config.env.max_rounds)
+            base = {"scenario": target.name, "seed": eval_seed, **result, "max_rounds": max_rounds}
+            if target.name == scenario.name:
+                rows.append(_row(algo, "per-scenario", base, common))
+            if scenario.name == GENERALISES_FROM:
+                rows.append(_row(algo, "generalisation", base, common))
+        env.close()
+    return rows
+
+
+def _row(algo: str, track: str, episode: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    return {"policy": algo + TRACK_SUFFIX[track], "track": track, **episode, **common}
+
+
+def _done(out: Path) -> set[tuple[str, str, int]]:
+    """(algo, scenario trained on, seed) of the jobs whose rows ``out`` already holds."""
+    done = set()
+    if out.is_file():
+        for line in out.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done.add((r["policy"].split("-")[0], r["trained_on"], int(r["train_seed"])))
+    return done
+
+
+def run_tracks(
+    out: Path, algos: list[str] | tuple[str, ...] = ALGOS, seeds: list[int] | None = None,
+    rounds: int = 2000, scenarios: list[str] | None = None, jobs: int = 2,
+    runs_dir: Path | None = None, backend: str = "pool", address: str | None = None,
+) -> int:  # fmt: skip
+    """Run every (algorithm, scenario, seed) job not yet in ``out``; returns how many ran.
+
+    ``backend='pool'``: ``jobs`` local processes, rows written as each job ends (an interrupted
+    run resumes). ``backend='ray'``: one Ray task per job (a local cluster of ``jobs`` CPUs, or
+    the one at ``address``), rows written when all have ended.
+    """
+    from training.suite import SUITES
+
+    scenarios = scenarios or [s.name for s in SUITES["default"]]
+    runs_dir = runs_dir or Path(tempfile.gettempdir()) / "bcfl-track-runs"
+    done = _done(out)
+    specs = [
+        (algo, scenario, seed, rounds, str(runs_dir))
+        for seed in (seeds if seeds is not None else [0, 1, 2])
+        for scenario in sorted(scenarios, key=lambda s: s != GENERALISES_FROM)
+        for algo in algos
+        if (algo, scenario, seed) not in done
+    ]
+    print(f"{len(specs)} training jobs ({len(done)} already done), backend {backend}", flush=True)
+    if not specs:
+        return 0
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        with out.open("a") as fh:
+            for r in rows:
+                fh.write(json.dumps(r) + "\n")
+        r = rows[0]
+        print(
+            f"{r['policy']:<26} trained on {r['trained_on']:<21} seed {r['train_seed']} "
+            f"{r['train_wall_s']:7.1f} s, {len(rows)} episodes",
+            flush=True,
+        )
+
+    if backend == "ray":
+        from ray import cloudpickle
+
+        from training.backends import run_jobs
+
+        # a Ray worker on another machine may lack this checkout: ship the functions by value
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+        for rows in run_jobs(job, [(spec,) for spec in specs], "ray", address, num_cpus=jobs):
+            write(rows)
+        return len(specs)
+    if backend != "pool":
+        raise ValueError(f"backend={backend!r} is not allowed: choose one of ['pool', 'ray']")
+    with mp.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
+        for rows in pool.imap_unordered(job, specs):
+            write(rows)
+    return len(specs)
+
+
+def main() -> int:
+    from training.suite import SUITES
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--rounds", type=int, default=2000, help="training budget in FL rounds")
+    parser.add_argument("--scenarios", nargs="+", default=[s.name for s in SUITES["default"]])
+    parser.add_argument("--jobs", type=int, default=2, help="parallel training processes")
+    parser.add_argument("--backend", choices=("pool", "ray"), default="pool")
+    parser.add_argument("--address", default=None, help="a Ray cluster to join (--backend ray)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "results" / "leaderboard" / "v1-tracks.jsonl"
+    )
+    parser.add_argument("--runs-dir", type=Path, default=None)
+    args = parser.parse_args()
+    run_tracks(
+        args.out, args.algos, args.seeds, args.rounds, args.scenarios, args.jobs,
+        args.runs_dir, args.backend, args.address,
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
