@@ -84,6 +84,32 @@ class RoundReport:
     handovers: int = 0
 
 
+@dataclass
+class ClockProgress:
+    """What advancing the clock produced: uploads that arrived, jobs dropped (with a reason) and
+    handovers, in the order they happened."""
+
+    arrived: list[Job] = field(default_factory=list)
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+    handovers: int = 0
+
+
+@dataclass
+class Certified:
+    """What the committee's round decided about the arrived updates."""
+
+    completed: list[int]  # identities whose update arrived, in arrival order
+    committee: list[str]
+    committed: bool
+    view: int
+    rejected: list[tuple[int, str]]
+    accepted: list[tuple[Job, UpdateCandidate]]  # in block order
+    poisoned_accepted: int
+    poisoned_rejected: int
+    consensus_s: float
+    safety_violated: bool
+
+
 class World:
     """The coupled simulation behind every preset.
 
@@ -229,46 +255,62 @@ class World:
         """Run one decision epoch with the vehicles in ``slots`` selected (already validated).
 
         The phases, in order: select, train, advance the clock, (mechanisms' round end),
-        certify, aggregate, advance the clock through the committee's agreement, close.
+        certify, aggregate, advance the clock through the committee's agreement. Each phase
+        returns what it produced; the report is assembled from those at the end.
         """
         self.round += 1
-        report = RoundReport(round=self.round)
         start_s, busy_before = self.time_s, self.busy_s
         energy_before = self._energy_spent()
         sync = self.cfg.env.fl_mode == "sync"
         horizon = start_s + self.cfg.env.epoch_length_s
-        self._select(slots, report)
+        selected = [int(i) for i in self.network.slot_identity[slots]]  # before anyone moves
+        dropped = self._select(slots)
         self._train_due(horizon)
         arrived, self.pending_arrivals = self.pending_arrivals, []
-        arrived += self._advance_clock(horizon, report, stop_when_idle=sync)
+        epoch = self._advance_clock(horizon, stop_when_idle=sync)
+        arrived += epoch.arrived
+        dropped += epoch.dropped
         if sync:  # the round ends at its deadline: stragglers are dropped
-            for identity in list(self.jobs):
-                self._drop(identity, "deadline", report)
+            dropped += [self._drop(identity, "deadline") for identity in list(self.jobs)]
         for mechanism in self.mechanisms:
             mechanism.on_round_end(self.round)
-        accepted = self._certify(arrived, report)
-        self._aggregate(accepted, report)
+        certified = self._certify(arrived)
+        staleness = self._aggregate(certified.accepted)
         # the network keeps moving while the committee agrees; uploads finishing now count next epoch
-        if report.consensus_s > 0:
-            self.pending_arrivals = self._advance_clock(self.time_s + report.consensus_s, report)
-        self._close(report, start_s, busy_before, energy_before, sync)
+        agreement = ClockProgress()
+        if certified.consensus_s > 0:
+            agreement = self._advance_clock(self.time_s + certified.consensus_s)
+            self.pending_arrivals = agreement.arrived
+        epoch_s, busy_s = self.time_s - start_s, self.busy_s - busy_before
+        report = RoundReport(
+            round=self.round,
+            selected=selected,
+            selected_slots=[int(s) for s in slots],
+            completed=certified.completed,
+            accepted=[j.identity for j, _ in certified.accepted],
+            rejected=certified.rejected,
+            dropped=dropped + agreement.dropped,
+            in_flight=sorted(set(self.jobs) | {j.identity for j in self.pending_arrivals}),
+            # Sync: the round lasts until its slowest vehicle is done. Async: the epoch length
+            # is fixed, so what a selection costs is the time it keeps vehicles busy, per slot.
+            latency_s=epoch_s if sync else busy_s / self.cfg.env.vehicles_per_round,
+            epoch_s=epoch_s,
+            busy_s=busy_s,
+            energy_j=self._energy_spent() - energy_before,
+            consensus_s=certified.consensus_s,
+            accuracy=self.fl.accuracy,
+            loss=self.fl.loss,
+            staleness=staleness,
+            poisoned_accepted=certified.poisoned_accepted,
+            poisoned_rejected=certified.poisoned_rejected,
+            committee=certified.committee,
+            safety_violated=certified.safety_violated,
+            block_committed=certified.committed,
+            view=certified.view,
+            handovers=epoch.handovers + agreement.handovers,
+        )
         self.last_report = report
         return report
-
-    def _close(
-        self, report: RoundReport, start_s: float, busy_before: float, energy_before: float,
-        sync: bool,
-    ) -> None:  # fmt: skip
-        report.in_flight = sorted(set(self.jobs) | {j.identity for j in self.pending_arrivals})
-        report.energy_j = self._energy_spent() - energy_before
-        report.epoch_s = self.time_s - start_s
-        report.busy_s = self.busy_s - busy_before
-        # Sync: the round lasts until its slowest vehicle is done. Async: the epoch length is
-        # fixed, so what a selection costs is the time it keeps vehicles busy, per selected slot.
-        report.latency_s = (
-            report.epoch_s if sync else report.busy_s / self.cfg.env.vehicles_per_round
-        )
-        report.accuracy, report.loss = self.fl.accuracy, self.fl.loss
 
     def _energy_spent(self) -> float:
         return float((self.network.energy_budget_j - self.network.energy_left_j).sum())
@@ -279,12 +321,13 @@ class World:
         return FleetView(net.positions(), net.present, net.slot_identity)
 
     # ------------------------------------------------------------------ phase: select
-    def _select(self, slots: np.ndarray, report: RoundReport) -> None:
+    def _select(self, slots: np.ndarray) -> list[tuple[int, str]]:
+        """Task the selected vehicles on chain and start their jobs; returns those dropped
+        because their battery cannot pay for the computation."""
         ids = self.network.slot_identity[slots]
-        report.selected = [int(i) for i in ids]
-        report.selected_slots = [int(s) for s in slots]
+        dropped: list[tuple[int, str]] = []
         if slots.size == 0:
-            return
+            return dropped
         self.chain.assign_task(
             self.round, self.global_hash, [self.vehicle_ids[i] for i in ids], self.time_s
         )
@@ -298,7 +341,7 @@ class World:
             self.record.selected(identity, self.round)
             if self.network.energy_left_j[identity] < e_compute[k]:
                 self.chain.cancel_task(self.vehicle_ids[identity])
-                report.dropped.append((identity, "energy"))
+                dropped.append((identity, "energy"))
                 continue
             start, pull_s = self.fl.global_params, 0.0
             for mechanism in self.mechanisms:  # e.g. neighbours' confirmed models over V2V
@@ -310,6 +353,7 @@ class World:
                 identity, int(slot), self.round, self.fl.version, self.global_hash, start,
                 self.time_s + pull_s + float(t_compute[k]), float(e_compute[k]), self.time_s,
             )  # fmt: skip
+        return dropped
 
     # ------------------------------------------------------------------ phase: train
     def _train_due(self, horizon_s: float) -> None:
@@ -334,28 +378,26 @@ class World:
             mechanism.on_trained(trained, max(j.compute_done_s for j in due))
 
     # ------------------------------------------------------------------ phase: advance the clock
-    def _advance_clock(
-        self, until_s: float, report: RoundReport, stop_when_idle: bool = False
-    ) -> list[Job]:
+    def _advance_clock(self, until_s: float, stop_when_idle: bool = False) -> ClockProgress:
         """The one clock loop: advance the network tick by tick to ``until_s`` (or until no job
-        is left, with ``stop_when_idle``); returns the jobs whose upload arrived meanwhile."""
+        is left, with ``stop_when_idle``); returns what happened meanwhile."""
         tick = self.cfg.network.mobility.tick_s
-        arrived: list[Job] = []
+        progress = ClockProgress()
         while self.time_s < until_s - 1e-9:
             if stop_when_idle and not self.jobs:
                 break
-            self._tick(min(tick, until_s - self.time_s), report, arrived)
-        return arrived
+            self._tick(min(tick, until_s - self.time_s), progress)
+        return progress
 
-    def _tick(self, dt: float, report: RoundReport, arrived: list[Job]) -> None:
+    def _tick(self, dt: float, progress: ClockProgress) -> None:
         t0 = self.time_s
         self.busy_s += dt * len(self.jobs)  # every job still computing or uploading [s]
         events = self.network.advance(dt)
-        report.handovers += int(events.handovers.size)
+        progress.handovers += int(events.handovers.size)
         self.time_s = t0 + dt
         for identity in events.departed_ids:
             if int(identity) in self.jobs:
-                self._drop(int(identity), "departure", report)
+                progress.dropped.append(self._drop(int(identity), "departure"))
         # computations that finished in this tick start their upload (needs an RSU)
         starting = [
             j
@@ -373,7 +415,7 @@ class World:
                 max(job.compute_done_s, t0),
             )
             if failed.size:
-                self._drop(job.identity, "coverage", report)
+                progress.dropped.append(self._drop(job.identity, "coverage"))
             else:
                 job.stage = JobStage.UPLOADING
         if not self.uploads.active.any():
@@ -390,7 +432,7 @@ class World:
                 float(transmit_energy_j(tx_power, self.time_s - self.uploads.started_at_s[slot])),
             )
             if job.identity in self.jobs:
-                self._drop(job.identity, reason, report)
+                progress.dropped.append(self._drop(job.identity, reason))
         for slot, when in zip(step.completed, step.completed_at_s, strict=True):
             job = slot_job[int(slot)]
             self._charge(
@@ -399,24 +441,24 @@ class World:
             job.stage, job.arrived_s = JobStage.ARRIVED, float(when)
             self.record.arrived(job.identity, job.arrived_s - job.selected_s)
             del self.jobs[job.identity]
-            arrived.append(job)
+            progress.arrived.append(job)
 
     def _charge(self, job: Job, joules: float) -> None:
         job.energy_j += self.network.spend_energy(job.identity, joules)
 
-    def _drop(self, identity: int, reason: str, report: RoundReport) -> None:
+    def _drop(self, identity: int, reason: str) -> tuple[int, str]:
+        """End a job without an update (its task is cancelled on chain); returns the outcome."""
         job = self.jobs.pop(identity)
         if job.stage is JobStage.UPLOADING:
             self.uploads.cancel(np.array([job.slot]))
         self.chain.cancel_task(self.vehicle_ids[identity])
-        report.dropped.append((identity, reason))
+        return identity, reason
 
     # ------------------------------------------------------------------ phase: certify
-    def _certify(self, arrived: list[Job], report: RoundReport) -> list[tuple[Job, Any]]:
+    def _certify(self, arrived: list[Job]) -> Certified:
         """Each arrived update is signed and sent to the round's committee, which screens,
-        scores and certifies; returns the accepted ``(job, candidate)`` pairs in block order."""
+        scores and certifies; returns its decisions (accepted pairs in block order)."""
         arrived.sort(key=lambda j: (j.arrived_s, j.identity))
-        report.completed = [j.identity for j in arrived]
         txs: list[Transaction] = []
         by_sender: dict[str, Job] = {}
         for job in arrived:
@@ -436,21 +478,28 @@ class World:
             return self._committee_scores(members, jobs)
 
         outcome: RoundOutcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
-        report.committee = outcome.committee
-        report.block_committed, report.view = outcome.committed, outcome.view
+        rejected: list[tuple[int, str]] = []
+        poisoned_rejected = 0
         for sender, reason in outcome.rejected:
             rejected_job = by_sender.get(sender)
             identity = rejected_job.identity if rejected_job else -1
-            report.rejected.append((identity, reason))
+            rejected.append((identity, reason))
             if rejected_job is not None and self.fl.malicious[identity]:
-                report.poisoned_rejected += 1
+                poisoned_rejected += 1
         accepted = [(by_sender[c.sender], c) for c in outcome.accepted]
         self.norm_screen.record(np.array([j.norm for j, _ in accepted]))
-        report.accepted = [j.identity for j, _ in accepted]
-        report.poisoned_accepted = int(sum(self.fl.malicious[j.identity] for j, _ in accepted))
-        report.consensus_s = outcome.consensus_s
-        report.safety_violated = outcome.safety_violated
-        return accepted
+        return Certified(
+            completed=[j.identity for j in arrived],
+            committee=outcome.committee,
+            committed=outcome.committed,
+            view=outcome.view,
+            rejected=rejected,
+            accepted=accepted,
+            poisoned_accepted=int(sum(self.fl.malicious[j.identity] for j, _ in accepted)),
+            poisoned_rejected=poisoned_rejected,
+            consensus_s=outcome.consensus_s,
+            safety_violated=outcome.safety_violated,
+        )
 
     def _committee_scores(
         self, members: list[str], jobs: list[Job]
@@ -475,20 +524,21 @@ class World:
         return scores, baseline
 
     # ------------------------------------------------------------------ phase: aggregate
-    def _aggregate(self, accepted: list[tuple[Job, Any]], report: RoundReport) -> None:
-        """The MBS aggregates only what a certified block accepted and records it on chain."""
+    def _aggregate(self, accepted: list[tuple[Job, UpdateCandidate]]) -> list[int]:
+        """The MBS aggregates only what a certified block accepted and records it on chain;
+        returns the staleness of each aggregated update."""
         if not accepted:
-            return
+            return []
         jobs = [j for j, _ in accepted]
         params = torch.stack([j.trained_params() for j in jobs])
         staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
         samples = self.record.reported_sizes[[j.identity for j in jobs]]
         weights = self.fl.aggregate(params, samples, staleness)
-        report.staleness = staleness.tolist()
         inputs = [(c.tx.tx_id, float(w)) for (_, c), w in zip(accepted, weights, strict=True)]
         self.global_hash = self.chain.record_aggregation(
             self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs
         )
+        return [int(s) for s in staleness]
 
     def _seat(self, member: str) -> int:
         """Validation subset of a committee member: RSU i holds subset i."""
