@@ -21,29 +21,27 @@ import torch
 
 import bcfl_env  # noqa: F401
 from agents import make_selector
+from bcfl_env import unwrap
+from training.rollout import run_episode
 
 CHECKPOINTS_S = (50.0, 100.0, 150.0)
 
 
 def episode(rounds: int, seed: int, **overrides: Any) -> dict[str, Any]:
     env = gym.make("bcfl/IoV-v1", max_rounds=rounds, target_accuracy=1.0, **overrides)
-    selector = make_selector("random", env, seed=seed)
-    obs, info = env.reset(seed=seed)
-    curve = [(0.0, info["accuracy"])]
-    start = time.perf_counter()
-    for _ in range(rounds):
-        action, _ = selector.predict(obs)
-        obs, _, _, _, info = env.step(action)
-        curve.append((info["sim_time_s"], info["accuracy"]))
+    start = time.perf_counter()  # reset included
+    result = run_episode(env, make_selector("random", env, seed=seed), seed)
     wall = time.perf_counter() - start
-    world = env.unwrapped.world  # type: ignore[attr-defined]
-    env.unwrapped.ledger.verify()  # type: ignore[attr-defined]
-    out: dict[str, Any] = {"final": info["accuracy"], "steps_per_s": rounds / wall}
+    base = unwrap(env)
+    base.ledger.verify()
+    curve = result["curve"]
+    out: dict[str, Any] = {"final": result["final_accuracy"], "steps_per_s": rounds / wall}
     for t in CHECKPOINTS_S:
         out[f"acc@{t:.0f}s"] = max(a for s, a in curve if s <= t)
-    if world.dag_sharing is not None:
-        out.update(world.dag_sharing.stats)
-        out["verified"] = world.dag_sharing.verify()
+    assert base.world is not None
+    if base.world.dag_sharing is not None:
+        out.update(base.world.dag_sharing.stats)
+        out["verified"] = base.world.dag_sharing.verify()
     return out
 
 

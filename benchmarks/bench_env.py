@@ -43,7 +43,15 @@ COMPONENTS = {
     ),
     "evaluation and scoring": ("evaluation.py",),
     "observation": ("observation.py",),
-    "env and world glue": ("world.py", "envs/core.py", "envs/reward.py", "bench_env.py"),
+    "env and world glue": (
+        "world.py",
+        "jobs.py",
+        "server_record.py",
+        "mechanism.py",
+        "envs/core.py",
+        "envs/reward.py",
+        "bench_env.py",
+    ),  # fmt: skip
 }
 
 
