@@ -12,6 +12,10 @@ from bcfl_env.provenance import recompute_model
 __all__ = ["main"]
 
 
+def _is_block_hash(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bcfl audit", description=__doc__)
     parser.add_argument("ledger", help="SQLite file written by Ledger.save")
@@ -27,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         "--min-height", type=int, help="a height known out of band; a shorter ledger fails"
     )
     args = parser.parse_args(argv)
+    if args.expect_head is not None and not _is_block_hash(args.expect_head):
+        # an unset shell variable gives "": that must not switch the rollback check off
+        parser.error(
+            f"--expect-head={args.expect_head!r} is not a block hash: expected 64 hex digits "
+            "(the full head the audit prints)"
+        )
     ok, text = audit(
         args.ledger, recompute_model if args.deep else None, args.expect_head, args.min_height
     )

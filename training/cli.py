@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             from bcfl_env.audit import main as audit_main
 
             extra = ["--deep"] if args.deep else []
-            if args.expect_head:
+            if args.expect_head is not None:  # "" too: the audit refuses it, never skips it
                 extra += ["--expect-head", args.expect_head]
             if args.min_height is not None:
                 extra += ["--min-height", str(args.min_height)]

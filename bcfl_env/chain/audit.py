@@ -45,7 +45,8 @@ def audit(
         models += f", {report.models_recomputed} global models recomputed from their inputs"
     lines = [
         f"ledger {path}: OK",
-        f"  blocks        {report.blocks} (head {ledger.head_hash[:16]}..., signed by the MBS)",
+        f"  blocks        {report.blocks}, signed by the MBS",
+        f"  head          {ledger.head_hash}",
         f"  transactions  {report.transactions}  "
         + ", ".join(f"{k}={v}" for k, v in sorted(report.kinds.items())),
         f"  signatures    {report.signatures} checked",

@@ -9,13 +9,13 @@ valid. For n = 3f + 1 members the quorum is 2f + 1.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from bcfl_env.chain.crypto import canonical_bytes, sha256_hex
 from bcfl_env.chain.merkle import merkle_root
 from bcfl_env.chain.transactions import Transaction
+from bcfl_env.untrusted import parse_untrusted
 
 __all__ = ["Block", "make_header", "quorum_size"]
 
@@ -66,7 +66,7 @@ class Block:
         return sha256_hex(self.header)
 
     def header_fields(self) -> dict[str, Any]:
-        data = json.loads(self.header)
+        data = parse_untrusted(self.header)  # a stored header is data from a file
         if not isinstance(data, dict):
             raise ValueError("block header is not a JSON object")
         return data
@@ -80,7 +80,7 @@ class Block:
 
     @staticmethod
     def qc_from_bytes(raw: bytes) -> list[tuple[str, bytes]]:
-        data = json.loads(raw)
+        data = parse_untrusted(raw)
         if not isinstance(data, list):
             raise ValueError("a quorum certificate is a list of [member, signature]")
         qc = [(str(member), bytes.fromhex(sig)) for member, sig in data]

@@ -35,6 +35,7 @@ that precede it, and no transaction may be added twice.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,9 @@ class DagIntegrityError(Exception):
         self.index, self.what = index, what
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 @dataclass(frozen=True)
 class DagTransaction(Transaction):
     """A chain transaction's bytes and id, with the DAG's own body rules."""
@@ -91,7 +95,7 @@ class DagTransaction(Transaction):
         p = data["payload"]
         if not isinstance(p, dict) or set(p) != {"model", "approves", "checks", "time_s"}:
             raise ValueError("payload holds exactly model, approves, checks and time_s")
-        if not (isinstance(p["model"], str) and len(p["model"]) == 64):
+        if not (isinstance(p["model"], str) and _HEX64.fullmatch(p["model"])):
             raise ValueError("model must be a SHA-256 hex digest")
         approves, checks = p["approves"], p["checks"]
         if not (isinstance(approves, list) and all(isinstance(a, str) for a in approves)):

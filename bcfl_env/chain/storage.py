@@ -18,6 +18,7 @@ from bcfl_env.chain.block import Block
 from bcfl_env.chain.errors import LedgerIntegrityError
 from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.transactions import Transaction
+from bcfl_env.untrusted import parse_untrusted
 
 __all__ = ["LedgerBusyError", "StoredLedger", "load_ledger", "save_ledger"]
 
@@ -162,7 +163,7 @@ def _model_refs(blocks: list[Block]) -> dict[int, list[str]]:
     refs: dict[int, list[str]] = {}
     for height, block in enumerate(blocks):
         for tx in block.transactions:
-            data = json.loads(tx.body)
+            data = tx.envelope()
             payload = data.get("payload") or {}
             for key in ("params", "model", "base_model"):
                 digest = payload.get(key) if isinstance(payload, dict) else None
@@ -192,7 +193,7 @@ def load_ledger(path: Path) -> StoredLedger:
             signed_head: Any = None
             try:
                 if head is not None:
-                    signed_head = json.loads(_blob(head, "meta.signed_head"))
+                    signed_head = parse_untrusted(_blob(head, "meta.signed_head"))
                     # stored canonically (sorted keys, lower-case hex): other bytes were edited
                     signature = str(signed_head.get("signature"))
                     if (
@@ -246,4 +247,7 @@ def load_ledger(path: Path) -> StoredLedger:
         ) from exc
     except KeyError as exc:
         raise LedgerIntegrityError(None, f"{path} lacks ledger metadata {exc}") from exc
+    except (UnicodeDecodeError, RecursionError, OverflowError, MemoryError) as exc:
+        # a damaged file can break SQLite's text decoding (a flipped byte in the schema page)
+        raise LedgerIntegrityError(None, f"{path} is not a readable ledger file: {exc!r}") from exc
     return stored

@@ -98,22 +98,25 @@ class TaskBook:
         """(candidate or None, sender, rejection reason) for one submitted update."""
         if len(tx.body) > MAX_UPDATE_BYTES:
             return None, "?", "oversized"
+        # The signer's name is inside the signed body, so the body is parsed first, within
+        # bounds (bcfl_env.untrusted: never an exception); nothing in it is interpreted before
+        # the sender's certificate and signature check out.
         try:
-            data = tx.decoded()
+            data = tx.envelope()
         except ValueError:
             return None, "?", "malformed"
         sender, payload = data["sender"], data["payload"]
         if not isinstance(sender, str):
             return None, "?", "malformed"
-        if data["kind"] != "update":
-            return None, sender, "not_an_update"
-        if update_payload_problem(payload) is not None:
-            return None, sender, "malformed"
         why = identities.status(sender, "vehicle", now_s)
         if why is not None:
             return None, sender, why
         if not verify_signature(identities.public_key(sender), tx.signature, tx.body):
             return None, sender, "bad_signature"
+        if data["kind"] != "update":
+            return None, sender, "not_an_update"
+        if update_payload_problem(payload) is not None:
+            return None, sender, "malformed"
         if tx.tx_id in self.seen:
             return None, sender, "replay"
         task = self.open.get(sender)

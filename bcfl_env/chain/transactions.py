@@ -22,13 +22,15 @@ kind             sender  payload
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from bcfl_env.chain.crypto import KeyPair, canonical_bytes, sha256_hex
+from bcfl_env.untrusted import parse_untrusted
 
 __all__ = ["KINDS", "Transaction", "make_transaction"]
+
+MAX_BODY_BYTES = 16 << 20  # the largest transaction body any participant may sign [bytes]
 
 KINDS = (
     "enrol",
@@ -57,9 +59,9 @@ class Transaction:
 
     def envelope(self) -> dict[str, Any]:
         """The body as ``{kind, sender, payload}``, of any kind; ``ValueError`` otherwise."""
-        # NaN and Infinity are not JSON, and canonical bytes never hold them: a body with them
-        # was made by hand, and is malformed rather than a number to compute with
-        data = json.loads(self.body, parse_constant=_not_json)
+        # bodies come from outside: parsed within bounds (depth, size, finite numbers only), so
+        # a hostile body is a ValueError here, never a RecursionError or an OverflowError later
+        data = parse_untrusted(self.body, max_bytes=MAX_BODY_BYTES)
         if not isinstance(data, dict) or set(data) != {"kind", "sender", "payload"}:
             raise ValueError("transaction body must hold exactly kind, sender and payload")
         return data
@@ -77,10 +79,6 @@ class Transaction:
     def leaf(self) -> bytes:
         """Merkle leaf: the transaction's full bytes, signature included."""
         return self.body + self.signature
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not a JSON value")
 
 
 def make_transaction(kind: str, sender: str, payload: dict[str, Any], key: KeyPair) -> Transaction:

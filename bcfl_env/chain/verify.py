@@ -24,7 +24,6 @@ expected versus found.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -48,6 +47,7 @@ from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.tasks import update_payload_problem
 from bcfl_env.chain.voting import ballot_problem, tally
 from bcfl_env.config import AcceptanceRule, KeySource
+from bcfl_env.untrusted import parse_untrusted
 
 __all__ = ["SENDER_ROLES", "LedgerVerifier", "ModelRecompute", "VerificationReport"]
 
@@ -174,7 +174,10 @@ class LedgerVerifier:
                 )
             except LedgerIntegrityError:
                 raise
-            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            except (
+                ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+                RecursionError,
+            ) as exc:  # fmt: skip
                 raise LedgerIntegrityError(height, f"malformed content: {exc!r}") from exc
         self.report.blocks = len(self.blocks)
         self.report.certificates = len(self.certs)
@@ -595,7 +598,7 @@ class LedgerVerifier:
             return f"evidence against unknown member {member!r}"
         headers = [bytes.fromhex(h) for h in p["headers"]]
         sigs = [bytes.fromhex(s) for s in p["signatures"]]
-        parsed = [json.loads(h) for h in headers]
+        parsed = [parse_untrusted(h) for h in headers]
         heights = {h["height"] for h in parsed}
         if len(headers) != 2 or headers[0] == headers[1] or len(heights) != 1:
             return "evidence needs two different headers at one height"

@@ -47,13 +47,19 @@ def with_overrides(cfg: BCFLConfig, **overrides: Any) -> BCFLConfig:
         by_name.setdefault(path[-1], []).append(path)
     sections = _section_paths()
     changes: dict[tuple[str, ...], Any] = {}
+    spelled: dict[tuple[str, ...], str] = {}  # path -> the key that set it
     for key, value in overrides.items():
         if key == "config":
             raise ValueError(
                 "'config' cannot be mixed into with_overrides; pass it to the env directly"
             )
         for path, leaf_value in _resolve(key, value, leaves, by_name, sections):
-            changes[path] = leaf_value
+            if path in changes:  # two spellings of one key: order-free means refuse, not last wins
+                raise ValueError(
+                    f"config key {'.'.join(path)!r} is set twice, by {spelled[path]!r} and "
+                    f"{key!r}: give it once"
+                )
+            changes[path], spelled[path] = leaf_value, key
     return _apply(cfg, changes)
 
 

@@ -438,11 +438,30 @@ class BCFLConfig:
                 f"is out of range: allowed at most {MAX_TICKS_PER_EPOCH} (lengthen tick_s or shorten "
                 "the epoch)"
             )
+        shortest = self.shortest_cert_validity_s
+        if self.chain.cert_validity_s < shortest:
+            raise ValueError(
+                f"chain.cert_validity_s={self.chain.cert_validity_s} is out of range: the CA renews "
+                "certificates at round ends, a quarter of their validity ahead, so one must "
+                "outlive four rounds (the epoch plus the committee's slowest agreement); allowed "
+                f"at least {shortest:.6g} with this epoch and committee"
+            )
         if self.chain.committee_size > self.network.infra.num_rsus:
             raise ValueError(
                 f"chain.committee_size={self.chain.committee_size} is out of range: allowed "
                 f"[1, network.infra.num_rsus={self.network.infra.num_rsus}]"
             )
+
+    @property
+    def shortest_cert_validity_s(self) -> float:
+        """The shortest certificate validity an honest run survives [s]: four times the longest
+        gap between two round ends (an epoch, every committee member's view-change timeout, and
+        ten mean proof-of-work intervals under ``pow_latency``)."""
+        chain = self.chain
+        gap = self.env.epoch_length_s + chain.committee_size * chain.view_change_timeout_s
+        if chain.consensus == "pow_latency":
+            gap += 10 * chain.pow_mean_block_s
+        return 4 * gap
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -105,10 +105,15 @@ class _Validated:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(cast(Any, self)):  # a mixin of dataclasses only
             value = getattr(self, f.name)
+            key = f"{self._section}.{f.name}" if self._section else f.name
             if type(value).__module__ == "numpy" and hasattr(value, "item"):
+                if getattr(value, "ndim", 0) != 0:  # an array is not one value: say whose
+                    raise ValueError(
+                        f"{key}={value!r} must be a single value, got an array of shape "
+                        f"{getattr(value, 'shape', '?')}"
+                    )
                 value = value.item()  # a numpy scalar: validate and store the Python value
                 object.__setattr__(self, f.name, value)
-            key = f"{self._section}.{f.name}" if self._section else f.name
             meta = f.metadata
             if "rng" in meta:
                 if value is None and meta.get("optional"):

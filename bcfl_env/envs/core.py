@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
@@ -235,6 +235,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         world = self._require_world()
         ignored: list[int] = []
+        if type(action).__module__.startswith("torch"):  # a tensor, maybe with a grad: its values
+            action = cast(Any, action).detach().cpu().numpy()
         if isinstance(action, Selection):  # explicit slots, e.g. from DiscreteSelection's picks
             slots = self._picked_slots(action.slots)
             self._episode_actions.append([int(s) for s in slots])

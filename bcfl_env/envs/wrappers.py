@@ -28,6 +28,18 @@ def with_picked_column(matrix: np.ndarray, picked: Any, layout: str) -> np.ndarr
     return in_layout(np.concatenate([matrix, col], axis=1), layout)
 
 
+def _one_pick(action: Any) -> int | None:
+    """The pick an action names: one integer (a Python or numpy integer, or a one-element integer
+    array, as SB3's DQN and MaskablePPO give); None for anything else (floats such as 1.7 or inf,
+    strings, bytes, booleans, several values), which are refused, not rounded."""
+    if isinstance(action, bool | np.bool_ | str | bytes):
+        return None
+    arr = np.asarray(action)
+    if arr.size != 1 or arr.ndim > 1 or not np.issubdtype(arr.dtype, np.integer):
+        return None
+    return int(arr.reshape(-1)[0])
+
+
 class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray]):
     """Build a selection one vehicle at a time with ``Discrete(N + 1)`` actions.
 
@@ -96,9 +108,12 @@ class DiscreteSelection(gym.Wrapper[np.ndarray, np.int64, np.ndarray, np.ndarray
         return mask
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        a = int(np.asarray(action).item()) if np.ndim(action) <= 1 and np.size(action) == 1 else -1
-        if not 0 <= a <= self.n:
-            raise ValueError(f"action must be an integer in [0, {self.n}], got {action!r}")
+        a = _one_pick(action)
+        if a is None or not 0 <= a <= self.n:
+            raise ValueError(
+                f"action must be one integer in [0, {self.n}] (a slot, or {self.n} for done), "
+                f"got {action!r}"
+            )
         eligible = self.base.eligible_slots()
         finish = a == self.n
         if not finish:

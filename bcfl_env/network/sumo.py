@@ -103,7 +103,13 @@ class SumoMobility:
             road = cfg.road
             net_file = generate_grid_net(road.rows, road.cols, road.block_length_m, road.speed_limit_kmh / 3.6,
                                          Path(self._tmp.name) / "grid.net.xml")  # fmt: skip
-        self.roads, from_node = roads_from_sumo_net(net_file)
+        try:
+            self.roads, from_node = roads_from_sumo_net(net_file)
+        except Exception as exc:  # sumolib raises XML parser errors of several types
+            raise ValueError(
+                f"network.mobility.sumo_net_file={str(net_file)!r} is not a SUMO network "
+                f"(.net.xml): {type(exc).__name__}: {exc}"
+            ) from None
         if SumoMobility._active is not None:
             SumoMobility._active._close()
         libsumo.start([
