@@ -9,7 +9,6 @@ the Flower strategy) a model file must hold a ``SlotSetPolicy``, which runs on a
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from agents.base import Selector, SlotSpec, observed_eligible
 from agents.registry import SELECTORS, SHIPPED_SELECTOR, make_selector
 from agents.safe_load import UnreadableModelError, safe_custom_objects
 from bcfl_env.envs import unwrap, with_picked_column
+from bcfl_env.untrusted import parse_untrusted
 
 __all__ = [
     "ALGOS",
@@ -172,11 +172,18 @@ def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Sele
     manifest: dict[str, Any] = {}
     if manifest_path.is_file():
         try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            manifest = parse_untrusted(manifest_path.read_bytes())
+        except (OSError, ValueError) as exc:
             raise ValueError(f"{manifest_path} is not readable JSON: {exc}") from None
-    algo = manifest.get("algo") or path.stem.split("__")[0]
+        if not isinstance(manifest, dict):
+            raise ValueError(f"{manifest_path}: a manifest is a JSON object")
     algos = algorithms()
+    if "algo" in manifest and manifest["algo"] not in algos:
+        raise ValueError(
+            f"{manifest_path}: field 'algo'={manifest['algo']!r} is not allowed: choose one of "
+            f"{sorted(algos)}"
+        )
+    algo = manifest.get("algo") or path.stem.split("__")[0]
     if algo not in algos:
         raise ValueError(f"cannot tell the algorithm of {path}: expected a manifest.json beside it")
     space_env = bcfl_env.DiscreteSelection(env) if algo in PICKING_ALGOS else env
@@ -189,11 +196,24 @@ def load_model(path: Path, env: gym.Env[Any, Any], unsafe: bool = False) -> Sele
             )
         # an older manifest without env_id: the entry of the env the model is loaded into
         env_id = manifest.get("env_id") or (env.spec.id if env.spec else FALLBACK_ENV)
+        if not isinstance(env_id, str):
+            raise ValueError(f"{manifest_path}: field 'env_id' must be a string, got {env_id!r}")
         raw = manifest.get("hyperparams_raw") or load_hyperparams(algo, env_id)
+        if not isinstance(raw, dict):
+            raise ValueError(
+                f"{manifest_path}: field 'hyperparams_raw' must be an object, got "
+                f"{type(raw).__name__}"
+            )
         raw = {k: v for k, v in raw.items() if k not in ZOO_ONLY_KEYS}
         policy = policy_class(str(raw.get("policy", "MlpPolicy")))
         if isinstance(policy, str):
-            policy = algos[algo].policy_aliases[policy]
+            aliases = algos[algo].policy_aliases
+            if policy not in aliases:
+                raise ValueError(
+                    f"{manifest_path}: field 'hyperparams_raw.policy'={policy!r} is not allowed: "
+                    f"choose one of {sorted(aliases) + ['SlotSetPolicy']}"
+                )
+            policy = aliases[policy]
         built = {k: schedule(v) for k, v in raw.items() if k != "policy"}
         try:
             custom = safe_custom_objects(

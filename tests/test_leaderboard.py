@@ -262,3 +262,65 @@ def test_check_wants_every_training_seed_on_every_held_out_seed(tmp_path):
         ValueError, match=r"ppo-per-scenario \(training seed 1\)/iov-smoke: seeds missing \[1000\]"
     ):
         check_submission([_write(tmp_path / "short.jsonl", short)], "smoke")
+
+
+def _smoke_row() -> dict:
+    return {
+        **_row("mine", "iov-smoke", 1000, 120.0), "max_rounds": 4, "suite_version": 1,
+        "bcfl_env": "0.1.0",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"time_to_target_s": -1000.0, "sim_time_s": 10.0}, "time_to_target_s"),
+        ({"time_to_target_s": 0.0}, "time_to_target_s"),
+        ({"time_to_target_s": "fast"}, "time_to_target_s"),
+        ({"sim_time_s": -5.0}, "sim_time_s"),
+        ({"final_accuracy": 7.5}, "final_accuracy"),
+        ({"seed": "1000"}, "seed"),
+        ({"seed": 1000.7}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"policy": ["a", "b"]}, "policy"),
+        ({"policy": "evil|name"}, "policy"),
+        ({"policy": "two\nlines"}, "policy"),
+        ({"poisoned_accepted": -1}, "poisoned_accepted"),
+    ],
+)
+def test_check_refuses_impossible_rows_in_one_line(tmp_path, change, needle):
+    from training.leaderboard import check_submission
+
+    with pytest.raises(ValueError, match=needle) as err:
+        check_submission([_write(tmp_path / "bad.jsonl", [{**_smoke_row(), **change}])], "smoke")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ('["not", "a", "row"]', "not an object"),
+        ('{"policy": "x", "seed": Infinity}', "not a JSON number"),
+        ("[" * 5000 + "]" * 5000, "nested deeper"),
+        ("{}", "policy"),
+    ],
+)
+def test_check_and_build_refuse_malformed_lines_in_one_line(tmp_path, line, needle):
+    from training.leaderboard import check_submission
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text(line + "\n")
+    for call in (
+        lambda: check_submission([path], "smoke"),
+        lambda: build_leaderboard([path], tmp_path),
+    ):
+        with pytest.raises(ValueError, match=needle) as err:
+            call()
+        assert "bad.jsonl:1" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_negative_time_can_never_top_the_table(tmp_path):
+    rows = [_row("honest", "iov-default", 1000 + s, 120.0) for s in range(3)]
+    rows.append({**_row("cheat", "iov-default", 1000, -1000.0), "sim_time_s": 10.0})
+    with pytest.raises(ValueError, match="time_to_target_s"):
+        build_leaderboard([_write(tmp_path / "r.jsonl", rows)], tmp_path)

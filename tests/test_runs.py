@@ -121,3 +121,59 @@ def test_the_demo_says_what_it_does_and_how_long_it_takes(tmp_path, capsys):
         assert phase in text
     assert (tmp_path / "demo" / "leaderboard.md").is_file()
     assert len(list((tmp_path / "demo" / "runs").glob("*/checkpoints/*.zip"))) <= 3
+
+
+# ---------------------------------------------------------------- resume and evaluate trust nothing
+def test_a_truncated_state_npz_falls_back_to_the_next_intact_checkpoint(whole, tmp_path):
+    torn = tmp_path / "torn-npz"
+    shutil.copytree(whole, torn)
+    npz = torn / "model.state.npz"
+    npz.write_bytes(npz.read_bytes()[: len(npz.read_bytes()) // 2])  # a save killed mid-write
+    with pytest.warns(UserWarning, match="skipping checkpoint model"):
+        resumed = train("ppo", "bcfl/IoV-v1", None, 3, 1, {}, tmp_path, resume=torn)
+    a, b = _params(whole / "model.zip"), _params(resumed / "model.zip")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_replay_longer_than_an_episode_is_refused_at_once(whole, tmp_path):
+    import time
+
+    crafted = tmp_path / "long-replay"
+    shutil.copytree(whole, crafted)
+    state_path = crafted / "model.state.json"
+    state = json.loads(state_path.read_text())
+    env_state = state["envs"][0]
+    env_state["actions"] = (
+        [env_state["actions"][0]] * 100_000 if env_state["actions"] else [[0.0] * 20] * 100_000
+    )
+    env_state["action_dtypes"] = ["float32"] * 100_000
+    state_path.write_text(json.dumps(state))
+    for other in (crafted / "checkpoints").glob("*.state.json"):
+        other.write_text("{")  # no fallback: the crafted one is the only candidate
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="longer than an episode"), pytest.warns(UserWarning):
+        train("ppo", "bcfl/IoV-v1", None, 3, 1, {}, tmp_path, resume=crafted)
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("policy", "NoSuchPolicy", "policy"),
+        ("hyperparams_raw", [1, 2], "hyperparams_raw"),
+        ("algo", "nope", "algo"),
+    ],
+)
+def test_a_crafted_manifest_is_a_one_line_error_in_evaluate(whole, tmp_path, field, value, message):
+    run = tmp_path / "crafted"
+    shutil.copytree(whole, run)
+    manifest = json.loads((run / "manifest.json").read_text())
+    if field == "policy":
+        manifest["hyperparams_raw"]["policy"] = value
+    else:
+        manifest[field] = value
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    res = _cli("evaluate", "--policy", str(run / "model.zip"), "--suite", "smoke", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,16 @@ def restore_checkpoint(model: BaseAlgorithm, prefix: Path) -> None:
         if state.get("version") != STATE_VERSION or state["num_timesteps"] != model.num_timesteps:
             raise ValueError("state does not belong to this model")
         envs, last_obs = list(state["envs"]), arrays["last_obs"]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"cannot resume from {path}: {exc}") from exc
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        zipfile.BadZipFile,
+        EOFError,
+    ) as exc:  # fmt: skip  (a torn .npz is not a zip: fall back, do not crash)
+        raise ValueError(f"cannot resume from {path}: {exc!r}") from exc
     env = model.get_env()
     assert env is not None
     if len(envs) != env.num_envs:
@@ -138,7 +147,7 @@ def _restore_replay(model: OffPolicyAlgorithm, path: Path) -> None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ValueError(f"cannot resume from {path}: {exc}") from exc
     buffer = model.replay_buffer
     assert buffer is not None

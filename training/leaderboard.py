@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from bcfl_env.untrusted import parse_untrusted, require_finite
 
 __all__ = ["build_leaderboard", "check_submission", "iqm", "probability_of_improvement"]
 
@@ -182,6 +186,85 @@ def _refuse_duplicates(rows: list[dict[str, Any]]) -> None:
         )
 
 
+# a policy name reaches Markdown tables and file names: letters, digits and a few separators
+POLICY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+=(),:/-]{0,119}")
+MAX_LINE_BYTES = 4 << 20  # one episode's row, curve included
+
+
+def _number(row: dict[str, Any], key: str, low: float, high: float, *, low_open: bool = False,
+            optional: bool = False) -> None:  # fmt: skip
+    value = row.get(key)
+    if value is None and optional:
+        return
+    number = require_finite(value, key, low, high)
+    if low_open and number <= low:
+        raise ValueError(f"{key}={value!r} is out of range: must be more than {low}")
+
+
+def _integer(row: dict[str, Any], key: str, low: int, *, optional: bool = False) -> None:
+    value = row.get(key)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{key}={value!r} must be an integer of at least {low}")
+
+
+def validate_row(row: Any) -> None:
+    """Refuse a results row that cannot be an episode (submissions are data from outside).
+
+    Raises:
+        ValueError: the first field that is missing, of the wrong type or out of range, in one
+            line: a policy name outside the safe character set, a seed that is not an integer,
+            times that are not finite and positive, an accuracy outside [0, 1], counts below 0.
+    """
+    if not isinstance(row, dict):
+        raise ValueError(f"a row is not an object but {type(row).__name__}")
+    policy = row.get("policy")
+    if not isinstance(policy, str) or not POLICY_NAME.fullmatch(policy):
+        raise ValueError(
+            f"policy={policy!r} is not allowed: 1-120 letters, digits, spaces or ._+=(),:/- "
+            "starting with a letter or digit"
+        )
+    if not isinstance(row.get("scenario"), str):
+        raise ValueError(f"scenario={row.get('scenario')!r} must be a string")
+    _integer(row, "seed", 0)
+    _integer(row, "train_seed", 0, optional=True)
+    _number(row, "sim_time_s", 0.0, math.inf, low_open=True)
+    _number(row, "time_to_target_s", 0.0, math.inf, low_open=True, optional=True)
+    reached = row.get("time_to_target_s")
+    if reached is not None and reached > row["sim_time_s"] + 1e-9:
+        raise ValueError(f"time_to_target_s={reached!r} is after the episode's end (sim_time_s)")
+    _number(row, "final_accuracy", 0.0, 1.0)
+    _number(row, "return", -math.inf, math.inf)
+    _number(row, "energy_j", 0.0, math.inf)
+    _integer(row, "rounds", 0)
+    _integer(row, "rounds_to_target", 0, optional=True)
+    _integer(row, "poisoned_accepted", 0)
+    _integer(row, "max_rounds", 1, optional=True)
+    curve = row.get("curve")
+    if curve is not None and not (
+        isinstance(curve, list) and all(isinstance(p, list) and len(p) == 2 for p in curve)
+    ):
+        raise ValueError("curve must be a list of [time, accuracy] pairs")
+
+
+def read_rows(paths: list[Path]) -> list[dict[str, Any]]:
+    """Every row of the JSON-lines ``paths``, each parsed within bounds and validated; an error
+    names the file, the line and the field."""
+    rows = []
+    for path in paths:
+        for n, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = parse_untrusted(line, max_bytes=MAX_LINE_BYTES)
+                validate_row(row)
+            except ValueError as exc:
+                raise ValueError(f"{path.name}:{n}: {exc}") from None
+            rows.append(row)
+    return rows
+
+
 def build_leaderboard(
     paths: list[Path], out_dir: Path, references: References | None = None
 ) -> list[dict[str, Any]]:
@@ -199,7 +282,7 @@ def build_leaderboard(
         ValueError: no rows, a duplicate (policy, scenario, seed, training seed), a policy with
             different episode counts across scenarios, or a scenario without a reference.
     """
-    rows = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+    rows = read_rows(paths)
     if not rows:
         raise ValueError("no results found in the given files")
     _refuse_duplicates(rows)
@@ -380,15 +463,7 @@ def check_submission(paths: list[Path], suite: str) -> str:
 
     if suite not in SUITES:
         raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
-    rows = []
-    for path in paths:
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n} is not JSON ({exc.msg})") from None
+    rows = read_rows(paths)
     if not rows:
         raise ValueError("no results found in the given files")
     _refuse_duplicates(rows)

@@ -17,12 +17,11 @@ Usage: make leaderboard ARGS="..." (python -m training.leaderboard_page) [--eval
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from agents import baseline_names
-from training.leaderboard import build_leaderboard
+from training.leaderboard import build_leaderboard, read_rows
 from training.suite import SUITE_VERSION
 from training.tracks import TRACK_SUFFIX
 
@@ -71,9 +70,7 @@ def _fmt(values: set) -> str:
 def page(table: list[dict], sources: list[Path], plots: Path) -> str:
     """LEADERBOARD.md from the aggregated ``table`` (the raw rows in ``sources`` give the
     training metadata)."""
-    rows = [
-        json.loads(line) for p in sources for line in p.read_text().splitlines() if line.strip()
-    ]
+    rows = read_rows(sources)
     suite = [r for r in table if r["scenario"] == "ALL"]
     cell = {(r["policy"], r["scenario"]): r for r in table}
     scenarios = sorted({r["scenario"] for r in table} - {"ALL"})

@@ -319,6 +319,12 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             )
             if len(dtypes) != len(actions):
                 raise ValueError("action_dtypes and actions differ in length")
+            limit = self.config.env.max_rounds
+            if len(actions) > limit:  # nothing caps a crafted file's replay but the episode
+                raise ValueError(
+                    f"a replay of {len(actions)} actions is longer than an episode can be "
+                    f"(max_rounds={limit})"
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not an environment snapshot: {exc}") from exc
         with torch_threads(self.config.env.torch_threads):
