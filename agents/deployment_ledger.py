@@ -26,8 +26,15 @@ from bcfl_env.chain import PermissionedChain
 from bcfl_env.chain.permissioned import UpdateCandidate
 from bcfl_env.config import ChainConfig
 from bcfl_env.provenance import recompute_model
+from bcfl_env.untrusted import require_finite
 
-__all__ = ["ClientUpdate", "DeploymentLedger", "RoundVerdict"]
+__all__ = [
+    "MAX_REPORTED_SAMPLES",
+    "ClientUpdate",
+    "DeploymentLedger",
+    "RoundVerdict",
+    "report_problem",
+]
 
 Validate = Callable[[np.ndarray], float]
 
@@ -119,12 +126,20 @@ class DeploymentLedger:
         the audit recomputes) and record it; save the ledger."""
         if self.global_params is None:
             raise RuntimeError("call start() before verify_round()")
+        refused: list[tuple[str, str]] = []
+        plausible = []
+        for u in updates:  # reports weigh the aggregate: check them before they weigh anything
+            why = report_problem(u)
+            if why is None:
+                plausible.append(u)
+            else:
+                refused.append((u.client, f"bad_report: {why}"))
         txs = [
             self.chain.sign_update(
                 u.client, round_, self.global_hash, np.asarray(u.params, np.float32).tobytes(),
-                u.samples, u.metrics,
+                int(u.samples), {k: float(v) for k, v in u.metrics.items()},
             )
-            for u in updates
+            for u in plausible
         ]  # fmt: skip
         outcome = self.chain.run_round(round_, txs, now_s, self._scores)
         accepted = outcome.accepted
@@ -145,7 +160,7 @@ class DeploymentLedger:
             new = np.frombuffer(blob, dtype=np.float32).copy()
             self.global_params = new
         self.save()
-        return RoundVerdict([c.sender for c in accepted], list(outcome.rejected), new)
+        return RoundVerdict([c.sender for c in accepted], refused + list(outcome.rejected), new)
 
     def close(self, now_s: float) -> None:
         """Seal what is still pending (the last aggregation) in a final certified block."""
@@ -179,6 +194,27 @@ class DeploymentLedger:
             np.tile(np.asarray(row, dtype=np.float64), (len(members), 1)),
             np.full(len(members), baseline),
         )
+
+
+MAX_REPORTED_SAMPLES = 10**9  # far above any client's data; larger counts are lies or overflow
+
+
+def report_problem(update: ClientUpdate) -> str | None:
+    """Why a client's report cannot weigh an aggregate (one line naming the field), or None: the
+    sample count must be an integer in [1, MAX_REPORTED_SAMPLES] and every metric finite."""
+    samples = update.samples
+    if (
+        isinstance(samples, bool)
+        or not isinstance(samples, int | np.integer)
+        or not (1 <= int(samples) <= MAX_REPORTED_SAMPLES)
+    ):
+        return f"samples={samples!r} must be an integer in [1, {MAX_REPORTED_SAMPLES}]"
+    for key, value in update.metrics.items():
+        try:
+            require_finite(value, key)
+        except ValueError as exc:
+            return str(exc)
+    return None
 
 
 def _safe_score(validate: Validate, params: np.ndarray) -> float:

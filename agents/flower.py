@@ -47,7 +47,7 @@ from flwr.serverapp.strategy import FedAvg, Strategy
 from flwr.serverapp.strategy.result import Result
 
 from agents.base import Selector, SlotSpec, observed_eligible
-from agents.deployment_ledger import ClientUpdate, DeploymentLedger
+from agents.deployment_ledger import MAX_REPORTED_SAMPLES, ClientUpdate, DeploymentLedger
 from agents.loading import load_selector
 from agents.server_observation import FEATURE_NAMES, PROPERTY_KEYS, ClientBook, ServerScales
 
@@ -77,6 +77,16 @@ def unflatten(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> Ar
         arrays[key] = Array(flat[offset : offset + size].reshape(shape).copy())
         offset += size
     return ArrayRecord(arrays)
+
+
+def _as_float(value: object) -> float | None:
+    """A reported number as a float (an integer past any float is infinite); None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 class _SelectedGrid:
@@ -308,8 +318,7 @@ class SelectorStrategy(Strategy):
             return None
         for record in msg.content.metric_records.values():
             if key in record:
-                value = record[key]
-                return float(value) if isinstance(value, int | float) else None
+                return _as_float(record[key])
         return None
 
     def _judge(
@@ -339,6 +348,18 @@ class SelectorStrategy(Strategy):
             return "empty reply"
         if self.round_deadline_s is not None and trip > self.round_deadline_s:
             return f"late: {trip:.2f} s > {self.round_deadline_s} s"
+        examples = self._metric(msg, "num-examples")
+        if examples is None or not (
+            math.isfinite(examples)
+            and examples.is_integer()
+            and 1 <= examples <= MAX_REPORTED_SAMPLES
+        ):  # it weighs the aggregate: a lie of 1e39 would overflow the weights
+            return f"num-examples={examples!r}: expected an integer in [1, {MAX_REPORTED_SAMPLES}]"
+        for record in msg.content.metric_records.values():
+            for key, value in record.items():
+                number = _as_float(value)
+                if number is not None and not math.isfinite(number):
+                    return f"metric {key!r}={value!r} is not finite"
         arrays = msg.content.array_records.get(self.arrayrecord_key)
         if arrays is None:
             return f"no array record {self.arrayrecord_key!r}"

@@ -29,9 +29,15 @@ def recompute_model(
     samples: np.ndarray,
     staleness: np.ndarray,
 ) -> bytes:
-    """The new global model's bytes (float32, as the engine stores them)."""
+    """The new global model's bytes (float32, as the engine stores them).
+
+    Raises:
+        ValueError: inputs of another size, or a result that is not finite.
+    """
     if any(len(blob) != len(base) for blob in inputs):
         raise ValueError("an input's parameter count differs from the base model's")
     params = torch.stack([_tensor(blob) for blob in inputs])
     new, _ = apply_rule(rule, _tensor(base), params, samples, staleness)
+    if not torch.isfinite(new).all():  # a deployment must never publish such a model
+        raise ValueError("the recomputed global model is not finite")
     return new.contiguous().numpy().tobytes()

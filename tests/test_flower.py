@@ -141,9 +141,10 @@ def test_bad_arguments_and_bad_selector_output_are_clear_errors():
         strategy.select([1], 0)
 
 
-def make_faulty_app(seed: int, num_clients: int, crash: int, nan: int):
-    """The example's clients, except that client ``crash`` raises in training and client ``nan``
-    returns non-finite parameters (a malformed update, sent through the protocol)."""
+def make_faulty_app(seed: int, num_clients: int, crash: int, nan: int, liar: int | None = None):
+    """The example's clients, except that client ``crash`` raises in training, client ``nan``
+    returns non-finite parameters (a malformed update, sent through the protocol) and client
+    ``liar`` reports 1e40 examples (which overflowed FedAvg's float32 weights to a NaN model)."""
     from flower_selector import _federation, client_properties, local_training
     from flwr.app import Array, ArrayRecord, Message
     from flwr.clientapp import ClientApp
@@ -161,6 +162,8 @@ def make_faulty_app(seed: int, num_clients: int, crash: int, nan: int):
         if cid == crash:
             raise RuntimeError("the client crashed")
         content = local_training(_federation(seed, num_clients), cid, msg.content["arrays"], seed)
+        if cid == liar:
+            content["metrics"]["num-examples"] = 1e40
         if cid == nan:
             arrays = content["arrays"]
             content["arrays"] = ArrayRecord(
@@ -188,7 +191,7 @@ def test_a_flower_simulation_selects_k_per_round_and_writes_a_ledger_that_verifi
     strategies = []
     history = example.run(
         "ppo", seed=3, rounds=3, k=4, ledger_path=ledger, num_clients=8,
-        client_app=make_faulty_app(3, 8, crash=0, nan=1), strategies=strategies,
+        client_app=make_faulty_app(3, 8, crash=0, nan=1, liar=2), strategies=strategies,
     )  # fmt: skip
     assert [h["round"] for h in history] == [1, 2, 3]
     assert 0 < history[0]["time_s"] < history[-1]["time_s"]
@@ -198,11 +201,11 @@ def test_a_flower_simulation_selects_k_per_round_and_writes_a_ledger_that_verifi
     # node ids are Flower's; the faulty clients are the ones whose every pick was rejected. After
     # round 1 the picks depend on measured wall-clock waits (the crashing client sends no
     # duration), so under load the selector may pick only one of the two; never more than the
-    # two that misbehave are rejected
+    # three that misbehave are rejected
     picks = {n: sum(n in p for p in picked) for n in set(sum(picked, []))}
     counts = {n: strategy.book.reputation.counts(str(n)) for n in picks}
     faulty = [n for n, (good, bad) in counts.items() if bad]
-    assert 1 <= len(faulty) <= 2, counts
+    assert 1 <= len(faulty) <= 3, counts
     assert all(counts[n] == (0.0, picks[n]) for n in faulty), (counts, picks)
     assert all(counts[n] == (picks[n], 0.0) for n in picks if n not in faulty), (counts, picks)
     ok, text = audit(str(ledger), recompute_model)

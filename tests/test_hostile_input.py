@@ -269,3 +269,32 @@ def test_an_action_tensor_that_requires_grad_is_taken_by_value():
     action = torch.zeros(20, requires_grad=True)
     _, _, _, _, info = env.step(action)
     assert len(info["selected"]) == 5
+
+
+def test_a_save_killed_mid_write_leaves_no_temporary_behind_the_next_save(tmp_path):
+    import os
+    import signal
+
+    script = (
+        "import gymnasium as gym, bcfl_env, os, sys\n"
+        "env = gym.make('bcfl/IoV-v1', max_rounds=3); env.reset(seed=0)\n"
+        "ledger = bcfl_env.unwrap(env).ledger\n"
+        "from bcfl_env.chain import storage\n"
+        "real = storage._save\n"
+        "def stalled(path, stored):\n"
+        "    real(path, stored); print('written', flush=True); sys.stdin.read()\n"
+        "storage._save = stalled\n"
+        f"ledger.save({str(tmp_path / 'ledger.db')!r})\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "written"
+    os.kill(child.pid, signal.SIGKILL)  # killed before the temporary was linked into place
+    child.wait()
+    assert list(tmp_path.glob("ledger.db.*.tmp*")), "the kill left a temporary"
+    env = gym.make("bcfl/IoV-v1", max_rounds=3)
+    env.reset(seed=0)
+    bcfl_env.unwrap(env).ledger.save(tmp_path / "ledger.db")
+    assert not list(tmp_path.glob("ledger.db.*.tmp*"))
+    Ledger.load(tmp_path / "ledger.db").verify()

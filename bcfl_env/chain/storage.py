@@ -71,6 +71,7 @@ def save_ledger(
         LedgerBusyError: another process kept the file locked past the timeout.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     ledger = StoredLedger(ca_public_key, root_cert_der, blocks, models, signed_head)
     if not path.exists():
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -88,6 +89,21 @@ def save_ledger(
         finally:
             tmp.unlink(missing_ok=True)
     _save(path, ledger)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``<name>.<pid>.tmp`` files (and their SQLite journals) that a save killed mid-write
+    left behind: those whose process no longer runs. A live process's are its own business."""
+    for tmp in path.parent.glob(f"{path.name}.*.tmp*"):
+        pid_text = tmp.name[len(path.name) + 1 :].split(".tmp", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)  # its writer is gone
+        except (PermissionError, OverflowError):
+            continue  # alive under another user, or not a pid: leave it
 
 
 def _save(path: Path, ledger: StoredLedger) -> None:

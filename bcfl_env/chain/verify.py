@@ -557,10 +557,13 @@ class LedgerVerifier:
         if model not in self.models:
             return f"model {str(model)[:16]}... is missing from the model store"
         if self.recompute is not None:
-            new = self.recompute(
-                self.rule, self.models.get(base), [self.models.get(u.params) for u in records],
-                samples, staleness,
-            )  # fmt: skip
+            try:
+                new = self.recompute(
+                    self.rule, self.models.get(base), [self.models.get(u.params) for u in records],
+                    samples, staleness,
+                )  # fmt: skip
+            except ValueError as exc:  # e.g. a model that is not finite
+                return f"global model does not recompute: {exc}"
             digest = sha256_hex(new)
             if digest != model:
                 return f"global model does not recompute: recorded {model[:16]}..., base and inputs give {digest[:16]}..."
