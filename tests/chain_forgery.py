@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bcfl_env.chain import Block, PermissionedChain, Transaction, make_header, merkle_root
+from bcfl_env.chain.block import qc_digest
 from bcfl_env.chain.crypto import canonical_bytes, sha256_hex
 
 Edit = Callable[[list[dict[str, Any]], dict[str, Any]], None]
@@ -50,6 +51,8 @@ def forge(chain: PermissionedChain, height: int, edit: Edit) -> None:
                 ids[old.tx_id] = new.tx_id
             txs.append(new)
         extra = {k: v for k, v in fields.items() if k not in _HEADER_KEYS}
+        if "prev_qc" in extra:  # format 2: re-link the previous block's (re-made) certificate
+            extra["prev_qc"] = qc_digest(blocks[h - 1])
         header = make_header(
             fields["height"], fields["round"], prev_hash, fields["timestamp_s"], fields["proposer"],
             txs, fields["committee"], extra,

@@ -298,3 +298,71 @@ def test_a_save_killed_mid_write_leaves_no_temporary_behind_the_next_save(tmp_pa
     bcfl_env.unwrap(env).ledger.save(tmp_path / "ledger.db")
     assert not list(tmp_path.glob("ledger.db.*.tmp*"))
     Ledger.load(tmp_path / "ledger.db").verify()
+
+
+# ---------------------------------------------------------------- who signed is bound in
+def test_removing_one_signature_from_a_quorum_certificate_is_detected():
+    chain = make_chain()
+    from test_chain import run_round
+
+    for r in (1, 2, 3):
+        run_round(chain, r, [f"veh{r}"], [0.5])
+    block = chain.ledger.blocks[2]
+    assert len(block.qc) == 4
+    block.qc = block.qc[:-1]  # three remain: still a quorum of four
+    with pytest.raises(LedgerIntegrityError, match="prev_qc") as err:
+        chain.ledger.verify()
+    assert err.value.height == 3
+
+
+def test_removing_one_signature_from_the_head_blocks_certificate_is_detected():
+    chain = make_chain()
+    from test_chain import run_round
+
+    run_round(chain, 1, ["veh1"], [0.5])
+    head = chain.ledger.blocks[-1]
+    head.qc = head.qc[:-1]
+    with pytest.raises(LedgerIntegrityError, match="head block's quorum certificate"):
+        chain.ledger.verify()
+
+
+def test_a_colluding_quorum_cannot_drop_a_valid_update_as_a_bad_signature():
+    from chain_forgery import forge, txs_of
+    from test_chain import run_round
+
+    chain = make_chain()
+    _, (update,) = run_round(chain, 1, ["veh0"], [0.5])
+    dropped = update.tx_id
+
+    def drop_as_bad_signature(decoded, header):
+        decoded[:] = [d for d in decoded if d.get("_tx") is None or d["_tx"].tx_id != dropped]
+        for ballot in txs_of(decoded, "ballot"):
+            ballot["payload"]["votes"] = [v for v in ballot["payload"]["votes"] if v[0] != dropped]
+            ballot.pop("_tx")
+        (verdict,) = txs_of(decoded, "verdict")
+        verdict["payload"]["accepted"] = []
+        verdict["payload"]["rejected"] = [
+            [dropped, "veh0", "bad_signature", update.body.hex(), update.signature.hex()]
+        ]
+        verdict.pop("_tx")
+
+    height = chain.ledger.height
+    forge(chain, height, drop_as_bad_signature)
+    with pytest.raises(
+        LedgerIntegrityError,
+        match="as 'bad_signature'; screening its recorded bytes gives 'acceptance'",
+    ):
+        chain.ledger.verify()
+
+
+def test_every_refusal_an_honest_committee_records_passes_its_re_screening():
+    chain = make_chain()
+    base = latest_model(chain)
+    chain.assign_task(1, base, ["veh0"], 10.0)
+    honest = chain.sign_update("veh0", 1, base, b"veh0-1", 10, {"loss": 0.5})
+    forged = Transaction(honest.body, bytes(64))  # a bad signature
+    unselected = chain.sign_update("veh1", 1, base, b"veh1-1", 10, {"loss": 0.5})
+    outcome = chain.run_round(1, [forged, honest, unselected], 10.0, score_fn)
+    assert sorted(why for _, why in outcome.rejected) == ["bad_signature", "not_selected"]
+    report = chain.ledger.verify()
+    assert report.refusals_rechecked == 2

@@ -17,7 +17,13 @@ from bcfl_env.chain.merkle import merkle_root
 from bcfl_env.chain.transactions import Transaction
 from bcfl_env.untrusted import parse_untrusted
 
-__all__ = ["Block", "make_header", "quorum_size"]
+__all__ = ["LEDGER_FORMAT", "Block", "make_header", "qc_digest", "quorum_size"]
+
+# Format 2: every header after genesis records ``prev_qc``, the SHA-256 of the previous block's
+# quorum certificate, and the signed head records ``head_qc``; so the record of who signed is
+# bound into what later signatures cover, and removing one signature is detected. Genesis
+# records the format; a ledger without it is format 1 (no such binding).
+LEDGER_FORMAT = 2
 
 ZERO_HASH = "0" * 64
 
@@ -89,3 +95,8 @@ class Block:
         if canonical_bytes([[m, s.hex()] for m, s in qc]) != raw:
             raise ValueError("the quorum certificate is not in canonical form")
         return qc
+
+
+def qc_digest(block: Block) -> str:
+    """SHA-256 of a block's quorum certificate in canonical form (what ``prev_qc`` records)."""
+    return sha256_hex(block.qc_bytes())

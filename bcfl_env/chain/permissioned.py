@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bcfl_env.aggregation_rule import AggregationRule
-from bcfl_env.chain.block import Block, make_header
+from bcfl_env.chain.block import LEDGER_FORMAT, Block, make_header, qc_digest
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.consensus import RoundContext, make_consensus
 from bcfl_env.chain.crypto import canonical_bytes, sha256_hex
@@ -39,7 +39,7 @@ from bcfl_env.chain.faults import Honest, MemberBehaviour, make_behaviour
 from bcfl_env.chain.identity import Identities, Identity
 from bcfl_env.chain.ledger import Ledger
 from bcfl_env.chain.reputation import Reputation
-from bcfl_env.chain.tasks import TaskBook, UpdateCandidate
+from bcfl_env.chain.tasks import TaskBook, UpdateCandidate, refusal_record
 from bcfl_env.chain.transactions import Transaction
 from bcfl_env.chain.voting import ballot_payload, tally
 from bcfl_env.config import ChainConfig
@@ -159,6 +159,7 @@ class PermissionedChain:
             "score_margin": self.cfg.score_margin,
             "aggregation": self.aggregation.to_record(),
             "key_source": self.cfg.key_source,
+            "ledger_format": LEDGER_FORMAT,
         }
         params = self.consensus.record()
         if params:  # only what differs from the protocol's defaults: a default genesis is unchanged
@@ -186,6 +187,8 @@ class PermissionedChain:
         head = {
             "height": self.ledger.height,
             "head": self.ledger.head_hash,
+            # the head block's certificate is covered by no later header: the head covers it
+            "head_qc": qc_digest(self.ledger.blocks[-1]),
             "time_s": round(now_s, 6),
         }
         signature = self.identity(MBS).sign(canonical_bytes(head))
@@ -320,7 +323,7 @@ class PermissionedChain:
             cand, sender, why = self.tasks.screen(tx, now_s, self.identities)
             if cand is None:
                 rejected.append((sender, why))
-                records.append([sha256_hex(tx.body + tx.signature), sender, why])
+                records.append(refusal_record(tx, sender, why))
             else:
                 self.tasks.close(cand)
                 candidates.append(cand)
@@ -334,7 +337,7 @@ class PermissionedChain:
             [c.tx for c in candidates], {c.tx.tx_id: c.sender for c in candidates}, ballots,
             expected, records,
             {c.tx.tx_id: "non_finite_update" for c, bad in zip(candidates, unusable, strict=True) if bad},
-            quorum,
+            quorum, qc_digest(self.ledger.blocks[-1]),
         )  # fmt: skip
         result = self.consensus.certify(ctx, members, self.rng)
         self.last_committee = list(committee)

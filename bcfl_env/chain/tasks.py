@@ -9,8 +9,11 @@ type- and size-checked, and a hostile payload is rejected with a reason, never r
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bcfl_env.chain.crypto import verify_signature
 from bcfl_env.chain.errors import ChainError
@@ -18,7 +21,14 @@ from bcfl_env.chain.identity import Identities
 from bcfl_env.chain.store import ModelStore
 from bcfl_env.chain.transactions import Transaction
 
-__all__ = ["MAX_UPDATE_BYTES", "TaskBook", "UpdateCandidate", "update_payload_problem"]
+__all__ = [
+    "MAX_UPDATE_BYTES",
+    "TaskBook",
+    "UpdateCandidate",
+    "refusal_record",
+    "screen_update",
+    "update_payload_problem",
+]
 
 MAX_UPDATE_BYTES = 4096  # an update's body holds hashes and a few metrics, never parameters
 _HEX64 = frozenset("0123456789abcdef")
@@ -64,6 +74,16 @@ def update_payload_problem(payload: Any) -> str | None:
     return None
 
 
+def refusal_record(tx: Transaction, sender: str, why: str) -> list[Any]:
+    """What the block records of a transaction screening refused (ledger format 2): its id,
+    claimed sender and reason, and its bytes, so the audit can screen it again and catch a
+    committee that refused a valid update under a false reason. An oversized body is recorded
+    by its length only (storing it would let anyone bloat the ledger)."""
+    if why == "oversized":
+        return [tx.tx_id, sender, why, len(tx.body)]
+    return [tx.tx_id, sender, why, tx.body.hex(), tx.signature.hex()]
+
+
 class TaskBook:
     """Open tasks, published global models and the ids of transactions already on chain."""
 
@@ -96,36 +116,61 @@ class TaskBook:
         self, tx: Transaction, now_s: float, identities: Identities
     ) -> tuple[UpdateCandidate | None, str, str]:
         """(candidate or None, sender, rejection reason) for one submitted update."""
-        if len(tx.body) > MAX_UPDATE_BYTES:
-            return None, "?", "oversized"
-        # The signer's name is inside the signed body, so the body is parsed first, within
-        # bounds (bcfl_env.untrusted: never an exception); nothing in it is interpreted before
-        # the sender's certificate and signature check out.
-        try:
-            data = tx.envelope()
-        except ValueError:
-            return None, "?", "malformed"
-        sender, payload = data["sender"], data["payload"]
-        if not isinstance(sender, str):
-            return None, "?", "malformed"
-        why = identities.status(sender, "vehicle", now_s)
-        if why is not None:
+        sender, why, payload = screen_update(
+            tx,
+            lambda name: identities.status(name, "vehicle", now_s),
+            identities.public_key,
+            self.seen,
+            self.open.get,
+            self.models.__contains__,
+        )
+        if why:
             return None, sender, why
-        if not verify_signature(identities.public_key(sender), tx.signature, tx.body):
-            return None, sender, "bad_signature"
-        if data["kind"] != "update":
-            return None, sender, "not_an_update"
-        if update_payload_problem(payload) is not None:
-            return None, sender, "malformed"
-        if tx.tx_id in self.seen:
-            return None, sender, "replay"
-        task = self.open.get(sender)
-        if task is None:
-            return None, sender, "not_selected"
-        if payload["round"] != task[0]:
-            return None, sender, "wrong_round"
-        if payload["base_model"] != task[1]:
-            return None, sender, "wrong_base_model"
-        if payload["params"] not in self.models:
-            return None, sender, "missing_parameters"
         return UpdateCandidate(tx, sender, payload), sender, ""
+
+
+def screen_update(
+    tx: Transaction,
+    status: Callable[[str], str | None],
+    public_key: Callable[[str], Ed25519PublicKey],
+    seen: Container[str],
+    task_of: Callable[[str], tuple[int, str] | None],
+    has_model: Callable[[str], bool],
+) -> tuple[str, str, Any]:
+    """Screen one submitted update: ``(sender or "?", reason or "", payload)``. The one rule that
+    the committee applies and the audit re-applies to every refusal a block records.
+
+    The signer's name is inside the signed body, so the body is parsed first, within bounds
+    (:mod:`bcfl_env.untrusted`: never an exception); nothing in it is interpreted before the
+    sender's certificate (``status``) and signature check out.
+    """
+    if len(tx.body) > MAX_UPDATE_BYTES:
+        return "?", "oversized", None
+    try:
+        data = tx.envelope()
+    except ValueError:
+        return "?", "malformed", None
+    sender, payload = data["sender"], data["payload"]
+    if not isinstance(sender, str):
+        return "?", "malformed", None
+    why = status(sender)
+    if why is not None:
+        return sender, why, None
+    if not verify_signature(public_key(sender), tx.signature, tx.body):
+        return sender, "bad_signature", None
+    if data["kind"] != "update":
+        return sender, "not_an_update", None
+    if update_payload_problem(payload) is not None:
+        return sender, "malformed", None
+    if tx.tx_id in seen:
+        return sender, "replay", None
+    task = task_of(sender)
+    if task is None:
+        return sender, "not_selected", None
+    if payload["round"] != task[0]:
+        return sender, "wrong_round", None
+    if payload["base_model"] != task[1]:
+        return sender, "wrong_base_model", None
+    if not has_model(payload["params"]):
+        return sender, "missing_parameters", None
+    return sender, "", payload

@@ -32,7 +32,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bcfl_env.aggregation_rule import AggregationRule
-from bcfl_env.chain.block import ZERO_HASH, Block
+from bcfl_env.chain.block import LEDGER_FORMAT, ZERO_HASH, Block, qc_digest
 from bcfl_env.chain.ca import CertificateInfo, check_certificate, parse_certificate
 from bcfl_env.chain.consensus import CONSENSUS, Consensus
 from bcfl_env.chain.crypto import (
@@ -44,7 +44,8 @@ from bcfl_env.chain.crypto import (
 from bcfl_env.chain.errors import LedgerIntegrityError
 from bcfl_env.chain.merkle import merkle_root
 from bcfl_env.chain.store import ModelStore
-from bcfl_env.chain.tasks import update_payload_problem
+from bcfl_env.chain.tasks import MAX_UPDATE_BYTES, screen_update, update_payload_problem
+from bcfl_env.chain.transactions import Transaction
 from bcfl_env.chain.voting import ballot_problem, tally
 from bcfl_env.config import AcceptanceRule, KeySource
 from bcfl_env.untrusted import parse_untrusted
@@ -86,6 +87,7 @@ class VerificationReport:
     updates_rejected: int = 0
     aggregations: int = 0
     models_recomputed: int = 0
+    refusals_rechecked: int = 0  # screened-out transactions screened again from their bytes
     key_source: str = "unlabelled"  # from genesis: "secret", "seed", or unlabelled (older ledgers)
     kinds: dict[str, int] = field(default_factory=dict)
 
@@ -115,6 +117,7 @@ class _Block:
     ballots: dict[str, dict[str, Any]] = field(default_factory=dict)
     verdict: bool = False
     view_changes: list[dict[str, Any]] = field(default_factory=list)
+    consumed: dict[str, tuple[int, str]] = field(default_factory=dict)  # tasks this block filled
 
 
 class LedgerVerifier:
@@ -148,6 +151,7 @@ class LedgerVerifier:
         self.acceptance = "quorum"
         self.margin = 0.0
         self.consensus: Consensus | None = None
+        self.ledger_format = 1
         self.dag_count = 0
 
     # ------------------------------------------------------------------ driver
@@ -217,6 +221,15 @@ class LedgerVerifier:
             self._genesis(hdr)
         elif "rules" in hdr:
             raise LedgerIntegrityError(height, "only genesis may set the rules")
+        if height > 0 and self.ledger_format >= 2:
+            expected_qc = qc_digest(self.blocks[height - 1])
+            if hdr.get("prev_qc") != expected_qc:
+                raise LedgerIntegrityError(
+                    height,
+                    f"prev_qc: the previous block's quorum certificate hashes to "
+                    f"{expected_qc[:16]}..., this header records {str(hdr.get('prev_qc'))[:16]}... "
+                    "(its signatures were changed)",
+                )
         committee = list(hdr["committee"])
         state = _Block(height, round_, committee, str(hdr["proposer"]))
         # Transactions first: genesis enrols the identities whose keys sign its quorum certificate.
@@ -257,6 +270,10 @@ class LedgerVerifier:
         if source not in (*get_args(KeySource), "unlabelled"):
             raise LedgerIntegrityError(0, f"key source {source!r} is unknown")
         self.report.key_source = source
+        fmt = rules.get("ledger_format", 1)
+        if fmt not in (1, LEDGER_FORMAT):
+            raise LedgerIntegrityError(0, f"ledger format {fmt!r} is unknown")
+        self.ledger_format = fmt
         try:
             self.rule = AggregationRule.from_record(rules["aggregation"])
         except (ValueError, TypeError) as exc:
@@ -270,7 +287,8 @@ class LedgerVerifier:
                 None, "the ledger has no signed head (truncated or tampered)"
             )
         try:
-            head = {k: signed_head[k] for k in ("height", "head", "time_s")}
+            keys = ("height", "head", "time_s") + (("head_qc",) if self.ledger_format >= 2 else ())
+            head = {k: signed_head[k] for k in keys}
             signer, signature = str(signed_head["signer"]), bytes.fromhex(signed_head["signature"])
         except (KeyError, TypeError, ValueError) as exc:
             raise LedgerIntegrityError(None, f"signed head: malformed ({exc!r})") from exc
@@ -285,6 +303,10 @@ class LedgerVerifier:
                 None,
                 f"signed head names height {head['height']} ({str(head['head'])[:16]}...), the "
                 f"ledger ends at {height} ({self.blocks[-1].block_hash[:16]}...)",
+            )
+        if self.ledger_format >= 2 and head["head_qc"] != qc_digest(self.blocks[-1]):
+            raise LedgerIntegrityError(
+                None, "signed head: the head block's quorum certificate was changed"
             )
 
     # ------------------------------------------------------------------ signatures
@@ -439,7 +461,7 @@ class LedgerVerifier:
             return f"update starts from model {p['base_model'][:16]}..., the task names {task[1][:16]}..."
         if p["params"] not in self.models:
             return f"parameters {p['params'][:16]}... are missing from the model store"
-        del self.tasks[sender]
+        blk.consumed[sender] = self.tasks.pop(sender)
         record = _Update(blk.height, p["round"], sender, p["samples"], p["base_model"], p["params"])
         self.updates[tx_id] = blk.updates[tx_id] = record
         return ""
@@ -491,6 +513,11 @@ class LedgerVerifier:
                 f"verdict disagrees with the ballots under the {self.acceptance!r} rule: "
                 f"accepts {[u[:12] for u in extra]} without the votes, omits {[u[:12] for u in missing]}"
             )
+        for record in p["rejected"]:
+            if isinstance(record, list) and len(record) in (4, 5):
+                problem = self._refusal(record, at_s, blk)
+                if problem:
+                    return problem
         reasons = {r[0]: r[2] for r in p["rejected"] if isinstance(r, list) and len(r) == 3}
         for update_id, update in blk.updates.items():
             if update_id in accepted:
@@ -502,6 +529,51 @@ class LedgerVerifier:
             else:
                 return f"update {update_id[:16]}... is neither accepted nor rejected for quality"
         blk.verdict = True
+        return ""
+
+    def _refusal(self, record: list[Any], at_s: float, blk: _Block) -> str:
+        """Screen a refused transaction again from its recorded bytes (ledger format 2): the
+        claimed reason must be what screening gives, so a colluding committee cannot drop a
+        valid update as, say, ``bad_signature``."""
+        if self.ledger_format < 2:
+            return "a refusal record with bytes in a format-1 ledger"
+        tx_id, sender, claimed = record[0], record[1], record[2]
+        if len(record) == 4:  # oversized: recorded by its length only (see refusal_record)
+            if claimed != "oversized" or not isinstance(record[3], int):
+                return f"refusal {str(tx_id)[:16]}... records a length without being oversized"
+            return (
+                ""
+                if record[3] > MAX_UPDATE_BYTES
+                else f"refusal {str(tx_id)[:16]}... claims oversized at {record[3]} bytes"
+            )
+        tx = Transaction(bytes.fromhex(record[3]), bytes.fromhex(record[4]))
+        if tx.tx_id != tx_id:
+            return f"refusal {str(tx_id)[:16]}...: its recorded bytes hash to {tx.tx_id[:16]}..."
+
+        def status(name: str) -> str | None:
+            return check_certificate(self.certs.get(name), "vehicle", at_s, self.revoked)
+
+        def public_key(name: str) -> Any:
+            info = self.certs[name]
+            return self.public_key(info)
+
+        found_sender, reason, _ = screen_update(
+            tx, status, public_key, self.seen, lambda name: self.tasks.get(name), self.models.__contains__
+        )  # fmt: skip
+        if reason != claimed and claimed in ("not_selected", "wrong_round", "wrong_base_model"):
+            # screening runs in arrival order: the task this block's accepted update filled may
+            # still have been open when this one was screened (or closed, the other way round)
+            _, reason, _ = screen_update(
+                tx, status, public_key, self.seen,
+                lambda name: self.tasks.get(name) or blk.consumed.get(name),
+                self.models.__contains__,
+            )  # fmt: skip
+        if reason != claimed or found_sender != sender:
+            return (
+                f"the committee refused {str(tx_id)[:16]}... from {sender!r} as {claimed!r}; "
+                f"screening its recorded bytes gives {reason or 'acceptance'!r} from {found_sender!r}"
+            )
+        self.report.refusals_rechecked += 1
         return ""
 
     def _tx_view_change(

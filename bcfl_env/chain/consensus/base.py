@@ -61,6 +61,7 @@ class RoundContext:
         default_factory=dict
     )  # update id -> reason if not accepted
     quorum: int = 0  # signatures that certify a block (Consensus.quorum); 0: PBFT's default
+    prev_qc: str = ""  # SHA-256 of the previous block's quorum certificate (ledger format 2)
 
     @property
     def update_ids(self) -> list[str]:
@@ -97,7 +98,8 @@ def build_block(
         txs += [*ctx.updates, *ctx.ballots, leader.identity.transaction("verdict", payload)]
     header = make_header(
         ctx.height, ctx.round, ctx.prev_hash, ctx.now_s, leader.name, txs, ctx.committee,
-        {"view": view}, quorum=ctx.quorum or None,
+        {"view": view, **({"prev_qc": ctx.prev_qc} if ctx.prev_qc else {})},
+        quorum=ctx.quorum or None,
     )  # fmt: skip
     return Block(header, txs)
 
