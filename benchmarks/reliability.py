@@ -1,12 +1,15 @@
 """``make reliability``: attack the product and write ``benchmarks/RELIABILITY.md``.
 
-Sections: Hypothesis fuzzing (``benchmarks/fuzz.py``), ledger mutations (single flipped bits of the
+Sections: Hypothesis fuzzing (``benchmarks/fuzz.py``), hostile input (``benchmarks/
+hostile_input.py``: hostile JSON in every parser, deployment metrics, leaderboard rows,
+certificate validity, torn checkpoints), ledger mutations (single flipped bits of the
 stored bytes, row edits, truncation, rollback), protocol attacks (the test modules in which a
 colluding quorum, a lying MBS, a forger who knows the seed or a hostile vehicle acts through the
 protocol), the adversary sweep (``benchmarks/bench_adversary.py``, as shipped and defended by the
 label screen plus the reputation contract), and kill -9 during training and during ledger saves.
 
-Usage: python benchmarks/reliability.py [--fuzz-cases 10000] [--mutations 2000] [--kills 10]
+Usage: python benchmarks/reliability.py [--fuzz-cases 10000] [--hostile-cases 4000]
+       [--mutations 2000] [--kills 10]
        [--out benchmarks/RELIABILITY.md]
 """
 
@@ -62,6 +65,39 @@ def fuzzing(cases: int, work: Path) -> str:
     lines.append(f"\n{total} cases, {findings} findings (exit {res.returncode}).")
     if findings:
         lines += ["", "```", *res.stdout.splitlines()[-20:], "```"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ hostile input, second pass
+def hostile_input(cases: int, work: Path) -> str:
+    out = work / "hostile.json"
+    res = _run(["benchmarks/hostile_input.py", "--cases", str(cases), "--json", str(out)])
+    results = json.loads(out.read_text())
+    lines = [
+        "`python benchmarks/hostile_input.py --cases N`: crafted inputs against every parser and "
+        "checker that takes data from outside. Expected outcomes are recorded rejections, "
+        "one-line `ValueError`/`ChainError`/`LedgerIntegrityError`s, or acceptance of what is "
+        "valid; deployment cases also require a finite global model that the deep audit agrees "
+        "with, leaderboard cases that no impossible row passes, certificate cases an honest run "
+        "that passes its own audit whenever the config is accepted.",
+        "",
+        "| class | cases | outcomes | unexpected exception types | hangs (> 10 s) | slowest case [s] | time [s] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        unexpected = sorted(
+            k.removeprefix("UNEXPECTED ") for k in r["outcomes"] if k.startswith("UNEXPECTED")
+        )
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
+        lines.append(
+            f"| {r['class']} | {r['cases']} | {outcomes} | {', '.join(unexpected) or 'none'} | "
+            f"{r['outcomes'].get('SLOW', 0)} | {r['slowest_s']:.2f} | {r['seconds']:.0f} |"
+        )
+    total = sum(r["cases"] for r in results)
+    findings = [f for r in results for f in r["findings"]]
+    lines.append(f"\n{total} cases, {len(findings)} findings (exit {res.returncode}).")
+    if findings:
+        lines += ["", "```", *findings[:20], "```"]
     return "\n".join(lines)
 
 
@@ -209,6 +245,8 @@ def ledger_mutations(samples: int, work: Path) -> str:
 PROTOCOL_TESTS = [
     "tests/test_chain_audit.py", "tests/test_keys.py", "tests/test_consensus_bft.py",
     "tests/test_chain.py", "tests/test_screening.py", "tests/test_safe_loading.py",
+    "tests/test_hostile_input.py", "tests/test_deployment_hostile.py",
+    "tests/test_consensus_extension.py",
 ]  # fmt: skip
 
 
@@ -386,6 +424,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--fuzz-cases", type=int, default=10_000)
     parser.add_argument("--mutations", type=int, default=2000)
+    parser.add_argument("--hostile-cases", type=int, default=4000)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "RELIABILITY.md")
     args = parser.parse_args()
@@ -395,6 +434,7 @@ def main() -> int:
         work = Path(tmp)
         for title, make in (
             ("Fuzzing (Hypothesis)", lambda: fuzzing(args.fuzz_cases, work)),
+            ("Hostile input, second pass", lambda: hostile_input(args.hostile_cases, work)),
             ("Ledger mutations", lambda: ledger_mutations(args.mutations, work)),
             ("Protocol attacks", lambda: protocol_attacks(work)),
             ("Adversary sweep", adversary_sweep),

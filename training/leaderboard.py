@@ -253,10 +253,10 @@ def read_rows(paths: list[Path]) -> list[dict[str, Any]]:
     names the file, the line and the field."""
     rows = []
     for path in paths:
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
+        for n, line in enumerate(path.read_bytes().splitlines(), start=1):
             if not line.strip():
                 continue
-            try:
+            try:  # bytes: invalid UTF-8 is a refused line like any other, not a decode crash
                 row = parse_untrusted(line, max_bytes=MAX_LINE_BYTES)
                 validate_row(row)
             except ValueError as exc:
