@@ -407,9 +407,9 @@ def kill_ledger_saves(trials: int, work: Path) -> str:
 def machine() -> str:
     import numpy
     import torch
-    from machine import cpu_model
 
     import bcfl_env
+    from training.machine import cpu_model
 
     cpu = cpu_model()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

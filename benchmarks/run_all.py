@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from machine import cpu_model
+from training.machine import cpu_model
 
 HERE = Path(__file__).resolve().parent
 

@@ -92,3 +92,14 @@ def test_nothing_imports_benchmarks_and_benchmarks_import_no_tests():
         for path in (ROOT / folder).rglob("*.py"):
             roots = {name.split(".")[0] for name in _imported(ast.parse(path.read_text()))}
             assert not roots & (forbidden | {"benchmarks", "tests"}), (path, roots & forbidden)
+
+
+def test_every_module_a_script_imports_exists():
+    """Scripts run outside the test suite: an import left behind by a move must fail here."""
+    import importlib.util
+
+    for folder in ("benchmarks", "examples"):
+        for path in (ROOT / folder).glob("*.py"):
+            roots = {name.split(".")[0] for name in _imported(ast.parse(path.read_text()))}
+            missing = sorted(r for r in roots if importlib.util.find_spec(r) is None)
+            assert missing == [], (path.name, missing)
