@@ -51,7 +51,13 @@ from agents.deployment_ledger import MAX_REPORTED_SAMPLES, ClientUpdate, Deploym
 from agents.loading import load_selector
 from agents.server_observation import FEATURE_NAMES, PROPERTY_KEYS, ClientBook, ServerScales
 
-__all__ = ["SelectorStrategy", "client_name", "flatten", "unflatten"]
+__all__ = [
+    "SelectorStrategy",
+    "client_name",
+    "flatten",
+    "metrics_problem",
+    "unflatten",
+]
 
 
 def client_name(node_id: int) -> str:
@@ -77,6 +83,23 @@ def unflatten(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> Ar
         arrays[key] = Array(flat[offset : offset + size].reshape(shape).copy())
         offset += size
     return ArrayRecord(arrays)
+
+
+def metrics_problem(records: list[dict[str, object]]) -> str | None:
+    """Why a reply's metric records cannot weigh an aggregate, or None: ``num-examples`` must be
+    an integer in [1, MAX_REPORTED_SAMPLES] (a lie of 1e39 overflowed FedAvg's weights to a NaN
+    model) and every numeric metric finite (a diverged client's NaN loss broke the ledger)."""
+    examples = next((_as_float(r["num-examples"]) for r in records if "num-examples" in r), None)
+    if examples is None or not (
+        math.isfinite(examples) and examples.is_integer() and 1 <= examples <= MAX_REPORTED_SAMPLES
+    ):
+        return f"num-examples={examples!r}: expected an integer in [1, {MAX_REPORTED_SAMPLES}]"
+    for record in records:
+        for key, value in record.items():
+            number = _as_float(value)
+            if number is not None and not math.isfinite(number):
+                return f"metric {key!r}={value!r} is not finite"
+    return None
 
 
 def _as_float(value: object) -> float | None:
@@ -348,18 +371,9 @@ class SelectorStrategy(Strategy):
             return "empty reply"
         if self.round_deadline_s is not None and trip > self.round_deadline_s:
             return f"late: {trip:.2f} s > {self.round_deadline_s} s"
-        examples = self._metric(msg, "num-examples")
-        if examples is None or not (
-            math.isfinite(examples)
-            and examples.is_integer()
-            and 1 <= examples <= MAX_REPORTED_SAMPLES
-        ):  # it weighs the aggregate: a lie of 1e39 would overflow the weights
-            return f"num-examples={examples!r}: expected an integer in [1, {MAX_REPORTED_SAMPLES}]"
-        for record in msg.content.metric_records.values():
-            for key, value in record.items():
-                number = _as_float(value)
-                if number is not None and not math.isfinite(number):
-                    return f"metric {key!r}={value!r} is not finite"
+        why = metrics_problem([dict(r.items()) for r in msg.content.metric_records.values()])
+        if why is not None:
+            return why
         arrays = msg.content.array_records.get(self.arrayrecord_key)
         if arrays is None:
             return f"no array record {self.arrayrecord_key!r}"

@@ -103,3 +103,31 @@ def test_whatever_clients_report_the_global_model_stays_finite_and_the_deep_audi
     ok, text = audit(str(ledger.path), recompute_model)
     assert ok, text
     assert len(verdict.accepted) + len(verdict.rejected) == len(updates)
+
+
+@pytest.mark.parametrize(
+    ("records", "needle"),
+    [
+        ([{"num-examples": 1e40, "train-loss": 0.5}], "num-examples"),
+        ([{"num-examples": 10**40}], "num-examples"),
+        ([{"num-examples": float("nan")}], "num-examples"),
+        ([{"num-examples": 0}], "num-examples"),
+        ([{"num-examples": 2.5}], "num-examples"),
+        ([{"train-loss": 0.5}], "num-examples"),  # missing: FedAvg would have nothing to weigh
+        ([{"num-examples": 10, "train-loss": float("nan")}], "train-loss"),
+        ([{"num-examples": 10}, {"accuracy": float("-inf")}], "accuracy"),
+    ],
+)
+def test_a_flower_reply_with_implausible_metrics_is_refused_by_name(records, needle):
+    pytest.importorskip("flwr")
+    from agents.flower import metrics_problem
+
+    why = metrics_problem(records)
+    assert why is not None and needle in why
+
+
+def test_a_plausible_flower_reply_passes():
+    pytest.importorskip("flwr")
+    from agents.flower import metrics_problem
+
+    assert metrics_problem([{"num-examples": 40, "train-loss": 0.3, "duration-s": 1.5}]) is None
