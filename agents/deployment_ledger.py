@@ -33,6 +33,8 @@ __all__ = [
     "ClientUpdate",
     "DeploymentLedger",
     "RoundVerdict",
+    "count_problem",
+    "metric_problem",
     "report_problem",
 ]
 
@@ -199,22 +201,35 @@ class DeploymentLedger:
 MAX_REPORTED_SAMPLES = 10**9  # far above any client's data; larger counts are lies or overflow
 
 
+def count_problem(name: str, value: object) -> str | None:
+    """Why a reported sample count cannot weigh an aggregate (one line naming ``name``), or
+    None: it must be an integral number in [1, MAX_REPORTED_SAMPLES]. The one rule for the
+    deployment ledger and the Flower strategy's replies."""
+    try:
+        number = require_finite(value, name, 1, MAX_REPORTED_SAMPLES)
+    except ValueError as exc:
+        return f"{exc} (an integer in [1, {MAX_REPORTED_SAMPLES}])"
+    if not number.is_integer():
+        return f"{name}={value!r} must be an integer in [1, {MAX_REPORTED_SAMPLES}]"
+    return None
+
+
+def metric_problem(name: str, value: object) -> str | None:
+    """Why a reported metric cannot be recorded (not a finite number), or None."""
+    try:
+        require_finite(value, name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def report_problem(update: ClientUpdate) -> str | None:
     """Why a client's report cannot weigh an aggregate (one line naming the field), or None: the
-    sample count must be an integer in [1, MAX_REPORTED_SAMPLES] and every metric finite."""
-    samples = update.samples
-    if (
-        isinstance(samples, bool)
-        or not isinstance(samples, int | np.integer)
-        or not (1 <= int(samples) <= MAX_REPORTED_SAMPLES)
-    ):
-        return f"samples={samples!r} must be an integer in [1, {MAX_REPORTED_SAMPLES}]"
+    sample count as :func:`count_problem` says and every metric finite."""
+    why = count_problem("samples", update.samples)
     for key, value in update.metrics.items():
-        try:
-            require_finite(value, key)
-        except ValueError as exc:
-            return str(exc)
-    return None
+        why = why or metric_problem(key, value)
+    return why
 
 
 def _safe_score(validate: Validate, params: np.ndarray) -> float:

@@ -47,7 +47,12 @@ from flwr.serverapp.strategy import FedAvg, Strategy
 from flwr.serverapp.strategy.result import Result
 
 from agents.base import Selector, SlotSpec, observed_eligible
-from agents.deployment_ledger import MAX_REPORTED_SAMPLES, ClientUpdate, DeploymentLedger
+from agents.deployment_ledger import (
+    ClientUpdate,
+    DeploymentLedger,
+    count_problem,
+    metric_problem,
+)
 from agents.loading import load_selector
 from agents.server_observation import FEATURE_NAMES, PROPERTY_KEYS, ClientBook, ServerScales
 
@@ -89,17 +94,13 @@ def metrics_problem(records: list[dict[str, object]]) -> str | None:
     """Why a reply's metric records cannot weigh an aggregate, or None: ``num-examples`` must be
     an integer in [1, MAX_REPORTED_SAMPLES] (a lie of 1e39 overflowed FedAvg's weights to a NaN
     model) and every numeric metric finite (a diverged client's NaN loss broke the ledger)."""
-    examples = next((_as_float(r["num-examples"]) for r in records if "num-examples" in r), None)
-    if examples is None or not (
-        math.isfinite(examples) and examples.is_integer() and 1 <= examples <= MAX_REPORTED_SAMPLES
-    ):
-        return f"num-examples={examples!r}: expected an integer in [1, {MAX_REPORTED_SAMPLES}]"
+    examples = next((r["num-examples"] for r in records if "num-examples" in r), None)
+    why = count_problem("num-examples", examples)
     for record in records:
         for key, value in record.items():
-            number = _as_float(value)
-            if number is not None and not math.isfinite(number):
-                return f"metric {key!r}={value!r} is not finite"
-    return None
+            if isinstance(value, int | float) and not isinstance(value, bool):  # lists: skipped
+                why = why or metric_problem(key, value)
+    return why
 
 
 def _as_float(value: object) -> float | None:

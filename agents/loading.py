@@ -117,8 +117,8 @@ class SB3Selector:
 
     def __init__(self, model: Any, env: gym.Env[Any, Any], algo: str) -> None:
         self.model, self.env, self.algo = model, env, algo
-        self.n = int(unwrap(env).num_slots)
-        self.k = int(unwrap(env).budget)
+        self.base = unwrap(env)
+        self.n, self.k = int(self.base.num_slots), int(self.base.budget)
         self._favor = None
         if algo == "dqn":
             from agents.favor import FavorSelector
@@ -136,7 +136,7 @@ class SB3Selector:
             return self.model.predict(observation, state, episode_start, deterministic)
         if self._favor is not None:
             return self._favor.predict(observation)
-        base: Any = self.env.unwrapped
+        base = self.base
         rows = base.as_matrix(observation)
         if rows.ndim == 3:  # a batch from a vector env
             return np.stack([self.predict(r)[0] for r in rows]), None

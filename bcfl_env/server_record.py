@@ -33,9 +33,9 @@ class ServerRecord:
 
     def report_loss(self, identity: int, true_loss: float) -> float:
         """Record the loss a vehicle reports after training; returns the reported value."""
-        reported = true_loss / self._loss_divisor[identity]
+        reported = self.reported_loss_of(identity, true_loss)
         self.reported_loss[identity] = reported
-        return float(reported)
+        return reported
 
     def reported_loss_of(self, identity: int, true_loss: float) -> float:
         """The loss the vehicle puts in its update transaction."""

@@ -197,23 +197,6 @@ class World:
         # mechanisms beside the FL round, called at the pipeline's hooks (bcfl_env.mechanism)
         self.mechanisms: list[Mechanism] = [self.dag_sharing] if self.dag_sharing else []
 
-    # ------------------------------------------------------------------ what the server records
-    @property
-    def reported_sizes(self) -> np.ndarray:
-        return self.record.reported_sizes
-
-    @property
-    def reported_loss(self) -> np.ndarray:
-        return self.record.reported_loss
-
-    @property
-    def observed_trip_s(self) -> np.ndarray:
-        return self.record.round_trip_s
-
-    @property
-    def last_selected_round(self) -> np.ndarray:
-        return self.record.last_selected_round
-
     # ------------------------------------------------------------------ eligibility
     def eligible_slots(self) -> np.ndarray:
         """Slots that may be selected now: present, idle, enrolled, with energy left and, under contract
@@ -336,6 +319,7 @@ class World:
         epochs = self.cfg.fl.local_epochs
         t_compute = compute_time_s(sizes, epochs, self.cfg.network.compute.cycles_per_sample, cpu)
         e_compute = compute_energy_j(sizes, epochs, self.cfg.network.compute, cpu)
+        fleet = self.fleet() if self.mechanisms else None  # nobody moves while selecting
         for k, (identity, slot) in enumerate(zip(ids, slots, strict=True)):
             identity = int(identity)
             self.record.selected(identity, self.round)
@@ -345,7 +329,8 @@ class World:
                 continue
             start, pull_s = self.fl.global_params, 0.0
             for mechanism in self.mechanisms:  # e.g. neighbours' confirmed models over V2V
-                fetched = mechanism.start_model(identity, int(slot), start, self.fleet())
+                assert fleet is not None
+                fetched = mechanism.start_model(identity, int(slot), start, fleet)
                 for sender, joules in fetched.energy_j:
                     self.network.spend_energy(sender, joules)
                 start, pull_s = fetched.params, pull_s + fetched.pull_s

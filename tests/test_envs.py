@@ -440,11 +440,11 @@ def test_reported_values_can_lie_and_measured_round_trips_appear():
     env.reset(seed=0)
     world = env.unwrapped.world
     bad = world.fl.malicious
-    assert (world.reported_sizes[bad] >= 3 * world.fl.sizes[bad]).all()
-    assert (world.reported_sizes[~bad] == world.fl.sizes[~bad]).all()
+    assert (world.record.reported_sizes[bad] >= 3 * world.fl.sizes[bad]).all()
+    assert (world.record.reported_sizes[~bad] == world.fl.sizes[~bad]).all()
     for _ in range(4):
         env.step(env.action_space.sample())
-    assert np.isfinite(world.observed_trip_s).sum() >= 3
+    assert np.isfinite(world.record.round_trip_s).sum() >= 3
     rows = env.unwrapped.as_matrix(env.unwrapped._observe())
     col = env.unwrapped.feature_names.index("round_trip")
     assert set(np.round(rows[:-1, col], 3)) - {0.0, 0.5}  # some measured, not all neutral

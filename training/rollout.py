@@ -13,11 +13,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from scipy import stats
 
 from agents import Selector, load_selector, make_selector
 from agents.base import SlotSpec
 from bcfl_env import unwrap
+from training.leaderboard import iqm  # the leaderboard's IQM, one definition
 from training.suite import HELD_OUT_SEEDS
 
 __all__ = [
@@ -107,11 +107,6 @@ def policy_times(policy: str, seeds: list[int]) -> np.ndarray:
     return np.array(times_to_target(selector, {}, seeds))
 
 
-def iqm(values: list[float]) -> float:
-    """Interquartile mean (25 % trimmed on each side)."""
-    return float(stats.trim_mean(values, 0.25))
-
-
 def paired_summary(
     learned: np.ndarray, rand: np.ndarray, reps: int = 2000
 ) -> tuple[float, float, float, float]:
@@ -121,7 +116,7 @@ def paired_summary(
     which the learned policy was faster."""
 
     def ratio(cols: np.ndarray) -> float:
-        return iqm(list(learned[:, cols].ravel())) / iqm(list(rand[cols]))
+        return float(iqm(learned[:, cols].ravel()) / iqm(rand[cols]))
 
     gen = np.random.default_rng(0)
     n = rand.size

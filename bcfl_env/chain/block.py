@@ -29,7 +29,8 @@ ZERO_HASH = "0" * 64
 
 
 def quorum_size(n: int) -> int:
-    """PBFT's default quorum (a consensus kind may define its own: ``Consensus.quorum``). Votes needed among n members so that f = (n - 1) // 3 faulty ones cannot decide alone: n - f."""
+    """PBFT's quorum, the default of ``Consensus.quorum``: the votes needed among n members so
+    that f = (n - 1) // 3 faulty ones cannot decide alone, n - f."""
     return n - (n - 1) // 3
 
 

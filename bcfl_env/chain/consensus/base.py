@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bcfl_env.chain.block import Block, make_header
+from bcfl_env.chain.block import Block, make_header, quorum_size
 from bcfl_env.chain.committee import CommitteeMember
 from bcfl_env.chain.transactions import Transaction
 from bcfl_env.config import ChainConfig, ConsensusKind, allow_choice, disallow_choice
@@ -118,7 +118,7 @@ class Consensus(ABC):
         """Signatures that certify a block of ``committee_size`` members (and accept votes that
         accept an update under the ``quorum`` rule). Default: PBFT's n - f with the most faulty
         members n = 3f + 1 allows (2f + 1 for n = 3f + 1)."""
-        return committee_size - (committee_size - 1) // 3
+        return quorum_size(committee_size)
 
     def record(self) -> dict[str, Any]:
         """The parameters genesis records: those of :attr:`parameters` that differ from the
