@@ -8,6 +8,7 @@ from bcfl_env.config import BCFLConfig, make_config, with_overrides
 from bcfl_env.envs import (
     ENV_IDS,
     BCFLEnv,
+    BCFLVectorEnv,
     DiscreteSelection,
     register_envs,
     unwrap,
@@ -23,6 +24,7 @@ __all__ = [
     "ENV_IDS",
     "BCFLConfig",
     "BCFLEnv",
+    "BCFLVectorEnv",
     "DiscreteSelection",
     "__version__",
     "make_config",

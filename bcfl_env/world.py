@@ -38,6 +38,7 @@ from bcfl_env.chain.service import ChainService
 from bcfl_env.config import BCFLConfig
 from bcfl_env.dag_sharing import DagSharing
 from bcfl_env.fl import FLEngine
+from bcfl_env.fl.engine import TrainingTask, TrainResult
 from bcfl_env.fl.screening import OUT_OF_BOUND, NormScreen
 from bcfl_env.jobs import Job, JobStage
 from bcfl_env.mechanism import FleetView, Mechanism
@@ -52,7 +53,7 @@ from bcfl_env.seeding import SeedTree
 from bcfl_env.server_record import ServerRecord
 from bcfl_env.view import OracleView, WorldView
 
-__all__ = ["RoundReport", "World"]
+__all__ = ["EpochStart", "RoundReport", "World"]
 
 
 @dataclass
@@ -82,6 +83,21 @@ class RoundReport:
     block_committed: bool = True  # False: the committee certified no block this round
     view: int = 0  # consensus view that committed (> 0 after view changes)
     handovers: int = 0
+
+
+@dataclass
+class EpochStart:
+    """An epoch between its selection and its end (see :meth:`World.begin_epoch`)."""
+
+    slots: np.ndarray
+    selected: list[int]  # identities selected, before anyone moved
+    start_s: float
+    busy_before_s: float
+    energy_before_j: float
+    horizon_s: float
+    dropped: list[tuple[int, str]]  # dropped at selection (energy)
+    due: list[Job]  # jobs whose local training runs this epoch, row k of ``training``
+    training: TrainingTask
 
 
 @dataclass
@@ -239,20 +255,39 @@ class World:
 
         The phases, in order: select, train, advance the clock, (mechanisms' round end),
         certify, aggregate, advance the clock through the committee's agreement. Each phase
-        returns what it produced; the report is assembled from those at the end.
+        returns what it produced; the report is assembled from those at the end. A vector env
+        runs the same phases for many worlds, with the training of all of them in one call
+        (:meth:`begin_epoch`, :meth:`complete_training`, :meth:`end_epoch`).
         """
+        epoch = self.begin_epoch(slots)
+        self.complete_training(epoch, self.fl.run_training(epoch.training))
+        return self.end_epoch(epoch)
+
+    def begin_epoch(self, slots: np.ndarray) -> EpochStart:
+        """Phase 1: select, and draw the local training due this epoch (not yet run)."""
         self.round += 1
-        start_s, busy_before = self.time_s, self.busy_s
-        energy_before = self._energy_spent()
-        sync = self.cfg.env.fl_mode == "sync"
+        start_s, busy_before, energy_before = self.time_s, self.busy_s, self._energy_spent()
         horizon = start_s + self.cfg.env.epoch_length_s
         selected = [int(i) for i in self.network.slot_identity[slots]]  # before anyone moves
         dropped = self._select(slots)
-        self._train_due(horizon)
+        due = self._due_jobs(horizon)
+        bases = (
+            torch.stack([j.base_params for j in due]) if due else self.fl.global_params[None][:0]
+        )
+        training = self.fl.prepare_training(np.array([j.identity for j in due], np.int64), bases)
+        return EpochStart(
+            slots, selected, start_s, busy_before, energy_before, horizon, dropped, due, training
+        )
+
+    def end_epoch(self, epoch: EpochStart) -> RoundReport:
+        """Phases 3 to 6, once the epoch's training is complete: advance the clock, certify,
+        aggregate, advance through the committee's agreement; returns the epoch's report."""
+        sync = self.cfg.env.fl_mode == "sync"
+        dropped = list(epoch.dropped)
         arrived, self.pending_arrivals = self.pending_arrivals, []
-        epoch = self._advance_clock(horizon, stop_when_idle=sync)
-        arrived += epoch.arrived
-        dropped += epoch.dropped
+        progress = self._advance_clock(epoch.horizon_s, stop_when_idle=sync)
+        arrived += progress.arrived
+        dropped += progress.dropped
         if sync:  # the round ends at its deadline: stragglers are dropped
             dropped += [self._drop(identity, "deadline") for identity in list(self.jobs)]
         for mechanism in self.mechanisms:
@@ -264,11 +299,11 @@ class World:
         if certified.consensus_s > 0:
             agreement = self._advance_clock(self.time_s + certified.consensus_s)
             self.pending_arrivals = agreement.arrived
-        epoch_s, busy_s = self.time_s - start_s, self.busy_s - busy_before
+        epoch_s, busy_s = self.time_s - epoch.start_s, self.busy_s - epoch.busy_before_s
         report = RoundReport(
             round=self.round,
-            selected=selected,
-            selected_slots=[int(s) for s in slots],
+            selected=epoch.selected,
+            selected_slots=[int(s) for s in epoch.slots],
             completed=certified.completed,
             accepted=[j.identity for j, _ in certified.accepted],
             rejected=certified.rejected,
@@ -279,7 +314,7 @@ class World:
             latency_s=epoch_s if sync else busy_s / self.cfg.env.vehicles_per_round,
             epoch_s=epoch_s,
             busy_s=busy_s,
-            energy_j=self._energy_spent() - energy_before,
+            energy_j=self._energy_spent() - epoch.energy_before_j,
             consensus_s=certified.consensus_s,
             accuracy=self.fl.accuracy,
             loss=self.fl.loss,
@@ -290,7 +325,7 @@ class World:
             safety_violated=certified.safety_violated,
             block_committed=certified.committed,
             view=certified.view,
-            handovers=epoch.handovers + agreement.handovers,
+            handovers=progress.handovers + agreement.handovers,
         )
         self.last_report = report
         return report
@@ -341,18 +376,21 @@ class World:
         return dropped
 
     # ------------------------------------------------------------------ phase: train
-    def _train_due(self, horizon_s: float) -> None:
-        """Real local training, in one batch, for every job whose computation ends by ``horizon_s``."""
+    def _due_jobs(self, horizon_s: float) -> list[Job]:
+        """Jobs whose computation ends by ``horizon_s``: their local training runs this epoch."""
         due = [
             j
             for j in self.jobs.values()
             if j.stage is JobStage.COMPUTE and j.compute_done_s <= horizon_s
         ]
+        return sorted(due, key=lambda j: j.identity)
+
+    def complete_training(self, epoch: EpochStart, result: TrainResult) -> None:
+        """Phase 2: hand the epoch's trained models (``result``, row k for due job k) to their
+        jobs and to the mechanisms."""
+        due = epoch.due
         if not due:
             return
-        due.sort(key=lambda j: j.identity)
-        bases = torch.stack([j.base_params for j in due])
-        result = self.fl.train(np.array([j.identity for j in due]), bases)
         for k, job in enumerate(due):
             job.params = result.params[k]
             job.loss = float(result.losses[k])

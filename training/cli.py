@@ -51,7 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         "--timesteps", type=int, help="training steps (default: n_timesteps of the algo's YAML)"
     )
     t.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds, one run each")
-    t.add_argument("--n-envs", type=int, help="parallel envs (default: n_envs of the YAML)")
+    t.add_argument(
+        "--num-envs",
+        "--n-envs",
+        dest="n_envs",
+        type=int,
+        help="worlds stepped in one call by the native vector env (default: n_envs of the YAML)",
+    )
     t.add_argument(
         "--env-kwargs", nargs="*", default=[], help="env config overrides, key=value (literals)"
     )

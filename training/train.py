@@ -66,6 +66,24 @@ def make_env(env_id: str, algo: str, env_kwargs: dict[str, Any]) -> gym.Env[Any,
     return env
 
 
+def make_training_env(
+    env_id: str, algo: str, env_kwargs: dict[str, Any], num_envs: int, seed: int
+) -> Any:
+    """The SB3 ``VecEnv`` a run trains on: ``num_envs`` worlds of the native vector env stepped
+    in one call (:class:`bcfl_env.envs.sb3_vec.SB3VecEnv`, with ``VecMonitor``'s episode
+    statistics), or, for the one-vehicle-per-step algorithms (DQN, MaskablePPO), SB3's
+    ``DummyVecEnv`` of ``DiscreteSelection`` envs: a world there takes several agent steps per
+    epoch, so worlds cannot step in lockstep."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from bcfl_env.envs.sb3_vec import make_sb3_vec_env
+
+    if algo in PICKING_ALGOS:
+        return make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=num_envs, seed=seed)
+    return VecMonitor(make_sb3_vec_env(env_id, num_envs, seed, **env_kwargs))
+
+
 def train(
     algo: str,
     env_id: str,
@@ -151,10 +169,8 @@ def _run(
     resume: Path | None, progress_bar: bool, checkpoint_every: int, keep_checkpoints: int,
 ) -> Path:  # fmt: skip
     """Build (or restore) the model and learn; see :func:`train`."""
-    from stable_baselines3.common.env_util import make_vec_env
-
     algos = algorithms()
-    vec = make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=envs, seed=seed)
+    vec = make_training_env(env_id, algo, env_kwargs, envs, seed)
     cls = algos[algo]
     if resume is not None:
         model = _resume_newest_intact(run_dir, cls, vec, policy, raw, hp)

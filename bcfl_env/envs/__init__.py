@@ -4,6 +4,7 @@ from bcfl_env.envs.core import BCFLEnv, Selection
 from bcfl_env.envs.observation import FEATURES, GLOBAL_FEATURES, as_matrix
 from bcfl_env.envs.registration import ENV_IDS, register_envs
 from bcfl_env.envs.unwrap import unwrap
+from bcfl_env.envs.vector import BCFLVectorEnv
 from bcfl_env.envs.wrappers import DiscreteSelection, with_picked_column
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "FEATURES",
     "GLOBAL_FEATURES",
     "BCFLEnv",
+    "BCFLVectorEnv",
     "Selection",
     "DiscreteSelection",
     "as_matrix",

@@ -237,6 +237,17 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self, action: np.ndarray | Selection
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         world = self._require_world()
+        slots, ignored = self.decide(action)
+        previous = world.fl.accuracy
+        with torch_threads(self.config.env.torch_threads):
+            report = world.step(slots)
+        return self.conclude(report, previous, slots, ignored)
+
+    def decide(self, action: np.ndarray | Selection) -> tuple[np.ndarray, list[int]]:
+        """Validate an action and turn it into the selected slots (and the ignored ones); the
+        episode's record keeps it. The first half of :meth:`step` (a vector env runs the epoch
+        between the halves)."""
+        self._require_world()
         ignored: list[int] = []
         if type(action).__module__.startswith("torch"):  # a tensor, maybe with a grad: its values
             action = cast(Any, action).detach().cpu().numpy()
@@ -246,7 +257,12 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         else:
             slots, ignored = self._selection(action)
             self._episode_actions.append(np.array(action, copy=True))
-        return self._run_epoch(world, slots, ignored)
+        return slots, ignored
+
+    def retract_decision(self) -> None:
+        """Forget the last :meth:`decide` when its epoch never ran (a vector env whose batch
+        held an invalid action for another world)."""
+        self._episode_actions.pop()
 
     def _picked_slots(self, picked: Any) -> np.ndarray:
         arr = np.asarray(picked)
@@ -262,17 +278,17 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"picked slots must be eligible (eligible_slots()), got {picked!r}")
         return np.sort(arr.astype(np.int64))
 
-    def _run_epoch(
-        self, world: World, slots: np.ndarray, ignored: list[int]
+    def conclude(
+        self, report: RoundReport, previous_accuracy: float, slots: np.ndarray, ignored: list[int]
     ) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
-        previous = world.fl.accuracy
-        with torch_threads(self.config.env.torch_threads):
-            report = world.step(slots)
+        """The second half of :meth:`step`: reward, episode end, observation and info of the
+        epoch the world just ran (``previous_accuracy``: the global model's before it)."""
+        world = self._require_world()
         self._last_selected = [int(s) for s in slots]
         env = self.config.env
         outcome = StepOutcome(
-            report.accuracy, previous, env.target_accuracy, report.latency_s, report.energy_j,
-            report.epoch_s, self.config.reward.favor_xi,
+            report.accuracy, previous_accuracy, env.target_accuracy, report.latency_s,
+            report.energy_j, report.epoch_s, self.config.reward.favor_xi,
         )  # fmt: skip
         terms = reward_terms(self.config.reward, outcome)
         terminated = report.accuracy >= env.target_accuracy

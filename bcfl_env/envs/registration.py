@@ -22,6 +22,8 @@ def _register(preset: Preset) -> None:
     gym.register(
         id=preset.env_id,
         entry_point="bcfl_env.envs.core:BCFLEnv",
+        # gymnasium.make_vec steps B worlds in one call (bcfl_env.envs.vector)
+        vector_entry_point="bcfl_env.envs.vector:BCFLVectorEnv",
         kwargs={"preset": preset.name},
         disable_env_checker=True,
         # the env enforces reset-before-step itself; without Gymnasium's OrderEnforcing

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -15,9 +17,28 @@ from bcfl_env.fl.models import ModelSpec, make_model
 from bcfl_env.fl.partition import Partition, partition
 from bcfl_env.fl.privacy import clip_and_noise, epsilon
 from bcfl_env.fl.screening import OUT_OF_BOUND, unlearning_share
-from bcfl_env.fl.training import SGDConfig, batched_local_train, make_batch_plan
+from bcfl_env.fl.training import (
+    BatchPlan,
+    LocalBatches,
+    SGDConfig,
+    batched_local_train,
+    gather_batches,
+    make_batch_plan,
+    stack_batches,
+    train_on_batches,
+)
 
-__all__ = ["FLEngine", "TrainResult"]
+__all__ = ["FLEngine", "TrainResult", "TrainingTask", "train_together"]
+
+
+@dataclass(frozen=True)
+class TrainingTask:
+    """A round of local training drawn but not yet run: who trains from which model, and how."""
+
+    identities: np.ndarray
+    bases: torch.Tensor  # (K, P) received models
+    plan: BatchPlan | None  # None: nobody trains
+    label_map: torch.Tensor | None  # label-flipping attackers' substitution, if any
 
 
 class TrainResult:
@@ -133,11 +154,25 @@ class FLEngine:
         DP (when configured) privatises every honest update. Model-poisoning vehicles
         (``sign_flip``, ``scaled``, ``gaussian``, ``free_ride``) submit their poison as it is: an
         attacker does not clip and noise its own update. ``label_flip`` is data poisoning through
-        the vehicle's ordinary pipeline, DP included.
+        the vehicle's ordinary pipeline, DP included. :func:`train_together` does the same for
+        several engines in one batched call.
         """
+        return self.run_training(self.prepare_training(identities, bases))
+
+    def run_training(self, task: TrainingTask) -> TrainResult:
+        """Run a prepared round of local training on this engine alone."""
+        if task.plan is None:
+            return self.finish_training(task, task.bases[:0], torch.zeros(0))
+        trained, losses = batched_local_train(
+            self.spec, task.bases, self.x_train, self.y_train, task.plan, self.sgd, task.label_map
+        )
+        return self.finish_training(task, trained, losses)
+
+    def prepare_training(self, identities: np.ndarray, bases: torch.Tensor) -> TrainingTask:
+        """Draw the batch plan of a round of local training (the first half of :meth:`train`)."""
         identities = np.asarray(identities, dtype=np.int64)
         if identities.size == 0:
-            return TrainResult(identities, bases[:0], np.zeros(0), np.zeros(0, dtype=np.int64))
+            return TrainingTask(identities, bases[:0], None, None)
         plan = make_batch_plan(
             [self.partition.indices[i] for i in identities],
             self.sgd.epochs,
@@ -150,9 +185,21 @@ class FLEngine:
             if self.cfg.attack == "label_flip" and bool(bad.any())
             else None
         )
-        trained, losses = batched_local_train(
-            self.spec, bases, self.x_train, self.y_train, plan, self.sgd, label_map
-        )
+        return TrainingTask(identities, bases, plan, label_map)
+
+    def local_batches(self, task: TrainingTask) -> LocalBatches:
+        """The task's mini-batches gathered from this engine's training set."""
+        assert task.plan is not None
+        return gather_batches(self.x_train, self.y_train, task.plan, task.label_map)
+
+    def finish_training(
+        self, task: TrainingTask, trained: torch.Tensor, losses: torch.Tensor
+    ) -> TrainResult:
+        """Privacy and attacks applied to the trained rows (the second half of :meth:`train`)."""
+        identities, bases = task.identities, task.bases
+        if identities.size == 0:
+            return TrainResult(identities, bases[:0], np.zeros(0), np.zeros(0, dtype=np.int64))
+        bad = torch.as_tensor(self.malicious[identities], device=self.device)
         private = clip_and_noise(
             bases, trained, self.cfg.dp, self.cfg.dp_clip, self.cfg.noise_multiplier, self.generator
         )
@@ -261,3 +308,34 @@ class FLEngine:
         )
         top = int(counts.max()) if counts.size else 0
         return epsilon(self.cfg.dp, self.cfg.noise_multiplier, top, self.cfg.dp_delta)
+
+
+def train_together(work: list[tuple[FLEngine, TrainingTask]]) -> list[TrainResult]:
+    """Run the local training of several engines' tasks (worlds of one config) in one batched
+    call; result i is what ``engine_i.train`` would have returned for task i.
+
+    Each engine draws its own plan (:meth:`FLEngine.prepare_training`) and applies its own
+    privacy and attacks (:meth:`FLEngine.finish_training`) with its own generators, so a world
+    draws exactly what it draws alone; only the SGD steps are shared, row by row.
+    """
+    busy = [(engine, task) for engine, task in work if task.identities.size]
+    trained: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    if busy:
+        first = busy[0][0]
+        for engine, _ in busy[1:]:
+            if engine.spec != first.spec or engine.sgd != first.sgd:
+                raise ValueError("train_together needs engines with one model and one optimiser")
+        batches = stack_batches([engine.local_batches(task) for engine, task in busy])
+        params, losses = train_on_batches(
+            first.spec, torch.cat([task.bases for _, task in busy]), batches, first.sgd
+        )
+        row = 0
+        for _, task in busy:
+            k = task.identities.size
+            trained[id(task)] = (params[row : row + k], losses[row : row + k])
+            row += k
+    results = []
+    for engine, task in work:
+        params_k, losses_k = trained.get(id(task), (task.bases[:0], torch.zeros(0)))
+        results.append(engine.finish_training(task, params_k, losses_k))
+    return results

@@ -11,6 +11,7 @@ momentum ``buf = mu buf + d``, first step ``buf = d``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +22,14 @@ from bcfl_env.fl.models import ModelSpec
 
 __all__ = [
     "BatchPlan",
+    "LocalBatches",
     "SGDConfig",
     "batched_local_train",
+    "gather_batches",
     "make_batch_plan",
     "sequential_local_train",
+    "stack_batches",
+    "train_on_batches",
 ]
 
 
@@ -66,6 +71,51 @@ def make_batch_plan(
     return BatchPlan(torch.from_numpy(out.reshape(len(vehicle_indices), steps, batch_size)))
 
 
+@dataclass(frozen=True)
+class LocalBatches:
+    """Every mini-batch of K vehicles' local training, gathered: ``inputs`` (K, steps, B, ...),
+    ``labels`` and ``mask`` (K, steps, B); a padded sample has mask 0."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    mask: torch.Tensor
+
+
+def gather_batches(
+    x: torch.Tensor, y: torch.Tensor, plan: BatchPlan, label_map: torch.Tensor | None = None
+) -> LocalBatches:
+    """The samples a batch plan names, gathered from the training set (x, y)."""
+    index = plan.index.to(x.device)
+    safe = index.clamp(min=0)
+    return LocalBatches(x[safe], _labels(y, safe, label_map), index >= 0)
+
+
+def stack_batches(parts: list[LocalBatches]) -> LocalBatches:
+    """Rows of several gatherings (e.g. from several worlds) in one, padded to the longest plan
+    with masked steps (a masked step leaves a row's parameters and momentum untouched)."""
+    steps = max(p.mask.shape[1] for p in parts)
+
+    def pad(t: torch.Tensor) -> torch.Tensor:
+        extra = steps - t.shape[1]
+        if extra == 0:
+            return t
+        return torch.cat([t, t.new_zeros((t.shape[0], extra, *t.shape[2:]))], dim=1)
+
+    return LocalBatches(
+        torch.cat([pad(p.inputs) for p in parts]),
+        torch.cat([pad(p.labels) for p in parts]),
+        torch.cat([pad(p.mask) for p in parts]),
+    )
+
+
+def _labels(y: torch.Tensor, safe: torch.Tensor, label_map: torch.Tensor | None) -> torch.Tensor:
+    labels = y[safe]  # (K, steps, B)
+    if label_map is not None:
+        rows = torch.arange(safe.shape[0], device=safe.device)[:, None, None]
+        labels = label_map[rows, labels]
+    return labels
+
+
 def batched_local_train(
     spec: ModelSpec,
     init: torch.Tensor,
@@ -88,23 +138,41 @@ def batched_local_train(
     Returns:
         (K, P) trained parameters and (K,) mean training loss over each vehicle's steps.
     """
+    index = plan.index.to(x.device)
+    # the inputs are gathered step by step: all of them at once would hold a copy of every
+    # sample each vehicle visits (labels and masks are small, so those are gathered at once)
+    safe = index.clamp(min=0)
+    return _sgd(
+        spec, init, lambda step: x[safe[:, step]], _labels(y, safe, label_map), index >= 0, sgd
+    )
+
+
+def train_on_batches(
+    spec: ModelSpec, init: torch.Tensor, batches: LocalBatches, sgd: SGDConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`batched_local_train` on batches gathered beforehand (:func:`gather_batches`,
+    :func:`stack_batches`): the rows may come from different training sets."""
+    return _sgd(spec, init, lambda step: batches.inputs[:, step], batches.labels, batches.mask, sgd)
+
+
+def _sgd(
+    spec: ModelSpec,
+    init: torch.Tensor,
+    inputs_at: Callable[[int], torch.Tensor],
+    y_all: torch.Tensor,
+    mask_all: torch.Tensor,
+    sgd: SGDConfig,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SGD loop shared by both entry points: row k takes exactly its own masked steps."""
     params = init.detach().clone()
     momentum = torch.zeros_like(params)
     k = params.shape[0]
-    index = plan.index.to(x.device)
-    mask_all = index >= 0
     active_all = mask_all.any(dim=2)  # (K, steps)
-    loss_sum = torch.zeros(k, device=x.device)
-    # labels, masks and indices for every step at once (fewer small ops per step); the inputs
-    # are gathered step by step, since all of them at once would hold a copy of every sample
-    safe = index.clamp(min=0)
-    y_all = y[safe]  # (K, steps, B)
-    if label_map is not None:
-        y_all = label_map[torch.arange(k, device=x.device)[:, None, None], y_all]
-    masks = mask_all.to(x.dtype)
-    actives = active_all.to(x.dtype)[:, :, None]  # (K, steps, 1)
-    for step in range(plan.steps):
-        mask, xb, yb = masks[:, step], x[safe[:, step]], y_all[:, step]
+    loss_sum = torch.zeros(k, device=params.device)
+    masks = mask_all.to(params.dtype)
+    actives = active_all.to(params.dtype)[:, :, None]  # (K, steps, 1)
+    for step in range(mask_all.shape[1]):
+        mask, xb, yb = masks[:, step], inputs_at(step), y_all[:, step]
         if spec.has_analytic_gradient:
             per_vehicle, grad = spec.loss_and_grad(params, xb, yb, mask)
         else:
@@ -125,7 +193,7 @@ def batched_local_train(
                 d = momentum
             params = (params - sgd.lr * active * d).detach()
             loss_sum += per_vehicle.detach() * active[:, 0]
-    steps_taken = active_all.sum(dim=1).clamp(min=1).to(x.dtype)
+    steps_taken = active_all.sum(dim=1).clamp(min=1).to(params.dtype)
     return params.detach(), loss_sum / steps_taken
 
 
