@@ -1,7 +1,20 @@
-"""Aggregate steps/s of ``gymnasium.make_vec(..., vectorization_mode="async")`` with one worker
-per core against one env in the same run (target: >= 1.8x on 2 cores). Interleaved, medians.
+"""The native vector env against one env, and where a vector step's time goes.
 
-Usage: python benchmarks/bench_vec.py [--repeats 3] [--steps 100] [--json FILE]
+Measures, on IoV-v1 defaults with one torch thread and random actions, in one run and
+interleaved (each sample in a fresh process, so peak memory is its own):
+
+* one env of this tree and one env of a reference commit (``--reference``, default the last
+  commit before the vector env), checked out as a temporary git worktree;
+* ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` at each B of ``--sizes``:
+  world-steps/s (B x steps / s) and peak resident memory;
+* a profile of one vector step at the largest-but-one B: milliseconds per world-step in each phase
+  (validation, selection, the batched training call, the clock, certification with its Ed25519
+  operations counted, aggregation, observation), which bounds what batching more can give.
+
+Ratios are medians of per-repeat ratios (both sides from the same repeat).
+
+Usage: python benchmarks/bench_vec.py [--repeats 3] [--steps 20] [--sizes 1 8 32 64 128]
+                                      [--reference COMMIT] [--json FILE]
 """
 
 from __future__ import annotations
@@ -10,60 +23,170 @@ import argparse
 import json
 import os
 import statistics
-import time
+import subprocess
+import sys
+import tempfile
+import textwrap
 from pathlib import Path
+from typing import Any
 
-import gymnasium as gym
-import numpy as np
-
-import bcfl_env  # noqa: F401
-
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = "58e41e5"  # main before the vector env (the single env the issue measured)
 KW = {"max_rounds": 10**6, "target_accuracy": 1.0}
 
+SINGLE = """
+import json, resource, time, gymnasium as gym, bcfl_env
+env = gym.make("bcfl/IoV-v1", **{kw})
+env.reset(seed=0); env.action_space.seed(0)
+for _ in range(10): env.step(env.action_space.sample())
+start = time.perf_counter()
+for _ in range({steps}): env.step(env.action_space.sample())
+rate = {steps} / (time.perf_counter() - start)
+print(json.dumps({{"rate": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
 
-def single(steps: int) -> float:
-    env = gym.make("bcfl/IoV-v1", **KW)
-    env.reset(seed=0)
-    env.action_space.seed(0)
-    for _ in range(10):
-        env.step(env.action_space.sample())
-    start = time.perf_counter()
-    for _ in range(steps):
-        env.step(env.action_space.sample())
-    env.close()
-    return steps / (time.perf_counter() - start)
+VECTOR = """
+import json, resource, time, gymnasium as gym, bcfl_env
+envs = gym.make_vec("bcfl/IoV-v1", num_envs={b}, vectorization_mode="vector_entry_point", **{kw})
+envs.reset(seed=0); envs.action_space.seed(0)
+for _ in range(3): envs.step(envs.action_space.sample())
+start = time.perf_counter()
+for _ in range({steps}): envs.step(envs.action_space.sample())
+rate = {b} * {steps} / (time.perf_counter() - start)
+print(json.dumps({{"rate": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+PROFILE = """
+import json, time, gymnasium as gym, bcfl_env
+from collections import defaultdict
+from bcfl_env import world as world_mod
+from bcfl_env.chain import crypto
+from bcfl_env.envs import core, vector
+spent = defaultdict(float); calls = defaultdict(int)
+def timed(owner, name, label):
+    original = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[label] += time.perf_counter() - start; calls[label] += 1
+    setattr(owner, name, wrapper)
+for owner, name, label in [
+    (core.BCFLEnv, "decide", "validate the action"),
+    (world_mod.World, "begin_epoch", "select, task on chain, draw batch plans"),
+    (vector, "train_together", "local training (one batched call)"),
+    (world_mod.World, "complete_training", "hand over trained models"),
+    (world_mod.World, "_advance_clock", "clock: mobility, channel, uploads"),
+    (world_mod.World, "_certify", "certify: screen, score, ballots, consensus"),
+    (world_mod.World, "_aggregate", "aggregate and evaluate"),
+    (core.BCFLEnv, "conclude", "reward, observation, info"),
+    (crypto.KeyPair, "sign", "Ed25519 sign"),
+]:
+    timed(owner, name, label)
+import sys
+original_verify = crypto.verify_signature
+timed(crypto, "verify_signature", "Ed25519 verify")
+for module in list(sys.modules.values()):  # every module that imported it by name
+    if getattr(module, "verify_signature", None) is original_verify:
+        module.verify_signature = crypto.verify_signature
+envs = gym.make_vec("bcfl/IoV-v1", num_envs={b}, vectorization_mode="vector_entry_point", **{kw})
+envs.reset(seed=0); envs.action_space.seed(0)
+for _ in range(3): envs.step(envs.action_space.sample())
+spent.clear(); calls.clear()
+start = time.perf_counter()
+for _ in range({steps}): envs.step(envs.action_space.sample())
+total = time.perf_counter() - start
+world_steps = {b} * {steps}
+print(json.dumps({{"world_steps": world_steps, "total_ms_per_world_step": total / world_steps * 1e3,
+                  "ms_per_world_step": {{k: v / world_steps * 1e3 for k, v in spent.items()}},
+                  "calls_per_world_step": {{k: c / world_steps for k, c in calls.items()}}}}))
+"""
 
 
-def vector(steps: int, workers: int) -> float:
-    envs = gym.make_vec("bcfl/IoV-v1", num_envs=workers, vectorization_mode="async", **KW)
-    envs.reset(seed=0)
-    envs.action_space.seed(0)
-    for _ in range(10):
-        envs.step(envs.action_space.sample())
-    start = time.perf_counter()
-    for _ in range(steps):
-        envs.step(envs.action_space.sample())
-    elapsed = time.perf_counter() - start
-    envs.close()
-    return steps * workers / elapsed
+def _run(code: str, tree: Path) -> dict[str, Any]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tree, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode:
+        raise RuntimeError(f"benchmark process failed in {tree}:\n{out.stderr[-3000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def main(argv: list[str] | None = None) -> dict[str, object]:
+def _worktree(commit: str, where: Path) -> Path:
+    path = where / "reference"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "-f", str(path), commit],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--steps", type=int, default=20, help="vector steps per sample")
+    parser.add_argument("--single-steps", type=int, default=150)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32, 64, 128])
+    parser.add_argument("--reference", default=REFERENCE, help="commit of the reference single env")
+    parser.add_argument("--profile-b", type=int, default=64)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    one, many = [], []
-    for _ in range(args.repeats):
-        one.append(single(args.steps))
-        many.append(vector(args.steps, args.workers))
-    ratio = statistics.median(np.array(many) / np.array(one))
-    print(f"one env: {statistics.median(one):.1f} steps/s {[round(v) for v in one]}")
-    print(f"make_vec async x{args.workers}: {statistics.median(many):.1f} steps/s {[round(v) for v in many]}")  # fmt: skip
-    print(f"ratio (median of pairwise): {ratio:.2f}x")
-    result = {"workers": args.workers, "single": one, "vector": many, "ratio": float(ratio)}
+    kw = repr(KW)
+    single: list[float] = []
+    reference: list[float] = []
+    vec: dict[int, list[float]] = {b: [] for b in args.sizes}
+    rss: dict[int, list[float]] = {b: [] for b in args.sizes}
+    ratios: dict[int, list[float]] = {b: [] for b in args.sizes}
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_tree = _worktree(args.reference, Path(tmp)) if args.reference else None
+        try:
+            for repeat in range(args.repeats):
+                one = _run(SINGLE.format(kw=kw, steps=args.single_steps), ROOT)["rate"]
+                single.append(one)
+                if ref_tree is not None:
+                    code = SINGLE.format(kw=kw, steps=args.single_steps)
+                    reference.append(_run(code, ref_tree)["rate"])
+                for b in args.sizes:
+                    sample = _run(VECTOR.format(kw=kw, b=b, steps=args.steps), ROOT)
+                    vec[b].append(sample["rate"])
+                    rss[b].append(sample["rss_mb"])
+                    ratios[b].append(sample["rate"] / one)
+                print(f"repeat {repeat + 1}/{args.repeats} done", flush=True)
+        finally:
+            if ref_tree is not None:
+                subprocess.run(
+                    ["git", "worktree", "remove", "--force", str(ref_tree)],
+                    cwd=ROOT, check=False, capture_output=True,
+                )  # fmt: skip
+    profile = _run(PROFILE.format(kw=kw, b=args.profile_b, steps=max(5, args.steps // 2)), ROOT)
+    print(
+        f"one env (this tree): {statistics.median(single):.1f} steps/s {[round(v) for v in single]}"
+    )
+    if reference:
+        gain = statistics.median([a / b for a, b in zip(single, reference, strict=True)])
+        print(
+            f"one env ({args.reference}): {statistics.median(reference):.1f} steps/s; this tree {gain:.2f}x"
+        )
+    print(f"{'B':>5} {'world-steps/s':>14} {'vs one env':>11} {'peak RSS':>10}")
+    for b in args.sizes:
+        print(
+            f"{b:>5} {statistics.median(vec[b]):>14.1f} {statistics.median(ratios[b]):>10.2f}x {max(rss[b]):>8.0f} MB"
+        )
+    print(
+        f"profile of a vector step, B = {args.profile_b} (ms per world-step; total {profile['total_ms_per_world_step']:.2f}):"
+    )
+    for label, ms in sorted(profile["ms_per_world_step"].items(), key=lambda kv: -kv[1]):
+        per = profile["calls_per_world_step"][label]
+        print(f"  {label:<45} {ms:6.2f} ms  ({per:.1f} calls)")
+    result = {
+        "sizes": args.sizes, "single": single, "reference": reference,
+        "reference_commit": args.reference, "vector": {str(b): v for b, v in vec.items()},
+        "rss_mb": {str(b): v for b, v in rss.items()},
+        "ratio": {str(b): statistics.median(r) for b, r in ratios.items()}, "profile": profile,
+    }  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return result

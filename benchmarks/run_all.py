@@ -32,7 +32,8 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: list[tuple[str, str, list[str], bool, str]] = [
     ("round", "bench_round.py", [], True, "whole FL round: engine vs per-client loop vs Flower"),
     ("load", "bench_load.py", [], True, "throughput with torch defaults and with the cores busy"),
-    ("vec", "bench_vec.py", [], True, "make_vec async workers vs one env"),
+    ("vec", "bench_vec.py", [], True, "native vector env (B worlds per call) vs one env"),
+    ("async", "bench_async.py", [], True, "make_vec async workers vs one env"),
     ("scale", "bench_scale.py", [], True, "steps/s and memory as N and K grow"),
     (
         "world",
@@ -47,7 +48,8 @@ BENCHMARKS: list[tuple[str, str, list[str], bool, str]] = [
     ("committee", "bench_committee.py", [], False, "committee false rejection and acceptance"),
 ]
 QUICK = {"round": ["--ks", "10", "--rounds", "3"], "load": ["--repeats", "1", "--steps", "60"],
-         "vec": ["--repeats", "1", "--steps", "40"], "scale": ["--steps", "5"],
+         "vec": ["--repeats", "1", "--steps", "3", "--single-steps", "30", "--sizes", "1", "8", "--profile-b", "8"],
+         "async": ["--repeats", "1", "--steps", "40"], "scale": ["--steps", "5"],
          "world": ["--repeats", "5"]}  # fmt: skip
 
 
@@ -119,6 +121,20 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str
             rows.append((f"IoV steps/s, {name} vs quiet single-thread", f"{m[name]:.0f}/s", f"{q:.0f}/s", f"{m[name] / q:.0%}", ">= 50 %", met(m[name] / q >= 0.5)))  # fmt: skip
     if data.get("vec"):
         v = data["vec"]
+        one = statistics.median(v["single"])
+        for b in v["sizes"]:
+            target = {64: ">= 10x", 128: ""}.get(b, "reported")
+            ok = v["ratio"][str(b)] >= 10 if b == 64 else None
+            rows.append((f"native vector env, B={b}, vs one env (world-steps/s)", f"{statistics.median(v['vector'][str(b)]):.0f}/s", f"{one:.0f}/s", f"{v['ratio'][str(b)]:.2f}x", target or "reported", "" if ok is None else met(ok)))  # fmt: skip
+        big = str(max(v["sizes"]))
+        rows.append((f"native vector env, B={big}, peak memory", f"{max(v['rss_mb'][big]):.0f} MB", "", "", "< 2 GiB", met(max(v["rss_mb"][big]) < 2048)))  # fmt: skip
+        if v.get("reference"):
+            gain = statistics.median(
+                [a / b for a, b in zip(v["single"], v["reference"], strict=True)]
+            )
+            rows.append((f"one env vs main at {v['reference_commit']}", f"{one:.0f}/s", f"{statistics.median(v['reference']):.0f}/s", f"{gain:.2f}x", ">= 2x", met(gain >= 2)))  # fmt: skip
+    if data.get("async"):
+        v = data["async"]
         rows.append((f"make_vec async x{v['workers']} vs one env", f"{statistics.median(v['vector']):.0f}/s", f"{statistics.median(v['single']):.0f}/s", f"{v['ratio']:.2f}x", ">= 1.8x", met(v["ratio"] >= 1.8)))  # fmt: skip
     if data.get("world"):
         w = statistics.median(data["world"]["advance_s"]["10000"]) * 1e3
