@@ -5,6 +5,7 @@ from agents.base import BaseSelector, Selector, SlotSpec, scores_from_ranking
 from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector, RandomSelector
 from agents.favor import DoubleDQN, FavorSelector, train_favor
 from agents.loading import load_selector
+from agents.planner import RolloutPlanner
 from agents.registry import SELECTORS, baseline_names, make_selector, register_selector
 from agents.sb3 import SlotSetPolicy
 
@@ -17,6 +18,7 @@ __all__ = [
     "OortSelector",
     "PowerOfChoiceSelector",
     "RandomSelector",
+    "RolloutPlanner",
     "Selector",
     "SlotSetPolicy",
     "SlotSpec",

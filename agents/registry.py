@@ -38,7 +38,8 @@ class SelectorEntry:
 
     Attributes:
         baseline: a fixed rule (no training) that the leaderboard evaluates as a baseline row.
-        needs_env: it trains inside a bcfl env, so it cannot run from a :class:`SlotSpec`.
+        needs_env: it trains or simulates inside a bcfl env, so it cannot run from a
+            :class:`SlotSpec`.
         doc: one line for help texts (the factory's docstring's first line by default).
     """
 
@@ -96,7 +97,8 @@ def make_selector(name: str, env: gym.Env[Any, Any] | SlotSpec, **kwargs: Any) -
         raise ValueError(f"selector {name!r} is not allowed: choose one of {sorted(SELECTORS)}")
     if entry.needs_env and isinstance(env, SlotSpec):
         raise ValueError(
-            f"selector {name!r} trains inside a bcfl env and cannot run from a SlotSpec: choose "
+            f"selector {name!r} needs a bcfl env (it trains or simulates in one) and cannot run "
+            "from a SlotSpec: choose "
             f"one of {sorted(n for n, e in SELECTORS.items() if not e.needs_env)}, 'shipped' or "
             "a model file"
         )

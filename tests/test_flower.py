@@ -108,7 +108,7 @@ def test_the_shipped_selector_is_the_trained_model_and_refuses_other_features():
     assert all(p % 2 == 1 for p in picked), "the trained selector prefers fast clients"
     with pytest.raises(ValueError, match="feature columns"):
         load_selector("shipped", SlotSpec(("present", "x"), 5, 1))
-    with pytest.raises(ValueError, match="trains inside a bcfl env"):
+    with pytest.raises(ValueError, match="needs a bcfl env"):
         load_selector("favor", spec)
     with pytest.raises(ValueError, match="neither a registered selector"):
         load_selector("no-such-selector", spec)

@@ -166,6 +166,8 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
       block's quorum certificate and blocks record refused transactions' bytes, so a block's
       header is 64 bytes longer and consensus latency grows by about 0.6 us per block at the
       default backhaul (25-34 us over 40 rounds); selections, verdicts and models are unchanged.
+      ``gymnasium.make_vec`` (same id) returns the native vector env
+      (:class:`bcfl_env.envs.vector.BCFLVectorEnv`): world i is this env seeded ``seed + i``, bit for bit.
     * v0: initial release.
     """
 
@@ -258,6 +260,12 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
             slots, ignored = self._selection(action)
             self._episode_actions.append(np.array(action, copy=True))
         return slots, ignored
+
+    def slots_for(self, action: np.ndarray) -> np.ndarray:
+        """The slots ``action`` would select now, validated as :meth:`step` validates it,
+        without stepping or recording anything."""
+        self._require_world()
+        return self._selection(action)[0]
 
     def retract_decision(self) -> None:
         """Forget the last :meth:`decide` when its epoch never ran (a vector env whose batch

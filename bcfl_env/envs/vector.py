@@ -24,7 +24,7 @@ from bcfl_env.envs.core import BCFLEnv
 from bcfl_env.envs.threads import torch_threads
 from bcfl_env.fl.engine import train_together
 
-__all__ = ["BCFLVectorEnv", "StepResult"]
+__all__ = ["BCFLVectorEnv", "StepResult", "step_worlds"]
 
 
 def _observation_shape(env: BCFLEnv) -> tuple[int, ...]:
@@ -34,6 +34,40 @@ def _observation_shape(env: BCFLEnv) -> tuple[int, ...]:
 
 
 StepResult = tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]
+
+
+def step_worlds(
+    envs: Sequence[BCFLEnv], actions: Sequence[Any], labels: Sequence[int] | None = None
+) -> list[StepResult]:
+    """One decision epoch in each of ``envs`` (reset, none ended), with the local training of
+    all of them in one batched call; returns each env's (obs, reward, terminated, truncated,
+    info) as its own ``step`` would. Every action is validated before any world moves: a bad
+    one raises ``ValueError`` naming ``actions[label]`` (``labels``: the envs' indices to name,
+    0, 1, ... by default), and no world has stepped."""
+    labels = list(range(len(envs))) if labels is None else list(labels)
+    choices: list[tuple[np.ndarray, list[int]]] = []
+    for k, (env, action) in enumerate(zip(envs, actions, strict=True)):
+        try:
+            choices.append(env.decide(action))
+        except ValueError as exc:
+            for done in envs[:k]:  # no world moved: forget the actions recorded so far
+                done.retract_decision()
+            raise ValueError(f"actions[{labels[k]}]: {exc}") from exc
+    if not envs:
+        return []
+    with torch_threads(envs[0].config.env.torch_threads):
+        worlds = [env._require_world() for env in envs]
+        previous = [w.fl.accuracy for w in worlds]
+        epochs = [w.begin_epoch(slots) for w, (slots, _) in zip(worlds, choices, strict=True)]
+        trained = train_together([(w.fl, e.training) for w, e in zip(worlds, epochs, strict=True)])
+        results = []
+        for env, world, epoch, result, before, (slots, ignored) in zip(
+            envs, worlds, epochs, trained, previous, choices, strict=True
+        ):
+            world.complete_training(epoch, result)
+            report = world.end_epoch(epoch)
+            results.append(env.conclude(report, before, slots, ignored))
+    return results
 
 
 class BCFLVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
@@ -192,31 +226,14 @@ class BCFLVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             raise RuntimeError("call reset() before step()")
         rows = self._action_rows(actions)
         stepping = [i for i in range(self.num_envs) if not self._autoreset[i]]
-        choices: dict[int, tuple[np.ndarray, list[int]]] = {}
-        for i in stepping:
-            try:
-                choices[i] = self.envs[i].decide(rows[i])
-            except ValueError as exc:
-                for done in choices:  # no world moved: forget the actions recorded so far
-                    self.envs[done].retract_decision()
-                raise ValueError(f"actions[{i}]: {exc}") from exc
-        results: dict[int, StepResult] = {}
-        with torch_threads(self.config.env.torch_threads):
-            for i in range(self.num_envs):
-                if self._autoreset[i]:  # NEXT_STEP: the world whose episode ended starts anew
-                    obs, info = self.envs[i].reset()
-                    results[i] = (obs, 0.0, False, False, info)
-            worlds = [self.envs[i]._require_world() for i in stepping]
-            previous = [w.fl.accuracy for w in worlds]
-            epochs = [w.begin_epoch(choices[i][0]) for w, i in zip(worlds, stepping, strict=True)]
-            trained = train_together(
-                [(w.fl, e.training) for w, e in zip(worlds, epochs, strict=True)]
-            )
-            for k, i in enumerate(stepping):
-                worlds[k].complete_training(epochs[k], trained[k])
-                report = worlds[k].end_epoch(epochs[k])
-                slots, ignored = choices[i]
-                results[i] = self.envs[i].conclude(report, previous[k], slots, ignored)
+        stepped = step_worlds(
+            [self.envs[i] for i in stepping], [rows[i] for i in stepping], labels=stepping
+        )
+        results: dict[int, StepResult] = dict(zip(stepping, stepped, strict=True))
+        for i in range(self.num_envs):
+            if self._autoreset[i]:  # NEXT_STEP: the world whose episode ended starts anew
+                obs, info = self.envs[i].reset()
+                results[i] = (obs, 0.0, False, False, info)
         for i in stepping:
             obs, reward, terminated, truncated, info = results[i]
             ended = terminated or truncated

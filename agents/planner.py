@@ -1,0 +1,146 @@
+"""A ceiling, not a selector a server could run: a rollout planner that looks ahead in the simulator.
+
+At each decision the planner proposes candidate selections (the choices of Oort, the greedy rules
+and power-of-choice, and random K-subsets of the eligible vehicles), simulates each on a clone of
+the world for ``horizon`` epochs (the candidate first, then the base policy, Oort), and keeps the
+candidate whose rollout went best: the target reached soonest, else the highest accuracy at the
+horizon. This is Bertsekas' rollout algorithm ("Rollout algorithms for discrete optimization: a
+survey", 2013) with Oort as the base policy, and like any rollout it is at least as good as its
+base policy up to the noise of one sampled future (every candidate sees the same future: the
+clones share the world's generators' states, common random numbers).
+
+It reads the env itself: true compute speeds, the data, the channel's future, the committee's
+verdicts. So it is a reference for how much better selection can be, never an agent's input: it
+reaches no observation (the clones are deep copies; the real world is only stepped by the
+caller), and the leaderboard labels it as the planner. The candidates of one decision step
+together through the vector env's batched call (:func:`bcfl_env.envs.vector.step_worlds`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.base import BaseSelector, scores_from_ranking
+from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector
+from agents.registry import register_selector
+from bcfl_env.envs import BCFLEnv, Selection, unwrap
+from bcfl_env.envs.vector import step_worlds
+
+__all__ = ["RolloutPlanner"]
+
+
+@register_selector("planner-wide", baseline=False, needs_env=True, candidates=32, horizon=12)
+@register_selector("planner", baseline=False, needs_env=True)
+class RolloutPlanner(BaseSelector):
+    """Rollout planner on cloned worlds (Oort as base policy): the leaderboard's ceiling; it sees the future.
+
+    Args:
+        env: the env it acts in (it clones its unwrapped world; wrappers are not cloned).
+        seed: seeds the random candidates and the base policy's exploration.
+        candidates: candidate selections per decision (the proposals first, then random ones).
+        horizon: epochs simulated per candidate (the candidate's epoch included).
+    """
+
+    name = "planner"
+
+    def __init__(
+        self,
+        env: gym.Env[Any, Any],
+        seed: int | None = 0,
+        candidates: int = 16,
+        horizon: int = 8,
+    ) -> None:
+        super().__init__(env, seed)
+        if not isinstance(env, gym.Env):
+            raise ValueError("the planner needs the env itself (it simulates on clones of it)")
+        if candidates < 1 or horizon < 1:
+            raise ValueError(
+                f"candidates={candidates} and horizon={horizon}: both must be at least 1"
+            )
+        self.base_env: BCFLEnv = unwrap(env)
+        self.num_candidates, self.horizon = candidates, horizon
+        self.base = OortSelector(env, seed=seed)
+        self.proposers: list[BaseSelector] = [
+            GreedySelector(env, by="rate", seed=seed),
+            GreedySelector(env, by="data", seed=seed),
+            GreedySelector(env, by="compute", seed=seed),
+            PowerOfChoiceSelector(env, seed=seed),
+        ]
+        self.last_values: list[tuple[float, float, float]] = []  # per candidate, last decision
+
+    def priority(self, obs: np.ndarray) -> np.ndarray:
+        env = self.base_env
+        eligible = np.flatnonzero(env.eligible_slots())
+        if eligible.size == 0:
+            return np.zeros(self.n)
+        proposals = [self.base, *self.proposers]
+        options: list[tuple[int, ...]] = []
+        for selector in proposals:  # the base policy's own choice is always a candidate
+            action, _ = selector.predict(obs)
+            picked = tuple(int(s) for s in env.slots_for(np.asarray(action)))
+            if picked not in options:
+                options.append(picked)
+        take = min(self.k, eligible.size)
+        tries = 0
+        while len(options) < self.num_candidates and tries < 20 * self.num_candidates:
+            tries += 1
+            picked = tuple(sorted(int(s) for s in self.rng.choice(eligible, take, replace=False)))
+            if picked not in options:
+                options.append(picked)
+        values = self._evaluate(obs, options[: self.num_candidates])
+        self.last_values = values
+        best = options[max(range(len(values)), key=lambda i: values[i])]
+        prio = np.zeros(self.n)
+        prio[list(best)] = 1.0
+        return prio
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        obs = self.spec.as_matrix(observation)
+        if obs.ndim == 3:
+            raise ValueError("the planner acts in one env (it clones that env's world)")
+        prio = self.priority(obs)
+        action = scores_from_ranking(prio, self.eligible(obs) | (prio > 0))
+        if self.spec.action_mode == "binary":
+            return (prio > 0).astype(np.int8), None
+        return action, None
+
+    def _evaluate(
+        self, obs: np.ndarray, options: list[tuple[int, ...]]
+    ) -> list[tuple[float, float, float]]:
+        """Each option's rollout value: (reached the target, minus the simulated time it took,
+        accuracy at the end); larger is better."""
+        clones = [copy.deepcopy(self.base_env) for _ in options]
+        rollers = [copy.deepcopy(self.base) for _ in options]
+        start_s = self.base_env.world.time_s if self.base_env.world else 0.0
+        done = [False] * len(options)
+        values: list[tuple[float, float, float]] = [(0.0, 0.0, 0.0)] * len(options)
+        actions: list[Any] = [Selection(option) for option in options]
+        observations = [obs] * len(options)
+        for step in range(self.horizon):
+            live = [i for i in range(len(options)) if not done[i]]
+            if not live:
+                break
+            if step > 0:
+                actions = [None] * len(options)
+                for i in live:
+                    actions[i] = rollers[i].predict(observations[i])[0]
+            results = step_worlds([clones[i] for i in live], [actions[i] for i in live])
+            for i, (o, _, terminated, truncated, info) in zip(live, results, strict=True):
+                observations[i] = clones[i].as_matrix(o)
+                elapsed = info["sim_time_s"] - start_s
+                if terminated:
+                    values[i], done[i] = (1.0, -elapsed, float(info["accuracy"])), True
+                else:
+                    values[i] = (0.0, 0.0, float(info["accuracy"]))
+                    done[i] = truncated
+        return values
