@@ -33,7 +33,6 @@ from bcfl_env.envs.vector import step_worlds
 __all__ = ["RolloutPlanner"]
 
 
-@register_selector("planner-wide", baseline=False, needs_env=True, candidates=32, horizon=12)
 @register_selector("planner", baseline=False, needs_env=True)
 class RolloutPlanner(BaseSelector):
     """Rollout planner on cloned worlds (Oort as base policy): the leaderboard's ceiling; it sees the future.
@@ -42,7 +41,9 @@ class RolloutPlanner(BaseSelector):
         env: the env it acts in (it clones its unwrapped world; wrappers are not cloned).
         seed: seeds the random candidates and the base policy's exploration.
         candidates: candidate selections per decision (the proposals first, then random ones).
-        horizon: epochs simulated per candidate (the candidate's epoch included).
+        horizon: epochs simulated per candidate (the candidate's epoch included). The defaults
+            (32 x 12) are the leaderboard's ceiling: on iov-default, 16 candidates x 8 epochs
+            reached the target in 95.5 s (IQM, 0.72x random), 32 x 12 in about 80 s.
     """
 
     name = "planner"
@@ -51,8 +52,8 @@ class RolloutPlanner(BaseSelector):
         self,
         env: gym.Env[Any, Any],
         seed: int | None = 0,
-        candidates: int = 16,
-        horizon: int = 8,
+        candidates: int = 32,
+        horizon: int = 12,
     ) -> None:
         super().__init__(env, seed)
         if not isinstance(env, gym.Env):

@@ -324,3 +324,34 @@ def test_a_negative_time_can_never_top_the_table(tmp_path):
     rows.append({**_row("cheat", "iov-default", 1000, -1000.0), "sim_time_s": 10.0})
     with pytest.raises(ValueError, match="time_to_target_s"):
         build_leaderboard([_write(tmp_path / "r.jsonl", rows)], tmp_path)
+
+
+def test_the_normalised_score_reads_only_the_stored_references(tmp_path):
+    """0 at random's stored reference, 1 at the planner's stored ceiling, whatever other rows the
+    file holds (a planner row or random's own episodes change nothing)."""
+    from training.leaderboard import iqm
+    from training.suite import scenario_ceiling, scenario_reference
+
+    reference, _ = scenario_reference("iov-default")
+    ceiling = scenario_ceiling("iov-default")
+    assert ceiling is not None and 0 < ceiling < reference
+    rng = np.random.default_rng(1)
+    times = rng.uniform(95, 125, size=10)
+    mine = [_row("mine", "iov-default", 1000 + s, float(t)) for s, t in enumerate(times)]
+    others = [_row("planner", "iov-default", 1000 + s, 60.0) for s in range(10)]
+    others += [_row("random", "iov-default", 1000 + s, 300.0) for s in range(10)]
+    alone = build_leaderboard([_write(tmp_path / "a.jsonl", mine)], tmp_path / "a")
+    crowd = build_leaderboard([_write(tmp_path / "b.jsonl", mine + others)], tmp_path / "b")
+    expected = (reference - iqm(times)) / (reference - ceiling)
+    for table in (alone, crowd):
+        row = next(r for r in table if r["policy"] == "mine" and r["scenario"] == "iov-default")
+        assert row["score_iqm"] == pytest.approx(expected)
+        assert row["score_ci_low"] <= row["score_iqm"] <= row["score_ci_high"]
+    planner = next(r for r in crowd if r["policy"] == "planner" and r["scenario"] == "iov-default")
+    assert planner["score_iqm"] == pytest.approx((reference - 60.0) / (reference - ceiling))
+    # a scenario without a stored ceiling has no score (never a made-up one)
+    table = build_leaderboard(
+        [_write(tmp_path / "c.jsonl", [_row("x", "elsewhere", 1, 10.0)])],
+        tmp_path / "c", references={"elsewhere": (20.0, 100.0)},
+    )  # fmt: skip
+    assert all(np.isnan(r["score_iqm"]) for r in table)

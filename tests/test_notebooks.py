@@ -16,12 +16,14 @@ FULL_RUN_LIMIT_S = {
     "02_train_selector": 1800,
     "03_adversaries": 120,
     "04_chain_audit": 300,
+    "05_rsu_agents": 1200,
 }
 
 
-def test_four_notebooks_are_shipped_without_outputs():
+def test_five_notebooks_are_shipped_without_outputs():
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb", "02_train_selector.ipynb", "03_adversaries.ipynb", "04_chain_audit.ipynb",
+        "05_rsu_agents.ipynb",
     ]  # fmt: skip
     for path in NOTEBOOKS:
         book = nbformat.read(path, as_version=4)

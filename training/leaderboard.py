@@ -124,6 +124,25 @@ def normalised_times(rows: list[dict[str, Any]], references: References) -> np.n
     return np.array(out)
 
 
+def normalised_scores(
+    rows: list[dict[str, Any]], references: References, ceilings: dict[str, float | None]
+) -> np.ndarray:
+    """Each episode's share of the headroom between random selection and the planner's ceiling:
+    ``(reference - time) / (reference - ceiling)``, both stored with the suite (random's and the
+    planner's IQM time to target on the held-out seeds), so 0 is random's level, 1 the
+    planner's, and a row's value never depends on the other rows. NaN for a scenario without a
+    stored ceiling."""
+    out = []
+    for r in rows:
+        reference, budget = references[r["scenario"]]
+        ceiling = ceilings.get(r["scenario"])
+        if ceiling is None or not ceiling < reference:
+            out.append(float("nan"))
+        else:
+            out.append((reference - _time_metric(r, budget)) / (reference - ceiling))
+    return np.array(out)
+
+
 def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dict[str, float]:
     """P(a policy's episode reaches the target sooner than the baseline's), per policy.
 
@@ -161,6 +180,12 @@ def _references(rows: list[dict[str, Any]], given: References | None) -> Referen
         if not (reference > 0 and budget > 0):
             raise ValueError(f"scenario {name!r} has no reference time (got {reference})")
     return refs
+
+
+def _ceilings(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    from training.suite import scenario_ceiling
+
+    return {name: scenario_ceiling(name) for name in {r["scenario"] for r in rows}}
 
 
 def _episode_key(r: dict[str, Any]) -> tuple[str, str, int, int]:
@@ -288,8 +313,10 @@ def build_leaderboard(
     _refuse_duplicates(rows)
     refs = _references(rows, references)
     norm = normalised_times(rows, refs)
-    for r, n in zip(rows, norm, strict=True):
+    scores = normalised_scores(rows, refs, _ceilings(rows))
+    for r, n, score in zip(rows, norm, scores, strict=True):
         r["normalised_time"] = float(n)
+        r["normalised_score"] = float(score)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["policy"], row["scenario"])].append(row)
@@ -298,19 +325,28 @@ def build_leaderboard(
     for (policy, scenario), items in sorted(groups.items()):
         for r in items:
             r["time_metric"] = _time_metric(r, refs[r["scenario"]][1])
+        nan3 = (float("nan"),) * 3
+        scored = not any(np.isnan(r["normalised_score"]) for r in items)
         if scenario == "ALL":
             scenarios = sorted({r["scenario"] for r in items})
             iqm_n, lo, hi = _interval(_matrix(items, "normalised_time", scenarios))
-            time_iqm, time_lo, time_hi = float("nan"), float("nan"), float("nan")
+            score = _interval(_matrix(items, "normalised_score", scenarios)) if scored else nan3
+            time_iqm, time_lo, time_hi = nan3
         else:  # one scenario: the normalised time is the time over a constant reference
             times = np.array([r["time_metric"] for r in items])
             time_iqm, (time_lo, time_hi) = float(iqm(times)), _ci(times)
             reference = refs[scenario][0]
             iqm_n, lo, hi = time_iqm / reference, time_lo / reference, time_hi / reference
+            score = nan3
+            if scored:  # the score is linear and decreasing in the time: map the time's IQM and CI
+                ceiling = float(_ceilings(items)[scenario] or 0.0)
+                headroom = reference - ceiling
+                score = tuple((reference - t) / headroom for t in (time_iqm, time_hi, time_lo))
         table.append({
             "policy": policy, "scenario": scenario, "episodes": len(items),
             "time_to_target_iqm_s": time_iqm, "time_ci_low": time_lo, "time_ci_high": time_hi,
             "normalised_time_iqm": iqm_n, "normalised_ci_low": lo, "normalised_ci_high": hi,
+            "score_iqm": score[0], "score_ci_low": score[1], "score_ci_high": score[2],
             "reached": float(np.mean([r["time_to_target_s"] is not None for r in items])),
             "final_accuracy_iqm": float(iqm(np.array([r["final_accuracy"] for r in items]))),
             "return_iqm": float(iqm(np.array([r["return"] for r in items]))),
@@ -345,8 +381,8 @@ def build_leaderboard(
 def markdown(table: list[dict[str, Any]]) -> str:
     lines = [
         "| policy | scenario | episodes | time to target IQM [s] (95 % CI) | normalised time IQM (95 % CI) "
-        "| reached | final acc IQM | return IQM | energy [J] | poisoned accepted |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| score IQM (95 % CI) | reached | final acc IQM | return IQM | energy [J] | poisoned accepted |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         time = "-" if np.isnan(r["time_to_target_iqm_s"]) else (
@@ -354,10 +390,17 @@ def markdown(table: list[dict[str, Any]]) -> str:
         )  # fmt: skip
         lines.append(
             f"| {r['policy']} | {r['scenario']} | {r['episodes']} | {time} | {r['normalised_time_iqm']:.3f} "
-            f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | {r['reached']:.0%} | "
+            f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | {score_text(r)} | {r['reached']:.0%} | "
             f"{r['final_accuracy_iqm']:.3f} | {r['return_iqm']:.2f} | {r['energy_j_mean']:.1f} | {r['poisoned_accepted']} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def score_text(r: dict[str, Any]) -> str:
+    """A table row's normalised score with its CI, or '-' where a scenario has no ceiling."""
+    if np.isnan(r.get("score_iqm", float("nan"))):
+        return "-"
+    return f"{r['score_iqm']:.2f} [{r['score_ci_low']:.2f}, {r['score_ci_high']:.2f}]"
 
 
 PLOTTED = 8  # policies drawn in the plots beyond the reference baselines

@@ -381,6 +381,11 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self._rows = matrix.copy()
         return in_layout(matrix, self.config.env.observation_layout)
 
+    def current_observation(self) -> np.ndarray:
+        """The observation of the world as it is now (what the next step's observation would be
+        if nothing moved)."""
+        return self._observe()
+
     def eligible_slots(self) -> np.ndarray:
         """Which slots may be selected now (N booleans): present, enrolled, idle, with energy."""
         return self._require_world().eligible_slots().copy()

@@ -1,0 +1,144 @@
+"""Training RSU agents: parameter-shared PPO through SuperSuit and SB3, and independent learners.
+
+Parameter sharing (the usual baseline for cooperative agents with one observation and action
+layout: Gupta, Egorov and Kochenderfer, AAMAS 2017): SuperSuit turns the PettingZoo env into a
+vector env with one entry per (world, agent), and one SB3 PPO with the ``SlotSetPolicy`` acts for
+every RSU of every world. Independent learners: one PPO per RSU, each trained on its own agent's
+experience with the other RSUs acting by their current policies (Tan, ICML 1993).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+from agents.sb3 import SlotSetPolicy
+from bcfl_env.envs.rsu_agents import RSUAgentsEnv
+
+__all__ = [
+    "SeededSuperSuitVecEnv",
+    "act_shared",
+    "per_rsu_selectors",
+    "rsu_episode",
+    "shared_vec_env",
+    "train_shared",
+]
+
+
+class SeededSuperSuitVecEnv(VecEnvWrapper):
+    """SuperSuit's SB3 vector env with SB3 2.x's seeding: ``seed(s)`` seeds the next reset
+    (world i of the concatenation with ``s + i``), which SuperSuit's wrapper cannot take."""
+
+    def __init__(self, venv: Any) -> None:
+        super().__init__(venv)
+        self._next_seed: int | None = None
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        self._next_seed = seed
+        return [seed] * self.num_envs
+
+    def reset(self) -> VecEnvObs:
+        concat = self.venv.venv  # SuperSuit's SB3VecEnvWrapper around its ConcatVecEnv
+        observations, infos = concat.reset(seed=self._next_seed)
+        self._next_seed = None
+        self.venv.reset_infos = infos
+        self.reset_infos = infos
+        return observations
+
+    def step_wait(self) -> VecEnvStepReturn:
+        return self.venv.step_wait()
+
+
+def shared_vec_env(
+    preset: str, num_worlds: int, seed: int | None = None, **overrides: Any
+) -> VecEnv:
+    """SB3's ``VecEnv`` of every RSU of ``num_worlds`` worlds (SuperSuit's Markov vector env,
+    concatenated), for one parameter-shared policy."""
+    import supersuit as ss
+
+    env = RSUAgentsEnv(preset=preset, **overrides)
+    markov = ss.pettingzoo_env_to_vec_env_v1(env)
+    concat = ss.concat_vec_envs_v1(markov, num_worlds, num_cpus=0, base_class="stable_baselines3")
+    vec = SeededSuperSuitVecEnv(concat)
+    vec.seed(seed)
+    return vec
+
+
+def train_shared(
+    preset: str,
+    timesteps: int,
+    seed: int = 0,
+    num_worlds: int = 2,
+    hyperparams: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> PPO:
+    """Parameter-shared PPO with the ``SlotSetPolicy`` for every RSU; ``timesteps`` counts agent
+    steps (RSUs x epochs)."""
+    vec = shared_vec_env(preset, num_worlds, seed, **overrides)
+    hp: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 10, "gamma": 0.95}
+    hp["ent_coef"] = 0.01
+    hp.update(hyperparams or {})
+    model = PPO(SlotSetPolicy, vec, seed=seed, device="cpu", verbose=0, **hp)
+    model.learn(timesteps)
+    return model
+
+
+def act_shared(
+    model: Any, env: RSUAgentsEnv, observations: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Every RSU's action from one shared policy (deterministic)."""
+    agents = list(observations)
+    if not agents:
+        return {}
+    batch = np.stack([observations[a] for a in agents])
+    actions, _ = model.predict(batch, deterministic=True)
+    return {a: np.asarray(actions[i], dtype=np.float32) for i, a in enumerate(agents)}
+
+
+def per_rsu_selectors(env: RSUAgentsEnv, name: str, seed: int = 0) -> Any:
+    """A decentralised baseline: every RSU runs its own copy of the selector ``name`` (e.g.
+    ``"oort"``) on its own observation; returns the joint policy ``observations -> actions``."""
+    from agents import SlotSpec, make_selector
+
+    spec = SlotSpec(
+        tuple(env.world_env.feature_names), env.num_slots, env.world_env.budget, "scores"
+    )
+    selectors = {
+        a: make_selector(name, spec, seed=seed + r) for r, a in enumerate(env.possible_agents)
+    }
+
+    def act(observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {a: selectors[a].predict(o)[0] for a, o in observations.items()}
+
+    return act
+
+
+def rsu_episode(env: RSUAgentsEnv, act: Any, seed: int) -> dict[str, Any]:
+    """One episode of the joint policy ``act``: time and rounds to target (None if not reached),
+    final accuracy, and the messages the RSUs sent the MBS per epoch against the reports a
+    central selector needs."""
+    observations, _ = env.reset(seed=seed)
+    target = env.config.env.target_accuracy
+    time_to_target = rounds = None
+    sent, central, epochs, accuracy = 0, 0, 0, 0.0
+    while env.agents:
+        observations, _, _, _, infos = env.step(act(observations))
+        info = next(iter(infos.values()))
+        epochs += 1
+        sent += sum(i["messages_to_mbs"] for i in infos.values())
+        central += sum(i["central_reports"] for i in infos.values())
+        accuracy = float(info["accuracy"])
+        if accuracy >= target and time_to_target is None:
+            time_to_target, rounds = float(info["sim_time_s"]), int(info["round"])
+    return {
+        "seed": seed,
+        "time_to_target_s": time_to_target,
+        "rounds_to_target": rounds,
+        "final_accuracy": accuracy,
+        "messages_per_epoch": sent / max(epochs, 1),
+        "central_reports_per_epoch": central / max(epochs, 1),
+    }
