@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import BaseSelector, scores_from_ranking
+from agents.base import BaseSelector
 from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector
 from agents.registry import register_selector
 from bcfl_env.envs import BCFLEnv, Selection, unwrap
@@ -98,22 +98,6 @@ class RolloutPlanner(BaseSelector):
         prio = np.zeros(self.n)
         prio[list(best)] = 1.0
         return prio
-
-    def predict(
-        self,
-        observation: np.ndarray,
-        state: tuple[np.ndarray, ...] | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = True,
-    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        obs = self.spec.as_matrix(observation)
-        if obs.ndim == 3:
-            raise ValueError("the planner acts in one env (it clones that env's world)")
-        prio = self.priority(obs)
-        action = scores_from_ranking(prio, self.eligible(obs) | (prio > 0))
-        if self.spec.action_mode == "binary":
-            return (prio > 0).astype(np.int8), None
-        return action, None
 
     def _evaluate(
         self, obs: np.ndarray, options: list[tuple[int, ...]]

@@ -117,3 +117,15 @@ def test_parameter_shared_ppo_trains_through_supersuit_and_sb3():
     obs, _ = env.reset(seed=4)
     while env.agents:
         obs, *_ = env.step(act_shared(model, env, obs))
+
+
+def test_bcfl_train_multi_agent_writes_a_run(tmp_path):
+    from training.cli import main
+
+    code = main([
+        "train", "--multi-agent", "--env", "bcfl/IoHT-v1", "--timesteps", "64", "--num-envs", "1",
+        "--hyperparams", "n_steps=16", "batch_size=16", "n_epochs=1", "--runs-dir", str(tmp_path),
+    ])  # fmt: skip
+    assert code == 0
+    (run,) = tmp_path.iterdir()
+    assert (run / "model.zip").is_file() and (run / "manifest.json").is_file()

@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds, one run each")
     t.add_argument(
+        "--multi-agent",
+        action="store_true",
+        help="RSUs as agents: parameter-shared PPO (SlotSetPolicy) for every RSU through "
+        "SuperSuit + SB3 (bcfl_env.envs.rsu_agents); --timesteps counts agent steps, "
+        "--num-envs worlds (default 4)",
+    )
+    t.add_argument(
         "--num-envs",
         "--n-envs",
         dest="n_envs",
@@ -165,6 +172,16 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.resume is not None and len(args.seed) > 1:
                 raise ValueError("--resume continues one run: give a single --seed")
+            if args.multi_agent:
+                from training.multi_agent import train_shared_run
+
+                for seed in args.seed:
+                    run = train_shared_run(
+                        args.env, args.timesteps, seed, args.n_envs, _kv(args.env_kwargs),
+                        _kv(args.hyperparams), args.runs_dir,
+                    )  # fmt: skip
+                    print(f"run directory: {run}")
+                return 0
             jobs = [
                 (args.algo, args.env, args.timesteps, seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
                  args.resume, args.progress, args.checkpoint_every, _kv(args.hyperparams),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from agents import baseline_names
@@ -70,6 +71,18 @@ def _meta(rows: list[dict]) -> dict[str, dict]:
 
 def _fmt(values: set) -> str:
     return ", ".join(sorted(str(v) for v in values))
+
+
+def _per_scenario(
+    title: str, suite: list[dict], scenarios: list[str], cell: dict, text: Callable[[dict], str]
+) -> list[str]:
+    """A table of one cell per (policy, scenario) in the suite's rank order ('-' where absent)."""
+    lines = ["", title, "", "| policy | " + " | ".join(scenarios) + " |"]
+    lines.append("|---" * (len(scenarios) + 1) + "|")
+    for r in suite:
+        row = [text(cell[(r["policy"], s)]) if (r["policy"], s) in cell else "-" for s in scenarios]
+        lines.append(f"| {r['policy']} | " + " | ".join(row) + " |")
+    return lines
 
 
 def page(table: list[dict], sources: list[Path], plots: Path) -> str:
@@ -142,21 +155,11 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
             f"{r['final_accuracy_iqm']:.3f} | {r['energy_j_mean']:.0f} | {r['poisoned_accepted']} | "
             f"{r['episodes']} |"
         )
-    lines += [
-        "",
+    lines += _per_scenario(
         "## Per scenario: time to target IQM [s] (share of episodes that reached the target)",
-        "",
-        "| policy | " + " | ".join(scenarios) + " |",
-        "|---" * (len(scenarios) + 1) + "|",
-    ]
-    for r in suite:
-        row = [
-            f"{cell[(r['policy'], s)]['time_to_target_iqm_s']:.1f} ({cell[(r['policy'], s)]['reached']:.0%})"
-            if (r["policy"], s) in cell
-            else "-"
-            for s in scenarios
-        ]
-        lines.append(f"| {r['policy']} | " + " | ".join(row) + " |")
+        suite, scenarios, cell,
+        lambda c: f"{c['time_to_target_iqm_s']:.1f} ({c['reached']:.0%})",
+    )  # fmt: skip
     best = []
     for s in scenarios:
         ranked = sorted(
@@ -165,21 +168,10 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         best.append(f"{s}: {ranked[0]['policy']} ({ranked[0]['time_to_target_iqm_s']:.1f} s)")
     lines += ["", "**Best per scenario** (lowest IQM): " + "; ".join(best) + "."]
     if any(c["score_iqm"] == c["score_iqm"] for c in table):
-        lines += [
-            "",
+        lines += _per_scenario(
             "## Share of the headroom closed, per scenario (score IQM; 0 random, 1 planner)",
-            "",
-            "| policy | " + " | ".join(scenarios) + " | suite |",
-            "|---" * (len(scenarios) + 2) + "|",
-        ]
-        for r in suite:
-            shares = [
-                score_text(cell[(r["policy"], s)]).split(" [")[0]
-                if (r["policy"], s) in cell
-                else "-"
-                for s in scenarios
-            ]
-            lines.append(f"| {r['policy']} | " + " | ".join(shares) + f" | {score_text(r)} |")
+            suite, [*scenarios, "ALL"], cell, lambda c: score_text(c).split(" [")[0],
+        )  # fmt: skip
     algos = sorted(
         {p.removesuffix(per) for p in meta if p.endswith(per := TRACK_SUFFIX["per-scenario"])}
     )

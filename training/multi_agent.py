@@ -9,7 +9,10 @@ experience with the other RSUs acting by their current policies (Tan, ICML 1993)
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -26,6 +29,7 @@ __all__ = [
     "rsu_episode",
     "shared_vec_env",
     "train_shared",
+    "train_shared_run",
 ]
 
 
@@ -42,7 +46,7 @@ class SeededSuperSuitVecEnv(VecEnvWrapper):
         return [seed] * self.num_envs
 
     def reset(self) -> VecEnvObs:
-        concat = self.venv.venv  # SuperSuit's SB3VecEnvWrapper around its ConcatVecEnv
+        concat = cast(Any, self.venv).venv  # SuperSuit's SB3VecEnvWrapper around its ConcatVecEnv
         observations, infos = concat.reset(seed=self._next_seed)
         self._next_seed = None
         self.venv.reset_infos = infos
@@ -85,6 +89,39 @@ def train_shared(
     model = PPO(SlotSetPolicy, vec, seed=seed, device="cpu", verbose=0, **hp)
     model.learn(timesteps)
     return model
+
+
+def train_shared_run(
+    env_id: str,
+    timesteps: int | None,
+    seed: int,
+    num_worlds: int | None,
+    env_kwargs: dict[str, Any],
+    hyperparams: dict[str, Any],
+    runs_dir: Path,
+) -> Path:
+    """``bcfl train --multi-agent``: train the shared policy and write ``model.zip`` and a
+    ``manifest.json`` (what ran) into a new run folder; returns the folder."""
+    from bcfl_env.envs.registration import ENV_IDS
+
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env {env_id!r} is not registered: choose one of {sorted(ENV_IDS)}")
+    steps = int(timesteps if timesteps is not None else 60_000)
+    worlds = int(num_worlds or 4)
+    if steps < 1 or worlds < 1:
+        raise ValueError(f"--timesteps {steps} and --num-envs {worlds}: both must be at least 1")
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = runs_dir / f"{env_id.replace('/', '-')}__shared-ppo-rsu__{seed}__{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+    model = train_shared(ENV_IDS[env_id], steps, seed, worlds, hyperparams, **env_kwargs)
+    model.save(run_dir / "model")
+    manifest = {
+        "algo": "ppo", "policy": "SlotSetPolicy", "multi_agent": "parameter-shared RSU agents",
+        "env_id": env_id, "seed": seed, "timesteps": steps, "worlds": worlds,
+        "env_kwargs": env_kwargs, "hyperparams": hyperparams,
+    }  # fmt: skip
+    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    return run_dir
 
 
 def act_shared(
