@@ -20,7 +20,14 @@ from bcfl_env.config import BCFLConfig
 from bcfl_env.envs.core import BCFLEnv, Selection
 from bcfl_env.envs.observation import as_matrix
 
-__all__ = ["RSUAgentsEnv", "coverage_budgets", "rsu_agents_aec", "rsu_agents_env"]
+__all__ = [
+    "RSUAgentsEnv",
+    "coverage_budgets",
+    "env",
+    "parallel_env",
+    "rsu_agents_aec",
+    "rsu_agents_env",
+]
 
 # the global row's columns the RSU view replaces (see bcfl_env.envs.observation.GLOBAL_FEATURES)
 _BUDGET_COLUMN, _PRESENT_COLUMN = 3, 4
@@ -261,3 +268,8 @@ def rsu_agents_env(preset: str = "iov", **overrides: Any) -> RSUAgentsEnv:
 def rsu_agents_aec(preset: str = "iov", **overrides: Any) -> Any:
     """The same env in PettingZoo's AEC form (``parallel_to_aec``)."""
     return parallel_to_aec(rsu_agents_env(preset, **overrides))
+
+
+# PettingZoo's module conventions: ``parallel_env(...)`` and ``env(...)`` (the AEC form)
+parallel_env = rsu_agents_env
+env = rsu_agents_aec
