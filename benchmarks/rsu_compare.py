@@ -8,7 +8,7 @@ with a 95 % bootstrap CI (an episode that never reached it is charged the time b
 reports sent to the MBS per epoch; writes them as JSON.
 
 Usage: python benchmarks/rsu_compare.py [--episodes 10] [--timesteps 60000] [--worlds 4]
-                                        [--out results/rsu_agents/compare.json]
+                                        [--backend native|supersuit] [--out results/rsu_agents/compare.json]
 """
 
 from __future__ import annotations
@@ -69,12 +69,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--timesteps", type=int, default=60000)
     parser.add_argument("--worlds", type=int, default=4)
+    parser.add_argument("--backend", choices=("native", "supersuit"), default="native")
     parser.add_argument("--out", type=Path, default=Path("results/rsu_agents/compare.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = held_out_seeds(args.episodes)
     start = time.perf_counter()
-    model = train_shared("iov", args.timesteps, seed=0, num_worlds=args.worlds)
+    model = train_shared(
+        "iov", args.timesteps, seed=0, num_worlds=args.worlds, backend=args.backend
+    )
     train_s = time.perf_counter() - start
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out.with_name("shared-ppo-iov.zip"))
@@ -96,7 +99,7 @@ def main() -> None:
         ci = f"{r['time_iqm_s']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
         print(f"{r['policy']:<40} {ci:>34} {r['reached']:>8.0%} {r['messages_per_epoch']:>14.1f}")
     result = {"seeds": seeds, "timesteps": args.timesteps, "worlds": args.worlds,
-              "train_s": train_s, "rows": rows}  # fmt: skip
+              "backend": args.backend, "train_s": train_s, "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(result, indent=1))
 
 

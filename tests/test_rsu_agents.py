@@ -105,11 +105,12 @@ def test_an_rsu_without_vehicles_is_a_no_op_and_picks_stay_in_coverage():
         env.step({"rsu0": np.full(env.num_slots, 2.0, np.float32)})
 
 
-def test_parameter_shared_ppo_trains_through_supersuit_and_sb3():
+@pytest.mark.parametrize("backend", ["supersuit", "native"])
+def test_parameter_shared_ppo_trains_through_supersuit_and_sb3(backend):
     from training.multi_agent import act_shared, train_shared
 
     model = train_shared(
-        "iov", 192, seed=0, num_worlds=2,
+        "iov", 192, seed=0, num_worlds=2, backend=backend,
         hyperparams={"n_steps": 16, "batch_size": 32, "n_epochs": 1}, max_rounds=6,
     )  # fmt: skip
     assert model.num_timesteps >= 192
@@ -129,3 +130,36 @@ def test_bcfl_train_multi_agent_writes_a_run(tmp_path):
     assert code == 0
     (run,) = tmp_path.iterdir()
     assert (run / "model.zip").is_file() and (run / "manifest.json").is_file()
+
+
+def test_worlds_stepped_together_equal_each_world_alone():
+    """The native multi-world vector env (every world's training in one call) steps world w as a
+    lone RSU env with the same seed and actions does, through the same-step reset."""
+    from training.multi_agent import RSUWorldsVecEnv
+
+    kwargs = {"max_rounds": 4, "chain.key_source": "seed"}
+    vec = RSUWorldsVecEnv("iov", 2, **kwargs)
+    vec.seed(10)
+    obs = vec.reset()
+    r = len(vec.agents)
+    alone = RSUAgentsEnv(preset="iov", **kwargs)
+    single, _ = alone.reset(seed=10 + r)  # world 1 is seeded by its first entry, 10 + R
+    np.testing.assert_array_equal(obs[r:], np.stack([single[a] for a in vec.agents]))
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        actions = rng.uniform(-1, 1, size=(vec.num_envs, vec.action_space.shape[0])).astype(
+            np.float32
+        )
+        obs, rewards, dones, infos = vec.step(actions)
+        mine = {a: actions[r + k] for k, a in enumerate(vec.agents)}
+        single, reward, term, trunc, _ = alone.step(mine)
+        ended = any(term.values()) or any(trunc.values())
+        expected = np.stack([single[a] for a in vec.agents])
+        if ended:  # the vector env reset it in the same step and kept the last observation
+            np.testing.assert_array_equal(
+                np.stack([infos[r + k]["terminal_observation"] for k in range(r)]), expected
+            )
+            single, _ = alone.reset()
+            expected = np.stack([single[a] for a in vec.agents])
+        np.testing.assert_array_equal(obs[r:], expected, err_msg=f"step {step}")
+        assert rewards[r] == np.float32(reward["rsu0"]) and dones[r] == ended

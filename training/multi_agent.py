@@ -23,6 +23,7 @@ from agents.sb3 import SlotSetPolicy
 from bcfl_env.envs.rsu_agents import RSUAgentsEnv
 
 __all__ = [
+    "RSUWorldsVecEnv",
     "SeededSuperSuitVecEnv",
     "act_shared",
     "per_rsu_selectors",
@@ -57,6 +58,94 @@ class SeededSuperSuitVecEnv(VecEnvWrapper):
         return self.venv.step_wait()
 
 
+class RSUWorldsVecEnv(VecEnv):
+    """Every RSU of ``num_worlds`` worlds as one entry of SB3's ``VecEnv`` (parameter sharing),
+    the worlds stepped together: one :func:`~bcfl_env.envs.vector.step_worlds` call per step, so
+    the local training of every world runs in one batched call (what SuperSuit's concatenation,
+    which steps worlds one after another, cannot do). Entry ``w * R + r`` is RSU ``r`` of world
+    ``w``; a world whose episode ended is reset in the same step (``terminal_observation``)."""
+
+    def __init__(self, preset: str, num_worlds: int, **overrides: Any) -> None:
+        if num_worlds < 1:
+            raise ValueError(f"num_worlds={num_worlds} must be at least 1")
+        self.worlds = [RSUAgentsEnv(preset=preset, **overrides) for _ in range(num_worlds)]
+        first = self.worlds[0]
+        self.agents = list(first.possible_agents)
+        agent = self.agents[0]
+        super().__init__(
+            num_worlds * len(self.agents), first.observation_space(agent), first.action_space(agent)
+        )
+        self._actions: np.ndarray | None = None
+
+    def reset(self) -> VecEnvObs:
+        rows = []
+        for w, env in enumerate(self.worlds):
+            seed = self._seeds[w * len(self.agents)]
+            observations, infos = env.reset(seed=seed)
+            rows += [observations[a] for a in self.agents]
+            self.reset_infos[w * len(self.agents) : (w + 1) * len(self.agents)] = [
+                infos[a] for a in self.agents
+            ]
+        self._reset_seeds()
+        self._reset_options()
+        return np.stack(rows)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.asarray(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        from bcfl_env.envs.vector import step_worlds
+
+        assert self._actions is not None, "step_wait() without step_async()"
+        r = len(self.agents)
+        plans = [
+            env.begin_step({a: self._actions[w * r + k] for k, a in enumerate(self.agents)})
+            for w, env in enumerate(self.worlds)
+        ]
+        results = step_worlds([env.world_env for env in self.worlds], [sel for _, sel in plans])
+        obs, rewards, dones, infos = [], [], [], []
+        for env, (picks, _), result in zip(self.worlds, plans, results, strict=True):
+            o, rew, term, trunc, info = env.end_step(picks, result)
+            ended = any(term.values()) or any(trunc.values())
+            fresh = env.reset()[0] if ended else o
+            for a in self.agents:
+                entry = dict(info[a])
+                entry["TimeLimit.truncated"] = bool(trunc[a] and not term[a])
+                if ended:
+                    entry["terminal_observation"] = o[a]
+                obs.append(fresh[a])
+                rewards.append(rew[a])
+                dones.append(ended)
+                infos.append(entry)
+        self._actions = None
+        return np.stack(obs), np.array(rewards, np.float32), np.array(dones), infos
+
+    def close(self) -> None:
+        for env in self.worlds:
+            env.close()
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        return [
+            getattr(self.worlds[i // len(self.agents)], attr_name)
+            for i in self._get_indices(indices)
+        ]
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        for i in self._get_indices(indices):
+            setattr(self.worlds[i // len(self.agents)], attr_name, value)
+
+    def env_method(
+        self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
+    ) -> list[Any]:
+        return [
+            getattr(self.worlds[i // len(self.agents)], method_name)(*args, **kwargs)
+            for i in self._get_indices(indices)
+        ]
+
+    def env_is_wrapped(self, wrapper_class: Any, indices: Any = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+
 def shared_vec_env(
     preset: str, num_worlds: int, seed: int | None = None, **overrides: Any
 ) -> VecEnv:
@@ -78,11 +167,19 @@ def train_shared(
     seed: int = 0,
     num_worlds: int = 2,
     hyperparams: dict[str, Any] | None = None,
+    backend: str = "native",
     **overrides: Any,
 ) -> PPO:
     """Parameter-shared PPO with the ``SlotSetPolicy`` for every RSU; ``timesteps`` counts agent
-    steps (RSUs x epochs)."""
-    vec = shared_vec_env(preset, num_worlds, seed, **overrides)
+    steps (RSUs x epochs). ``backend``: ``"native"`` (:class:`RSUWorldsVecEnv`, every world in
+    one call) or ``"supersuit"`` (SuperSuit's conversion and concatenation)."""
+    if backend == "native":
+        vec: VecEnv = RSUWorldsVecEnv(preset, num_worlds, **overrides)
+        vec.seed(seed)
+    elif backend == "supersuit":
+        vec = shared_vec_env(preset, num_worlds, seed, **overrides)
+    else:
+        raise ValueError(f"backend={backend!r} is not allowed: choose 'native' or 'supersuit'")
     hp: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 10, "gamma": 0.95}
     hp["ent_coef"] = 0.01
     hp.update(hyperparams or {})

@@ -153,6 +153,12 @@ class RSUAgentsEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]) -> tuple[
         dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
     ]:  # fmt: skip
+        picks, selection = self.begin_step(actions)
+        return self.end_step(picks, self.world_env.step(selection))
+
+    def begin_step(self, actions: dict[str, Any]) -> tuple[dict[str, list[int]], Selection]:
+        """Validate the agents' actions; returns each one's picks and the joint selection (the
+        first half of :meth:`step`; a vector of worlds steps them together in between)."""
         if not self.agents:
             raise RuntimeError("the episode has ended (or not started): call reset()")
         unknown = sorted(set(actions) - set(self.agents))
@@ -161,8 +167,13 @@ class RSUAgentsEnv(ParallelEnv):
                 f"actions for unknown or finished agents {unknown}; agents: {self.agents}"
             )
         picks = self._picks(actions)
-        chosen = sorted(s for slots in picks.values() for s in slots)
-        obs, reward, terminated, truncated, info = self.world_env.step(Selection(tuple(chosen)))
+        return picks, Selection(tuple(sorted(s for slots in picks.values() for s in slots)))
+
+    def end_step(self, picks: dict[str, list[int]], result: tuple[Any, ...]) -> tuple[
+        dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
+    ]:  # fmt: skip
+        """The second half of :meth:`step`, from the world env's step ``result``."""
+        obs, reward, terminated, truncated, info = result
         self._rows = as_matrix(obs, self.num_slots, self.num_features).copy()
         agents = list(self.agents)
         observations = self._observations()
