@@ -2,8 +2,9 @@
 
 Trains parameter-shared PPO (``SlotSetPolicy``, SuperSuit + SB3; ``--timesteps`` agent steps on
 ``--worlds`` worlds) on the IoV preset, then runs on the held-out seeds of ``iov-default``:
-decentralised random, Oort and the shared PPO (one per RSU, each on its own coverage), and the
-central random, Oort and shipped PPO. Prints, per row, the IQM of the simulated time to target
+decentralised random, Oort, the shared PPO and independent learners (one PPO per RSU, trained
+in turns, ``--independent-steps`` per turn), each RSU on its own coverage, and the central
+random, Oort and shipped PPO. Prints, per row, the IQM of the simulated time to target
 with a 95 % bootstrap CI (an episode that never reached it is charged the time budget) and the
 reports sent to the MBS per epoch; writes them as JSON.
 
@@ -27,7 +28,14 @@ import bcfl_env
 from agents import load_selector
 from bcfl_env.envs.rsu_agents import RSUAgentsEnv
 from training.leaderboard import _ci, iqm
-from training.multi_agent import act_shared, per_rsu_selectors, rsu_episode, train_shared
+from training.multi_agent import (
+    act_independent,
+    act_shared,
+    per_rsu_selectors,
+    rsu_episode,
+    train_independent,
+    train_shared,
+)
 from training.rollout import held_out_seeds
 
 
@@ -70,6 +78,10 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=60000)
     parser.add_argument("--worlds", type=int, default=4)
     parser.add_argument("--backend", choices=("native", "supersuit"), default="native")
+    parser.add_argument(
+        "--independent-steps", type=int, default=2000,
+        help="independent learners: agent steps per RSU per turn (2 turns)",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("results/rsu_agents/compare.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -89,9 +101,17 @@ def main() -> None:
         rows.append(summary(f"decentralised {name} (one per RSU)", runs, budget))
     runs = [rsu_episode(env, lambda o: act_shared(model, env, o), s) for s in seeds]
     rows.append(summary("decentralised shared PPO", runs, budget))
+    start = time.perf_counter()
+    learners = train_independent("iov", args.independent_steps, turns=2, seed=0)
+    independent_s = time.perf_counter() - start
+    runs = [rsu_episode(env, act_independent(learners), s) for s in seeds]
+    rows.append(summary("decentralised independent PPO", runs, budget))
     for name in ("random", "oort", "shipped"):
         rows.append(summary(f"central {name}", [central_episode(name, s) for s in seeds], budget))
     print(f"shared PPO: {args.timesteps} agent steps on {args.worlds} worlds in {train_s:.0f} s")
+    print(
+        f"independent PPO: 2 x {args.independent_steps} agent steps per RSU in {independent_s:.0f} s"
+    )
     print(
         f"{'policy':<40} {'time to target IQM [s] (95 % CI)':>34} {'reached':>8} {'reports/epoch':>14}"
     )
@@ -99,7 +119,9 @@ def main() -> None:
         ci = f"{r['time_iqm_s']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
         print(f"{r['policy']:<40} {ci:>34} {r['reached']:>8.0%} {r['messages_per_epoch']:>14.1f}")
     result = {"seeds": seeds, "timesteps": args.timesteps, "worlds": args.worlds,
-              "backend": args.backend, "train_s": train_s, "rows": rows}  # fmt: skip
+              "backend": args.backend, "train_s": train_s,
+              "independent_steps_per_turn": args.independent_steps, "independent_s": independent_s,
+              "rows": rows}  # fmt: skip
     args.out.write_text(json.dumps(result, indent=1))
 
 

@@ -163,3 +163,18 @@ def test_worlds_stepped_together_equal_each_world_alone():
             expected = np.stack([single[a] for a in vec.agents])
         np.testing.assert_array_equal(obs[r:], expected, err_msg=f"step {step}")
         assert rewards[r] == np.float32(reward["rsu0"]) and dones[r] == ended
+
+
+def test_independent_learners_train_one_policy_per_rsu():
+    from training.multi_agent import act_independent, rsu_episode, train_independent
+
+    models = train_independent(
+        "ioht", 16, turns=1, seed=0,
+        hyperparams={"n_steps": 8, "batch_size": 8, "n_epochs": 1}, max_rounds=4,
+    )  # fmt: skip
+    env = rsu_agents_env("ioht", max_rounds=4)
+    assert sorted(models) == env.possible_agents
+    assert len({id(m.policy) for m in models.values()}) == len(models)  # no sharing
+    assert all(m.num_timesteps >= 16 for m in models.values())
+    episode = rsu_episode(env, act_independent(models), seed=3)
+    assert episode["rounds"] >= 1 and episode["messages_per_epoch"] > 0

@@ -39,12 +39,15 @@ SHIPPED = "ppo-slotset-iov-seed"  # the shipped PPO, trained on iov-default with
 
 
 CEILING = "planner"  # agents/planner.py: looks ahead in the simulator (sees the future)
+RSU_AGENTS = "rsu-"  # benchmarks/rsu_track.py: every RSU selects in its own coverage
 
 
 def track_of(policy: str) -> str:
     """Which track a row of the committed results belongs to."""
     if policy == CEILING:
         return "ceiling (sees the future)"
+    if policy.startswith(RSU_AGENTS):
+        return "decentralised (RSU agents)"
     if policy.startswith(SHIPPED):
         return "generalisation (shipped)"
     for track, suffix in TRACK_SUFFIX.items():
@@ -128,6 +131,10 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "algorithms (DQN, MaskablePPO, FAVOR). `benchmarks/train_track.py` runs both tracks.",
         "- **generalisation** (`<algo>-trained-on-iov`): the same models trained on "
         "`iov-default`, evaluated on every scenario without retraining.",
+        "- **decentralised (RSU agents)** (`rsu-*`, `benchmarks/rsu_track.py`): each RSU "
+        "selects among the vehicles it covers under its share of K (`docs/rsu_agents.md`): "
+        "`rsu-oort` runs Oort per RSU, `rsu-shared-ppo-trained-on-iov` one parameter-shared "
+        "SlotSetPolicy (60,000 agent steps on IoV) for every RSU of every scenario.",
         "- **generalisation (shipped)** (`ppo-slotset-iov-seed*`): the shipped PPO "
         "(`SlotSetPolicy`, `training/hyperparams/ppo.yml`, 40,000 steps, 4 seeds) trained on "
         "`iov-default` only.",

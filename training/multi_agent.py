@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
@@ -25,11 +26,14 @@ from bcfl_env.envs.rsu_agents import RSUAgentsEnv
 __all__ = [
     "RSUWorldsVecEnv",
     "SeededSuperSuitVecEnv",
+    "OneRSUEnv",
+    "act_independent",
     "act_shared",
     "per_rsu_selectors",
     "rsu_episode",
     "shared_vec_env",
     "train_shared",
+    "train_independent",
     "train_shared_run",
 ]
 
@@ -146,6 +150,82 @@ class RSUWorldsVecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]
 
 
+class OneRSUEnv(gym.Env[np.ndarray, np.ndarray]):
+    """RSU ``agent``'s own view of a :class:`RSUAgentsEnv` for an independent learner: the other
+    RSUs act by ``others(observations) -> actions`` (their current policies), and this env's
+    action is ``agent``'s; observation, reward and episode end are that agent's."""
+
+    def __init__(self, env: RSUAgentsEnv, agent: str, others: Any) -> None:
+        self.env, self.agent, self.others = env, agent, others
+        self.observation_space = env.observation_space(agent)
+        self.action_space = env.action_space(agent)
+        self._observations: dict[str, np.ndarray] = {}
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._observations, infos = self.env.reset(seed=seed)
+        return self._observations[self.agent], infos[self.agent]
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        rest = {a: o for a, o in self._observations.items() if a != self.agent}
+        actions = {**self.others(rest), self.agent: np.asarray(action, dtype=np.float32)}
+        obs, rewards, terms, truncs, infos = self.env.step(actions)
+        self._observations = obs
+        a = self.agent
+        return obs[a], rewards[a], terms[a], truncs[a], infos[a]
+
+
+def train_independent(
+    preset: str,
+    timesteps_per_turn: int,
+    turns: int = 2,
+    seed: int = 0,
+    hyperparams: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, PPO]:
+    """Independent learners (Tan, ICML 1993): one PPO with the ``SlotSetPolicy`` per RSU, each
+    trained on its own experience while the others act by their current policies; the agents
+    learn in turns (``turns`` rounds of ``timesteps_per_turn`` agent steps each), so each one
+    faces fixed partners while it learns."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    hp: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 10, "gamma": 0.95}
+    hp["ent_coef"] = 0.01
+    hp.update(hyperparams or {})
+    names = list(RSUAgentsEnv(preset=preset, **overrides).possible_agents)
+    models: dict[str, PPO] = {}
+
+    def others_of(me: str) -> Any:
+        joint = act_independent(models)  # reads the models as they are when called
+        return lambda observations: joint({a: o for a, o in observations.items() if a != me})
+
+    def one(name: str) -> Any:
+        view = OneRSUEnv(RSUAgentsEnv(preset=preset, **overrides), name, others_of(name))
+        return lambda: view
+
+    for r, name in enumerate(names):
+        env = DummyVecEnv([one(name)])
+        models[name] = PPO(SlotSetPolicy, env, seed=seed + r, device="cpu", verbose=0, **hp)
+    for _ in range(turns):
+        for name in names:
+            models[name].learn(timesteps_per_turn, reset_num_timesteps=False)
+    return models
+
+
+def act_independent(models: dict[str, Any]) -> Any:
+    """The joint policy of independent learners: each RSU by its own model (deterministic)."""
+
+    def act(observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {
+            a: np.asarray(models[a].predict(o, deterministic=True)[0], dtype=np.float32)
+            for a, o in observations.items()
+        }
+
+    return act
+
+
 def shared_vec_env(
     preset: str, num_worlds: int, seed: int | None = None, **overrides: Any
 ) -> VecEnv:
@@ -252,27 +332,45 @@ def per_rsu_selectors(env: RSUAgentsEnv, name: str, seed: int = 0) -> Any:
 
 
 def rsu_episode(env: RSUAgentsEnv, act: Any, seed: int) -> dict[str, Any]:
-    """One episode of the joint policy ``act``: time and rounds to target (None if not reached),
-    final accuracy, and the messages the RSUs sent the MBS per epoch against the reports a
-    central selector needs."""
-    observations, _ = env.reset(seed=seed)
+    """One episode of the joint policy ``act``, with the fields of a leaderboard row (return,
+    time and rounds to target or None, final accuracy, simulated time, rounds, energy, poisoned
+    updates, blocks, the accuracy curve) and the messages the RSUs sent the MBS per epoch
+    against the reports a central selector needs."""
+    observations, info0 = env.reset(seed=seed)
     target = env.config.env.target_accuracy
+    first = next(iter(info0.values()))
+    curve = [(0.0, float(first["accuracy"]))]
     time_to_target = rounds = None
-    sent, central, epochs, accuracy = 0, 0, 0, 0.0
+    total = energy = 0.0
+    sent = central = epochs = poisoned = caught = committed = 0
+    info: dict[str, Any] = first
     while env.agents:
-        observations, _, _, _, infos = env.step(act(observations))
+        observations, rewards, _, _, infos = env.step(act(observations))
         info = next(iter(infos.values()))
         epochs += 1
+        total += next(iter(rewards.values()))
+        energy += info["energy_j"]
+        poisoned += info["poisoned_accepted"]
+        caught += info["poisoned_rejected"]
+        committed += int(info["block_committed"])
         sent += sum(i["messages_to_mbs"] for i in infos.values())
         central += sum(i["central_reports"] for i in infos.values())
-        accuracy = float(info["accuracy"])
-        if accuracy >= target and time_to_target is None:
+        curve.append((info["sim_time_s"], info["accuracy"]))
+        if info["accuracy"] >= target and time_to_target is None:
             time_to_target, rounds = float(info["sim_time_s"]), int(info["round"])
     return {
         "seed": seed,
+        "return": total,
         "time_to_target_s": time_to_target,
         "rounds_to_target": rounds,
-        "final_accuracy": accuracy,
+        "final_accuracy": float(info["accuracy"]),
+        "sim_time_s": float(info["sim_time_s"]),
+        "rounds": int(info["round"]),
+        "energy_j": energy,
+        "poisoned_accepted": poisoned,
+        "poisoned_rejected": caught,
+        "blocks_committed": committed,
+        "curve": curve,
         "messages_per_epoch": sent / max(epochs, 1),
         "central_reports_per_epoch": central / max(epochs, 1),
     }
