@@ -38,6 +38,12 @@ __all__ = [
 ]
 
 
+# the shipped IoV recipe's PPO settings (training/hyperparams/ppo.yml) at a shorter rollout
+PPO_DEFAULTS: dict[str, Any] = {
+    "n_steps": 64, "batch_size": 64, "n_epochs": 10, "gamma": 0.95, "ent_coef": 0.01,
+}  # fmt: skip
+
+
 class SeededSuperSuitVecEnv(VecEnvWrapper):
     """SuperSuit's SB3 vector env with SB3 2.x's seeding: ``seed(s)`` seeds the next reset
     (world i of the concatenation with ``s + i``), which SuperSuit's wrapper cannot take."""
@@ -191,9 +197,7 @@ def train_independent(
     faces fixed partners while it learns."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    hp: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 10, "gamma": 0.95}
-    hp["ent_coef"] = 0.01
-    hp.update(hyperparams or {})
+    hp: dict[str, Any] = {**PPO_DEFAULTS, **(hyperparams or {})}
     names = list(RSUAgentsEnv(preset=preset, **overrides).possible_agents)
     models: dict[str, PPO] = {}
 
@@ -260,9 +264,7 @@ def train_shared(
         vec = shared_vec_env(preset, num_worlds, seed, **overrides)
     else:
         raise ValueError(f"backend={backend!r} is not allowed: choose 'native' or 'supersuit'")
-    hp: dict[str, Any] = {"n_steps": 64, "batch_size": 64, "n_epochs": 10, "gamma": 0.95}
-    hp["ent_coef"] = 0.01
-    hp.update(hyperparams or {})
+    hp: dict[str, Any] = {**PPO_DEFAULTS, **(hyperparams or {})}
     model = PPO(SlotSetPolicy, vec, seed=seed, device="cpu", verbose=0, **hp)
     model.learn(timesteps)
     return model
