@@ -94,7 +94,7 @@ class RolloutPlanner(BaseSelector):
                 options.append(picked)
         values = self._evaluate(obs, options[: self.num_candidates])
         self.last_values = values
-        best = options[max(range(len(values)), key=lambda i: values[i])]
+        best = options[values.index(max(values))]
         prio = np.zeros(self.n)
         prio[list(best)] = 1.0
         return prio

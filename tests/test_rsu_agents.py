@@ -178,3 +178,16 @@ def test_independent_learners_train_one_policy_per_rsu():
     assert all(m.num_timesteps >= 16 for m in models.values())
     episode = rsu_episode(env, act_independent(models), seed=3)
     assert episode["rounds"] >= 1 and episode["messages_per_epoch"] > 0
+
+
+def test_an_invalid_action_is_refused_even_from_an_rsu_with_nothing_to_choose():
+    env = RSUAgentsEnv(preset="iov", max_rounds=30)
+    env.reset(seed=0)
+    for _ in range(30):
+        idle = [a for a in env.agents if env.budgets()[int(a[3:])] == 0]
+        if idle:
+            break
+        env.step({a: np.zeros(env.num_slots, np.float32) for a in env.agents})
+    assert idle, "no RSU without a share of K in 30 epochs"
+    with pytest.raises(ValueError, match=idle[0]):
+        env.step({idle[0]: np.full(env.num_slots, np.nan, np.float32)})

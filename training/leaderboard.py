@@ -313,7 +313,8 @@ def build_leaderboard(
     _refuse_duplicates(rows)
     refs = _references(rows, references)
     norm = normalised_times(rows, refs)
-    scores = normalised_scores(rows, refs, _ceilings(rows))
+    ceilings = _ceilings(rows)
+    scores = normalised_scores(rows, refs, ceilings)
     for r, n, score in zip(rows, norm, scores, strict=True):
         r["normalised_time"] = float(n)
         r["normalised_score"] = float(score)
@@ -339,7 +340,7 @@ def build_leaderboard(
             iqm_n, lo, hi = time_iqm / reference, time_lo / reference, time_hi / reference
             score = nan3
             if scored:  # the score is linear and decreasing in the time: map the time's IQM and CI
-                ceiling = float(_ceilings(items)[scenario] or 0.0)
+                ceiling = float(ceilings[scenario] or 0.0)
                 headroom = reference - ceiling
                 score = tuple((reference - t) / headroom for t in (time_iqm, time_hi, time_lo))
         table.append({

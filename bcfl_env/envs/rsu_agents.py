@@ -148,7 +148,7 @@ class RSUAgentsEnv(ParallelEnv):
                 self._action_spaces[agent].seed(seed + r)
         self.agents = list(self.possible_agents)
         self._rows = as_matrix(obs, self.num_slots, self.num_features).copy()
-        return self._observations(), {a: self._agent_info(a, info, []) for a in self.agents}
+        return self._observations(), self._agent_infos(info, {a: [] for a in self.agents})
 
     def step(self, actions: dict[str, Any]) -> tuple[
         dict[str, np.ndarray], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
@@ -180,7 +180,7 @@ class RSUAgentsEnv(ParallelEnv):
         rewards = {a: float(reward) for a in agents}
         terminations = {a: bool(terminated) for a in agents}
         truncations = {a: bool(truncated) for a in agents}
-        infos = {a: self._agent_info(a, info, picks[a]) for a in agents}
+        infos = self._agent_infos(info, picks)
         if terminated or truncated:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
@@ -202,7 +202,9 @@ class RSUAgentsEnv(ParallelEnv):
 
     def budgets(self) -> np.ndarray:
         """Each RSU's share ``k_r`` of the round's K now (:func:`coverage_budgets`)."""
-        serving, eligible = self.coverage(), self.world_env.eligible_slots()
+        return self._budgets(self.coverage(), self.world_env.eligible_slots())
+
+    def _budgets(self, serving: np.ndarray, eligible: np.ndarray) -> np.ndarray:
         counts = np.bincount(serving[eligible & (serving >= 0)], minlength=self.num_rsus)
         return coverage_budgets(counts, self.world_env.budget)
 
@@ -214,7 +216,8 @@ class RSUAgentsEnv(ParallelEnv):
         return self._observe(self._index(agent), self.coverage(), self.budgets())
 
     def _observations(self) -> dict[str, np.ndarray]:
-        serving, budgets = self.coverage(), self.budgets()
+        serving = self.coverage()
+        budgets = self._budgets(serving, self.world_env.eligible_slots())
         return {a: self._observe(self._index(a), serving, budgets) for a in self.agents}
 
     def _observe(self, r: int, serving: np.ndarray, budgets: np.ndarray) -> np.ndarray:
@@ -229,40 +232,44 @@ class RSUAgentsEnv(ParallelEnv):
 
     def _picks(self, actions: dict[str, Any]) -> dict[str, list[int]]:
         """Each agent's chosen slots: its k_r best-scored eligible slots in coverage."""
-        serving, eligible, budgets = (
-            self.coverage(),
-            self.world_env.eligible_slots(),
-            self.budgets(),
-        )
+        serving, eligible = self.coverage(), self.world_env.eligible_slots()
+        budgets = self._budgets(serving, eligible)
         picks: dict[str, list[int]] = {}
         for agent in self.agents:
             r = self._index(agent)
             action = actions.get(agent)
+            if action is not None:  # every action given is checked, a no-op agent's too
+                arr = np.asarray(action)
+                if arr.shape != (self.num_slots,) or not np.issubdtype(arr.dtype, np.floating):
+                    raise ValueError(
+                        f"{agent}: action must be a float array of shape ({self.num_slots},), "
+                        f"got {arr.dtype} {arr.shape}"
+                    )
+                if not np.all(np.isfinite(arr)) or arr.min() < -1.0 or arr.max() > 1.0:
+                    raise ValueError(f"{agent}: action values must be finite and lie in [-1, 1]")
             mine = np.flatnonzero(eligible & (serving == r))
             if action is None or budgets[r] == 0 or mine.size == 0:
                 picks[agent] = []  # no vehicle to choose (or no action): a no-op
                 continue
-            arr = np.asarray(action)
-            if arr.shape != (self.num_slots,) or not np.issubdtype(arr.dtype, np.floating):
-                raise ValueError(
-                    f"{agent}: action must be a float array of shape ({self.num_slots},), got "
-                    f"{arr.dtype} {arr.shape}"
-                )
-            if not np.all(np.isfinite(arr)) or arr.min() < -1.0 or arr.max() > 1.0:
-                raise ValueError(f"{agent}: action values must be finite and lie in [-1, 1]")
             order = mine[np.argsort(-arr[mine], kind="stable")]
             picks[agent] = sorted(int(s) for s in order[: budgets[r]])
         return picks
 
-    def _agent_info(self, agent: str, info: dict[str, Any], picked: list[int]) -> dict[str, Any]:
-        covered = int((self.coverage() == self._index(agent)).sum())
+    def _agent_infos(
+        self, info: dict[str, Any], picks: dict[str, list[int]]
+    ) -> dict[str, dict[str, Any]]:
+        covered = np.bincount(self.coverage() + 1, minlength=self.num_rsus + 1)  # [0]: none
         return {
-            **info,
-            "selected_all": list(info["selected"]),  # every RSU's choice, as the world ran it
-            "selected": list(picked),
-            # its eligible count (for the MBS's split of K) and one task request per pick
-            "messages_to_mbs": 1 + len(picked),
-            "central_reports": covered,  # what a central selector needs: a row per vehicle
+            agent: {
+                **info,
+                "selected_all": list(info["selected"]),  # every RSU's choice, as the world ran it
+                "selected": list(picks[agent]),
+                # its eligible count (for the MBS's split of K) and one task request per pick
+                "messages_to_mbs": 1 + len(picks[agent]),
+                # what a central selector needs: a row per vehicle it covers
+                "central_reports": int(covered[self._index(agent) + 1]),
+            }
+            for agent in picks
         }
 
     def _index(self, agent: str) -> int:

@@ -231,21 +231,17 @@ class BCFLVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         )
         results: dict[int, StepResult] = dict(zip(stepping, stepped, strict=True))
         for i in range(self.num_envs):
-            if self._autoreset[i]:  # NEXT_STEP: the world whose episode ended starts anew
+            if i not in results:  # NEXT_STEP: the world whose episode ended starts anew
                 obs, info = self.envs[i].reset()
-                results[i] = (obs, 0.0, False, False, info)
-        for i in stepping:
+                results[i], self._autoreset[i] = (obs, 0.0, False, False, info), False
+                continue
             obs, reward, terminated, truncated, info = results[i]
             ended = terminated or truncated
             if ended and self.autoreset_mode is AutoresetMode.SAME_STEP:
                 new_obs, new_info = self.envs[i].reset()
                 info = {**new_info, "final_obs": obs, "final_info": info}
-                results[i] = (new_obs, reward, terminated, truncated, info)
-                ended = False
+                results[i], ended = (new_obs, reward, terminated, truncated, info), False
             self._autoreset[i] = ended
-        for i in range(self.num_envs):
-            if i not in stepping:
-                self._autoreset[i] = False
         ordered = [results[i] for i in range(self.num_envs)]
         self._observations = np.stack([r[0] for r in ordered])
         return ordered

@@ -318,24 +318,21 @@ def train_together(work: list[tuple[FLEngine, TrainingTask]]) -> list[TrainResul
     privacy and attacks (:meth:`FLEngine.finish_training`) with its own generators, so a world
     draws exactly what it draws alone; only the SGD steps are shared, row by row.
     """
-    busy = [(engine, task) for engine, task in work if task.identities.size]
+    busy = [i for i, (_, task) in enumerate(work) if task.plan is not None]
     trained: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     if busy:
-        first = busy[0][0]
-        for engine, _ in busy[1:]:
-            if engine.spec != first.spec or engine.sgd != first.sgd:
+        first = work[busy[0]][0]
+        for i in busy[1:]:
+            if work[i][0].spec != first.spec or work[i][0].sgd != first.sgd:
                 raise ValueError("train_together needs engines with one model and one optimiser")
-        batches = stack_batches([engine.local_batches(task) for engine, task in busy])
+        batches = stack_batches([work[i][0].local_batches(work[i][1]) for i in busy])
         params, losses = train_on_batches(
-            first.spec, torch.cat([task.bases for _, task in busy]), batches, first.sgd
+            first.spec, torch.cat([work[i][1].bases for i in busy]), batches, first.sgd
         )
-        row = 0
-        for _, task in busy:
-            k = task.identities.size
-            trained[id(task)] = (params[row : row + k], losses[row : row + k])
-            row += k
-    results = []
-    for engine, task in work:
-        params_k, losses_k = trained.get(id(task), (task.bases[:0], torch.zeros(0)))
-        results.append(engine.finish_training(task, params_k, losses_k))
-    return results
+        sizes = [work[i][1].identities.size for i in busy]
+        for i, p, loss in zip(busy, params.split(sizes), losses.split(sizes), strict=True):
+            trained[i] = (p, loss)
+    return [
+        engine.finish_training(task, *trained.get(i, (task.bases[:0], torch.zeros(0))))
+        for i, (engine, task) in enumerate(work)
+    ]
