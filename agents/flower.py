@@ -53,6 +53,12 @@ from agents.deployment_ledger import (
     count_problem,
     metric_problem,
 )
+from agents.federation_record import (
+    FederationRecord,
+    RecordWriter,
+    UpdateEvent,
+    read_record,
+)
 from agents.loading import load_selector
 from agents.server_observation import FEATURE_NAMES, PROPERTY_KEYS, ClientBook, ServerScales
 
@@ -148,6 +154,12 @@ class SelectorStrategy(Strategy):
         ledger: record tasks, updates, verdicts and aggregations on a bcfl ledger.
         query_timeout_s: how long to wait for new clients' properties.
         seed: the selector's generator.
+        record: write what the server sees, per client and round, to this file
+            (:mod:`agents.federation_record`; ``bcfl calibrate`` fits a scenario to it).
+        facts: what the operator states about the federation, written into the record's header
+            (:data:`agents.federation_record.FACT_KEYS`: data set, model, local epochs, ...).
+        history: a record of this federation's earlier rounds: the server resumes from it (its
+            client book, clock and accuracy, and the round count) instead of starting blind.
 
     After :meth:`start`, :attr:`history` holds one entry per round: the round, the server's
     clock [s], the accuracy and the clients trained.
@@ -168,6 +180,9 @@ class SelectorStrategy(Strategy):
         ledger: DeploymentLedger | None = None,
         query_timeout_s: float = 60.0,
         seed: int = 0,
+        record: str | Path | None = None,
+        facts: dict[str, Any] | None = None,
+        history: str | Path | FederationRecord | None = None,
     ) -> None:
         self.book = ClientBook(num_slots, clients_per_round, scales)
         self.spec = SlotSpec(tuple(FEATURE_NAMES), num_slots, clients_per_round)
@@ -200,6 +215,16 @@ class SelectorStrategy(Strategy):
         self._sent_at = 0.0
         self._layout: list[tuple[str, tuple[int, ...]]] = []
         self._base: np.ndarray | None = None
+        self._reported: dict[int, dict[str, Any]] = {}  # properties heard this round
+        self._server_round = 0
+        self.record_path = Path(record) if record is not None else None
+        self.facts = dict(facts or {})
+        self._writer: RecordWriter | None = None  # opened with the first round (model size)
+        self.round_offset = 0
+        if history is not None:
+            self.resume_from(
+                history if isinstance(history, FederationRecord) else read_record(history)
+            )
 
     # ------------------------------------------------------------------ Strategy API
     def summary(self) -> None:
@@ -225,9 +250,11 @@ class SelectorStrategy(Strategy):
                 self.accuracy = float(metrics[self.accuracy_key])  # type: ignore[arg-type]
             if round_ > 0:
                 self.history.append(
-                    {"round": round_, "time_s": self.clock_s, "accuracy": self.accuracy,
-                     "selected": list(self._selected)}
+                    {"round": round_ + self.round_offset, "time_s": self.clock_s,
+                     "accuracy": self.accuracy, "selected": list(self._selected)}
                 )  # fmt: skip
+                if self._writer is not None:
+                    self._writer.round_end(round_ + self.round_offset, self.clock_s, self.accuracy)
             return metrics
 
         result = super().start(
@@ -235,22 +262,65 @@ class SelectorStrategy(Strategy):
         )
         if self.ledger is not None and self.ledger.started:
             self.ledger.close(self.clock_s)
+        if self._writer is not None:
+            self._writer.close()
         return result
+
+    def resume_from(self, record: FederationRecord) -> None:
+        """Take over a federation from its record: replay what the server saw into the client
+        book (slots in order of first sight, properties, round trips, losses, verdicts) and
+        continue its clock, accuracy and round count."""
+        if record.clients_per_round != self.spec.budget:
+            raise ValueError(
+                f"history: clients_per_round={record.clients_per_round} differs from this "
+                f"strategy's {self.spec.budget}"
+            )
+        offset = self.round_offset
+        for event in record.events:
+            kind, round_ = event["kind"], int(event["round"]) + offset
+            if kind == "round_start":
+                self.book.see(event["connected"])
+                self.book.selected([n for n in event["selected"] if n in self.book.clients], round_ - 1)  # fmt: skip
+            elif kind == "properties":
+                self.book.report_properties(int(event["client"]), event["properties"])
+            elif kind == "update":
+                node, outcome = int(event["client"]), event["outcome"]
+                if outcome == "timeout":
+                    self.book.timed_out(node, event["round_trip_s"] or 0.0)
+                else:
+                    self.book.outcome(node, outcome == "accepted", event["train_loss"],
+                                      event["round_trip_s"], event["num_examples"])  # fmt: skip
+        if record.rounds:
+            last = record.rounds[-1]
+            self.clock_s, self.accuracy = float(last["end_s"]), float(last["accuracy"])
+            self.round_offset = offset + int(last["round"])
 
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         connected = sorted(grid.get_node_ids())
+        self._server_round = server_round
         self._ask_properties(grid, self.book.see(connected))
         self._base, self._layout = flatten(arrays)
         if self.ledger is not None:
             self._ledger_enrol(connected)
-        selected = self.select(connected, server_round - 1)
+        selected = self.select(connected, server_round - 1 + self.round_offset)
         self._selected = selected
+        if self.record_path is not None:
+            if self._writer is None:
+                self._writer = RecordWriter(
+                    self.record_path, clients_per_round=self.spec.budget,
+                    model_params=int(self._base.size), round_deadline_s=self.round_deadline_s,
+                    facts=self.facts,
+                )  # fmt: skip
+            self._writer.round_start(server_round + self.round_offset, self.clock_s, connected, selected)  # fmt: skip
+            for node in self._reported:
+                self._writer.properties(server_round + self.round_offset, node, self._reported[node])  # fmt: skip
+        self._reported = {}
         if not selected:
             log(WARNING, "configure_train: no eligible client connected; round %d skipped", server_round)  # fmt: skip
             return []
-        self.book.selected(selected, server_round - 1)
+        self.book.selected(selected, server_round - 1 + self.round_offset)
         if self.ledger is not None:
             self.ledger.assign(server_round, [client_name(n) for n in selected], self.clock_s)
         messages = list(
@@ -281,7 +351,8 @@ class SelectorStrategy(Strategy):
         for node in self._selected:
             if node not in answered:
                 self.book.timed_out(node, trips.get(node, waited))
-        self.clock_s += self._round_time(trips)
+                self._write_update(node, "timeout", trips.get(node, waited), "server", None, None, "no reply")  # fmt: skip
+        self.clock_s += self._round_time(trips, answered)
         if self.ledger is not None:
             return self._ledger_round(server_round, valid)
         for msg in valid:
@@ -335,6 +406,7 @@ class SelectorStrategy(Strategy):
             props = reply.content.get("properties")
             if isinstance(props, MetricRecord | ConfigRecord):
                 self.book.report_properties(reply.metadata.src_node_id, dict(props))
+                self._reported[reply.metadata.src_node_id] = dict(props)
 
     def _metric(self, msg: Message, key: str | None) -> float | None:
         """A number the reply carries under ``key``; None for an error reply or a missing key."""
@@ -345,24 +417,36 @@ class SelectorStrategy(Strategy):
                 return _as_float(record[key])
         return None
 
+    def _trip(self, msg: Message, waited: float) -> tuple[float | None, str | None]:
+        """A reply's round trip and who timed it: the reply's own duration (a simulation's
+        clock), else the server's wait; an error reply without a duration under a simulated
+        clock has none (the server cannot place it on that clock)."""
+        trip = self._metric(msg, self.duration_key)
+        if trip is not None and trip >= 0:
+            return trip, "client"
+        if msg.has_error() and self.duration_key is not None:
+            return None, None
+        return waited, "server"
+
     def _judge(
         self, replies: list[Message], waited: float
     ) -> tuple[list[Message], dict[int, float]]:
-        """Usable replies, and each reply's round trip; unusable ones are rejected here."""
+        """Usable replies, and each reply's known round trip; unusable ones are rejected here."""
         valid, trips = [], {}
         selected = set(self._selected)
         for msg in replies:
             node = msg.metadata.src_node_id
-            trip = self._metric(msg, self.duration_key)
-            trips[node] = trip if trip is not None and trip >= 0 else waited
+            trip, _ = self._trip(msg, waited)
+            if trip is not None:
+                trips[node] = trip
             if node not in selected:
                 continue  # not asked this round: not ours to judge
-            why = self._problem(msg, trips[node])
+            why = self._problem(msg, trip if trip is not None else 0.0)
             if why is None:
                 valid.append(msg)
             else:
                 log(INFO, "aggregate_train: update of node %d rejected (%s)", node, why)
-                self._record(msg, accepted=False, trip=trips[node])
+                self._record(msg, accepted=False, trip=trip, reason=why)
         return valid, trips
 
     def _problem(self, msg: Message, trip: float) -> str | None:
@@ -388,18 +472,43 @@ class SelectorStrategy(Strategy):
             return "non-finite parameters"
         return None
 
-    def _record(self, msg: Message, accepted: bool, trip: float | None = None) -> None:
+    def _record(
+        self, msg: Message, accepted: bool, trip: float | None = None, reason: str | None = None
+    ) -> None:
         node = msg.metadata.src_node_id
-        if trip is None:
-            trip = self._metric(msg, self.duration_key)
-        self.book.outcome(
-            node, accepted, self._metric(msg, self.loss_key), trip,
-            self._metric(msg, "num-examples"),
-        )  # fmt: skip
+        timed_by: str | None = "server" if trip is not None else None
+        measured = self._metric(msg, self.duration_key)
+        if measured is not None and measured >= 0:
+            trip, timed_by = measured, "client"
+        loss, size = self._metric(msg, self.loss_key), self._metric(msg, "num-examples")
+        self.book.outcome(node, accepted, loss, trip, size)
+        outcome = "accepted" if accepted else ("error" if msg.has_error() else "rejected")
+        self._write_update(node, outcome, trip, timed_by, loss, size, reason)
 
-    def _round_time(self, trips: dict[int, float]) -> float:
-        """A synchronous round lasts until its slowest selected reply (or the deadline)."""
-        times = [trips.get(node, math.inf) for node in self._selected]
+    def _write_update(
+        self, node: int, outcome: str, trip: float | None, timed_by: str | None,
+        loss: float | None, size: float | None, reason: str | None,
+    ) -> None:  # fmt: skip
+        if self._writer is None:
+            return
+
+        def usable(x: float | None) -> float | None:
+            return x if x is not None and math.isfinite(x) and x >= 0 else None
+
+        self._writer.update(UpdateEvent(
+            self._server_round + self.round_offset, node, outcome, usable(trip),
+            timed_by if usable(trip) is not None else None, usable(loss), usable(size), reason,
+        ))  # fmt: skip
+
+    def _round_time(self, trips: dict[int, float], answered: set[int] | None = None) -> float:
+        """A synchronous round lasts until its slowest selected reply (or the deadline); a
+        reply with no known round trip (an error under a simulated clock) does not lengthen it."""
+        answered = answered if answered is not None else set()
+        times = [
+            trips.get(node, math.inf)
+            for node in self._selected
+            if node in trips or node not in answered
+        ]
         longest = max(times, default=0.0)
         if self.round_deadline_s is not None:
             longest = min(longest, self.round_deadline_s)
@@ -434,7 +543,7 @@ class SelectorStrategy(Strategy):
         for name, why in verdict.rejected:
             if name in by_name:
                 log(INFO, "aggregate_train: the verifiers rejected %s (%s)", name, why)
-                self._record(by_name[name], accepted=False)
+                self._record(by_name[name], accepted=False, reason=why)
         accepted = [by_name[name] for name in verdict.accepted]
         _, metrics = self.inner.aggregate_train(server_round, accepted)
         if verdict.global_params is None:

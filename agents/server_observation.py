@@ -21,22 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from bcfl_env.chain.reputation import Reputation
-from bcfl_env.envs.observation import GLOBAL_FEATURES, NEUTRAL_ROUND_TRIP, SERVER_FEATURES
+from bcfl_env.config import BCFLConfig
+from bcfl_env.envs.features import NEUTRAL
+from bcfl_env.envs.observation import GLOBAL_FEATURES, SERVER_FEATURES
 
 __all__ = ["NEUTRAL", "PROPERTY_KEYS", "ClientBook", "ClientRecord", "ServerScales"]
 
 FEATURE_NAMES = [name for name, _, _ in SERVER_FEATURES]
-
-# The value of a feature the server cannot know for a client, in the feature's [0, 1] scale.
-NEUTRAL: dict[str, float] = {
-    "rsu_distance": 0.5,  # no road-side unit in a deployment: mid-coverage for every client
-    "uplink_rate": 0.5,  # no reported link rate: the middle of the scale
-    "data_size": 0.5,  # no reported sample count: the middle of the fleet's range
-    "energy_left": 1.0,  # no reported battery: mains-powered, never out of energy
-    "dwell_time": 1.0,  # no reported time online: it stays connected
-    "last_loss": 0.0,  # never trained: the simulator's value before a first update
-    "round_trip": NEUTRAL_ROUND_TRIP,  # never timed: one epoch, as the simulator assumes
-}
 
 # What a client may report about itself (Flower: the reply to the strategy's query message).
 PROPERTY_KEYS: dict[str, str] = {
@@ -65,6 +56,19 @@ class ServerScales:
     time_budget_s: float = 3600.0
     uplink_scale_bps: float = 20e6 * 20.0
     target_accuracy: float = 0.9
+
+    @classmethod
+    def for_config(cls, cfg: BCFLConfig) -> ServerScales:
+        """The scales the simulator uses for ``cfg``: a selector trained on that config reads a
+        deployment's observation on the same scale."""
+        env = cfg.env
+        return cls(
+            epoch_s=env.epoch_length_s,
+            max_rounds=env.max_rounds,
+            time_budget_s=env.sim_time_budget_s,
+            uplink_scale_bps=cfg.network.channel.rsu_bandwidth_hz * 20.0,
+            target_accuracy=env.target_accuracy,
+        )
 
     def __post_init__(self) -> None:
         for name in ("epoch_s", "time_budget_s", "uplink_scale_bps"):

@@ -40,6 +40,7 @@ class Job:
     arrived_s: float = 0.0
     energy_j: float = 0.0
     norm: float = float("nan")  # norm of the update's change, as the committee measured it
+    fails: bool = False  # network.failure_prob: the node crashes when its computation ends
 
     def trained_params(self) -> torch.Tensor:
         """The trained parameters (a job past the ``TRAINED`` stage has them)."""

@@ -22,7 +22,7 @@ latency a selection costs is the time it keeps the selected vehicles busy. Synch
 ``sync_deadline_s`` passes (stragglers are dropped with reason ``deadline``).
 
 Accounting: every selected vehicle ends each step in exactly one of accepted, rejected (with a
-reason), dropped (with a reason: handover, coverage, energy, departure, deadline) or in flight.
+reason), dropped (with a reason: handover, coverage, energy, departure, deadline, failure) or in flight.
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ class World:
             self.fl.num_params,
         )  # fmt: skip
         self.uploads = UploadTracker(self.num_slots)
+        self._failure_rng = self.seeds.generator("failure")  # drawn only when failure_prob > 0
         if cfg.network.upload_payload_mbit is not None:
             self.payload_bits = cfg.network.upload_payload_mbit * 1e6
         else:
@@ -355,6 +356,7 @@ class World:
         t_compute = compute_time_s(sizes, epochs, self.cfg.network.compute.cycles_per_sample, cpu)
         e_compute = compute_energy_j(sizes, epochs, self.cfg.network.compute, cpu)
         fleet = self.fleet() if self.mechanisms else None  # nobody moves while selecting
+        failure_prob = self.cfg.network.failure_prob
         for k, (identity, slot) in enumerate(zip(ids, slots, strict=True)):
             identity = int(identity)
             self.record.selected(identity, self.round)
@@ -372,6 +374,7 @@ class World:
             self.jobs[identity] = Job(
                 identity, int(slot), self.round, self.fl.version, self.global_hash, start,
                 self.time_s + pull_s + float(t_compute[k]), float(e_compute[k]), self.time_s,
+                fails=failure_prob > 0 and bool(self._failure_rng.random() < failure_prob),
             )  # fmt: skip
         return dropped
 
@@ -430,6 +433,9 @@ class World:
         for job in starting:
             self._charge(job, job.compute_energy_j)
             if job.identity not in self.jobs:
+                continue
+            if job.fails:  # it computed, then crashed: no update reaches anyone
+                progress.dropped.append(self._drop(job.identity, "failure"))
                 continue
             failed = self.uploads.start(
                 np.array([job.slot]),

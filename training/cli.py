@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     from agents import SELECTORS
-    from bcfl_env.envs.registration import ENV_IDS
+    from bcfl_env.envs.registration import CUSTOM_ENV_ID, ENV_IDS
     from training.suite import SUITES
     from training.train import ALGOS
 
@@ -46,7 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an SB3 selector", formatter_class=fmt)
     t.add_argument("--algo", default="ppo", choices=ALGOS, help="SB3 algorithm")
-    t.add_argument("--env", default="bcfl/IoV-v1", choices=sorted(ENV_IDS), help="environment id")
+    t.add_argument(
+        "--env",
+        default="bcfl/IoV-v1",
+        choices=sorted([*ENV_IDS, CUSTOM_ENV_ID]),
+        help="environment id",
+    )
+    t.add_argument(
+        "--scenario",
+        type=Path,
+        help=f"a scenario file (bcfl calibrate writes one): trains on {CUSTOM_ENV_ID} with it",
+    )
     t.add_argument(
         "--timesteps", type=int, help="training steps (default: n_timesteps of the algo's YAML)"
     )
@@ -142,6 +152,20 @@ def _parser() -> argparse.ArgumentParser:
         help="only validate the files as a submission to SUITE (every scenario of it, every "
         "held-out seed once per policy, the current suite version); exit 2 naming the first problem",
     )
+    c = sub.add_parser(
+        "calibrate",
+        help="fit a scenario of the simulator to a federation's record",
+        formatter_class=fmt,
+    )
+    c.add_argument("record", type=Path, help="JSON-lines record (agents.federation_record)")
+    c.add_argument("--out", type=Path, required=True, help="the scenario file to write (YAML)")
+    c.add_argument(
+        "--validate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also compare the calibrated simulator's round durations with the record's",
+    )
+    c.add_argument("--seed", type=int, default=0, help="seed of the fit's simulations")
     a = sub.add_parser(
         "audit",
         help="verify a saved ledger: signatures, quorum certificates and every rule",
@@ -170,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             torch.set_num_threads(args.torch_threads)
             from training.train import train
 
+            env_kwargs = _kv(args.env_kwargs)
+            if args.scenario is not None:
+                from bcfl_env.scenario import load_scenario
+
+                load_scenario(args.scenario)  # a bad file fails here, before any run folder
+                args.env = "bcfl/Custom-v1"
+                env_kwargs["scenario"] = str(args.scenario)
             if args.resume is not None and len(args.seed) > 1:
                 raise ValueError("--resume continues one run: give a single --seed")
             if args.multi_agent:
@@ -183,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"run directory: {run}")
                 return 0
             jobs = [
-                (args.algo, args.env, args.timesteps, seed, args.n_envs, _kv(args.env_kwargs), args.runs_dir,
+                (args.algo, args.env, args.timesteps, seed, args.n_envs, env_kwargs, args.runs_dir,
                  args.resume, args.progress, args.checkpoint_every, _kv(args.hyperparams),
                  args.keep_checkpoints)
                 for seed in args.seed
@@ -212,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
                 args.progress,
             )
             print(f"{len(rows)} episodes written to {args.out}")
+        elif args.command == "calibrate":
+            from training.calibrate import calibrate_file
+
+            calibration = calibrate_file(
+                args.record, args.out, validate=args.validate, seed=args.seed
+            )
+            print(calibration.table())
+            print(f"scenario written to {args.out}")
         elif args.command == "leaderboard":
             from training.leaderboard import build_leaderboard, check_submission, markdown
 

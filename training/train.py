@@ -118,10 +118,11 @@ def train(
     algos = algorithms()
     if algo not in algos:
         raise ValueError(f"algo={algo!r} is not allowed: choose one of {sorted(algos)}")
-    from bcfl_env.envs.registration import ENV_IDS
+    from bcfl_env.envs.registration import CUSTOM_ENV_ID, ENV_IDS
 
-    if env_id not in ENV_IDS:
-        raise ValueError(f"env {env_id!r} is not registered: choose one of {sorted(ENV_IDS)}")
+    if env_id not in ENV_IDS and env_id != CUSTOM_ENV_ID:
+        allowed = sorted([*ENV_IDS, CUSTOM_ENV_ID])
+        raise ValueError(f"env {env_id!r} is not registered: choose one of {allowed}")
     if resume is not None and not (resume / "manifest.json").is_file():
         raise ValueError(f"--resume {resume}: not a run folder (no manifest.json in it)")
     hp = load_hyperparams(algo, env_id)

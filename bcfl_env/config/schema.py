@@ -110,6 +110,16 @@ class ChannelConfig(_Validated):
     decorrelation_m: float = _num(50.0, 0.1, 10_000.0, doc="shadowing decorrelation distance [m]")
     carrier_hz: float = _num(5.9e9, 1e8, 1e11, doc="carrier frequency (Doppler) [Hz]")
     fading: bool = _flag(True, doc="Rayleigh fast fading (Jakes temporal correlation)")
+    model: str = _choice(
+        "v2i",
+        "fixed",
+        doc="v2i: the rate follows distance, shadowing and fading; fixed: each node keeps its own "
+        "rate, log-normal across nodes (a deployment's links, fitted by bcfl calibrate)",
+    )
+    fixed_rate_bps: float = _num(2e6, 1.0, 1e12, doc="fixed: median link rate [bit/s]")
+    fixed_rate_sigma: float = _num(
+        0.0, 0.0, 10.0, doc="fixed: log-normal sigma of the link rates across nodes"
+    )
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,13 @@ class ComputeConfig(_Validated):
     cpu_mean_ghz: float = _num(1.5, 0.01, 100.0, doc="mean CPU frequency [GHz]")
     cpu_std_ghz: float = _num(0.1, 0.0, 10.0, doc="CPU frequency std [GHz]")
     cpu_cut_std: float = _num(2.0, 0.0, 10.0, doc="truncation at mean +- cut x std")
+    cpu_distribution: str = _choice(
+        "normal",
+        "lognormal",
+        doc="normal: truncated Gaussian (mean, std, cut); lognormal: median cpu_mean_ghz and "
+        "log sigma cpu_log_sigma (a deployment's spread, fitted by bcfl calibrate)",
+    )
+    cpu_log_sigma: float = _num(0.5, 0.0, 10.0, doc="lognormal: sigma of ln(CPU frequency)")
     cycles_per_sample: float = _num(2e7, 1.0, 1e12, doc="CPU cycles per sample and epoch")
     kappa: float = _num(1e-28, 0.0, 1e-20, doc="effective switched capacitance")
     energy_budget_j: float = _num(
@@ -140,6 +157,13 @@ class NetworkConfig(_Validated):
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     upload_payload_mbit: float | None = _opt_num(
         1e-6, 1e6, doc="bits the channel carries per upload [Mbit]; None: the real parameter size"
+    )
+    failure_prob: float = _num(
+        0.0,
+        0.0,
+        0.99,
+        doc="chance that a selected node fails once its computation ends (a crash: no update, "
+        "reason 'failure'); independent per selection",
     )
 
 
@@ -386,6 +410,12 @@ class EnvConfig(_Validated):
         "server",
         "oracle",
         doc="what a server can know (on-chain, measured, reported), or that plus true values",
+    )
+    hidden_features: str | None = _text(
+        None,
+        doc="comma-separated server features this deployment does not know (e.g. "
+        "'rsu_distance,energy_left,dwell_time'): observed at their neutral value, as a "
+        "deployment's server sees them (agents.server_observation.NEUTRAL)",
     )
     torch_threads: int | None = _opt_num(
         1,

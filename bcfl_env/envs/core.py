@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from bcfl_env.chain import Ledger
 from bcfl_env.config import BCFLConfig, make_config
+from bcfl_env.envs.features import hidden_columns
 from bcfl_env.envs.observation import (
     GLOBAL_FEATURES,
     as_matrix,
@@ -191,6 +192,7 @@ class BCFLEnv(gym.Env[np.ndarray, np.ndarray]):
         self.num_slots = n
         self.budget = env.vehicles_per_round
         self.feature_names = [f[0] for f in feature_columns(self.config)]
+        hidden_columns(self.config, self.feature_names)  # a bad name fails here, not mid-episode
         self.global_feature_names = list(GLOBAL_FEATURES)
         self.num_features = len(self.feature_names)
         self.observation_layout = env.observation_layout

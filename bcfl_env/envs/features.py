@@ -31,7 +31,9 @@ from bcfl_env.view import OracleView, WorldView
 __all__ = [
     "FEATURE_SETS",
     "features_for",
+    "NEUTRAL",
     "NEUTRAL_ROUND_TRIP",
+    "hidden_columns",
     "REGISTRY",
     "Feature",
     "ObservationContext",
@@ -40,6 +42,18 @@ __all__ = [
 
 SOURCES = ("on-chain", "measured", "reported", "oracle")
 NEUTRAL_ROUND_TRIP = 0.5  # t = one epoch: what the server assumes before it has timed one
+
+# The value of a feature a server cannot know for a node, in the feature's [0, 1] scale: what a
+# deployment's server observes (agents.server_observation) and what ``env.hidden_features`` shows.
+NEUTRAL: dict[str, float] = {
+    "rsu_distance": 0.5,  # no road-side unit in a deployment: mid-coverage for every client
+    "uplink_rate": 0.5,  # no reported link rate: the middle of the scale
+    "data_size": 0.5,  # no reported sample count: the middle of the fleet's range
+    "energy_left": 1.0,  # no reported battery: mains-powered, never out of energy
+    "dwell_time": 1.0,  # no reported time online: it stays connected
+    "last_loss": 0.0,  # never trained: the simulator's value before a first update
+    "round_trip": NEUTRAL_ROUND_TRIP,  # never timed: one epoch, as the simulator assumes
+}
 
 
 @dataclass(frozen=True)
@@ -188,6 +202,27 @@ def label_entropy(v: WorldView, c: ObservationContext) -> np.ndarray:
 @feature("oracle", "compute + upload time from true CPU and data size, t / (t + epoch) [s/s]")
 def true_round_trip(v: WorldView, c: ObservationContext) -> np.ndarray:
     return _saturate(_oracle(v).true_round_trip_s, c.epoch_s)
+
+
+def hidden_columns(cfg: BCFLConfig, names: list[str]) -> dict[int, float]:
+    """Column index -> neutral value of each feature ``env.hidden_features`` hides.
+
+    Raises:
+        ValueError: a name that is not a column of this env, or one without a neutral value.
+    """
+    raw = cfg.env.hidden_features
+    if not raw:
+        return {}
+    hidden = {}
+    for name in (part.strip() for part in raw.split(",")):
+        if name not in NEUTRAL or name not in names:
+            allowed = sorted(set(NEUTRAL) & set(names))
+            raise ValueError(
+                f"env.hidden_features: {name!r} is not allowed: choose among {allowed} "
+                "(comma-separated)"
+            )
+        hidden[names.index(name)] = NEUTRAL[name]
+    return hidden
 
 
 def features_for(kind: str, dag: bool = False) -> list[Feature]:

@@ -17,7 +17,12 @@ import numpy as np
 
 from bcfl_env.config import BCFLConfig
 from bcfl_env.envs.features import FEATURE_SETS as _REGISTERED
-from bcfl_env.envs.features import NEUTRAL_ROUND_TRIP, ObservationContext, features_for
+from bcfl_env.envs.features import (
+    NEUTRAL_ROUND_TRIP,
+    ObservationContext,
+    features_for,
+    hidden_columns,
+)
 from bcfl_env.view import WorldView
 
 __all__ = [
@@ -74,6 +79,8 @@ def build_observation(
     env = cfg.env
     context = ObservationContext(cfg, env.epoch_length_s, num_classes)
     cols = [feat.compute(view, context) for feat in columns]
+    for index, value in hidden_columns(cfg, [feat.name for feat in columns]).items():
+        cols[index] = np.full(n, value)
     obs[:n] = np.clip(np.stack(cols, axis=1), 0.0, 1.0) * view.present[:, None]
     glob = [
         min(view.round / env.max_rounds, 1.0),

@@ -2,6 +2,8 @@
 
 :data:`ENV_IDS` maps each id to its preset's name and follows the preset registry: a preset
 registered after ``import bcfl_env`` (``@register_preset``) gets its id at once.
+``bcfl/Custom-v1`` (:data:`CUSTOM_ENV_ID`) is not a preset: it runs a scenario file
+(:mod:`bcfl_env.scenario`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import gymnasium as gym
 
 from bcfl_env.config import Preset, on_preset_registered
+from bcfl_env.scenario import CUSTOM_ENV_ID
 
-__all__ = ["ENV_IDS", "register_envs"]
+__all__ = ["CUSTOM_ENV_ID", "ENV_IDS", "register_envs"]
 
 ENV_IDS: dict[str, str] = {}
 
@@ -36,7 +39,16 @@ _STARTED: list[bool] = []
 
 
 def register_envs() -> None:
-    """Register every preset's id now and every later preset's as it registers."""
+    """Register every preset's id now and every later preset's as it registers, and
+    ``bcfl/Custom-v1`` (the env of a scenario file: ``scenario=PATH``)."""
     if not _STARTED:
         _STARTED.append(True)
         on_preset_registered(_register)
+        if CUSTOM_ENV_ID not in gym.registry:
+            gym.register(
+                id=CUSTOM_ENV_ID,
+                entry_point="bcfl_env.scenario:custom_env",
+                vector_entry_point="bcfl_env.scenario:custom_vector_env",
+                disable_env_checker=True,
+                order_enforce=False,
+            )

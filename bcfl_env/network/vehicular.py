@@ -66,12 +66,24 @@ class VehicularNetwork:
         self.channel = Channel(cfg.channel, num_slots, rngs["channel"])
         c = cfg.compute
         crng = rngs["compute"]
-        self.cpu_hz = (
-            truncated_normal(crng, c.cpu_mean_ghz, c.cpu_std_ghz, c.cpu_cut_std, fleet_size) * 1e9
-        )
+        if c.cpu_distribution == "lognormal":
+            self.cpu_hz = crng.lognormal(np.log(c.cpu_mean_ghz * 1e9), c.cpu_log_sigma, fleet_size)
+        else:
+            self.cpu_hz = (
+                truncated_normal(crng, c.cpu_mean_ghz, c.cpu_std_ghz, c.cpu_cut_std, fleet_size)
+                * 1e9
+            )
         self.cpu_hz = np.maximum(self.cpu_hz, 1e6)
         spread = crng.uniform(
             1 - c.energy_budget_spread, 1 + c.energy_budget_spread, size=fleet_size
+        )
+        # channel.model="fixed": each identity keeps its own link rate (drawn after every other
+        # compute draw, so the default model's streams are unchanged)
+        ch = cfg.channel
+        self.fixed_rate_bps = (
+            crng.lognormal(np.log(ch.fixed_rate_bps), ch.fixed_rate_sigma, fleet_size)
+            if ch.model == "fixed"
+            else None
         )
         self.energy_budget_j = c.energy_budget_j * spread
         self.energy_left_j = self.energy_budget_j.copy()
@@ -136,6 +148,10 @@ class VehicularNetwork:
 
     def rates_bps(self, sharers: np.ndarray | None = None) -> np.ndarray:
         """Uplink rate per slot [bit/s]; ``sharers`` defaults to one upload per RSU."""
+        if self.fixed_rate_bps is not None:  # a deployment's own links: no RSU shares them
+            ids = self.slot_identity
+            rate = self.fixed_rate_bps[np.maximum(ids, 0)]
+            return np.where((ids >= 0) & (self.serving >= 0), rate, 0.0)
         share = np.ones(self.num_slots) if sharers is None else sharers
         return self.channel.rates_bps(self.distance_m, self.serving, share)
 
