@@ -73,7 +73,7 @@ FACT_KEYS: dict[str, type | tuple[type, ...]] = {
     "num_verifiers": int,
 }
 MAX_RECORD_BYTES = 256 << 20
-MAX_CLIENT_ID = 2**63 - 1
+MAX_CLIENT_ID = 2**64 - 1  # Flower node ids are unsigned 64-bit
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,16 @@ import math
 import os
 import sys
 import tempfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, Context, Error, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.common.constant import ErrorCode
 from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg
 from flwr.simulation import run_simulation
@@ -48,12 +51,21 @@ from agents.registry import SELECTORS
 from agents.server_observation import ServerScales
 from bcfl_env.fl.data import load_dataset
 from bcfl_env.fl.partition import partition
+from bcfl_env.scenario import load_scenario
 
 NUM_CLIENTS = 100
 LOCAL_EPOCHS = 2
 BATCH = 8
 LR = 0.1
 CYCLES_PER_SAMPLE = 2e7  # a vehicle-class CPU spends ~ 10 ms per sample and epoch at 2 GHz
+# The federation's stated distributions (per client, drawn once per seed):
+CPU_MEDIAN_HZ, CPU_LOG_SIGMA = 1.5e9, 0.6  # log-normal, clipped to [0.2, 6] GHz
+UPLINK_MEDIAN_BPS, UPLINK_LOG_SIGMA = 2e6, 1.0  # log-normal, clipped to [0.1, 100] Mbit/s
+FAILURE_PROB = 0.05  # a selected client crashes (an error reply) with this chance, per round
+FACTS = {  # what the operator knows and states in the record (bcfl calibrate takes it as given)
+    "dataset": "digits", "partition": "dirichlet", "model": "mlp", "hidden": 32,
+    "local_epochs": LOCAL_EPOCHS, "batch_size": BATCH, "lr": LR,
+}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the federation
@@ -62,8 +74,10 @@ def federation(seed: int, num_clients: int = NUM_CLIENTS) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     data = load_dataset("digits", rng)
     parts = partition(data.y_train, num_clients, rng, "dirichlet", alpha=0.5, quantity_sigma=1.0)
-    cpu_hz = np.clip(rng.lognormal(np.log(1.5e9), 0.6, num_clients), 2e8, 6e9)
-    uplink_bps = np.clip(rng.lognormal(np.log(2e6), 1.0, num_clients), 1e5, 1e8)
+    cpu_hz = np.clip(rng.lognormal(np.log(CPU_MEDIAN_HZ), CPU_LOG_SIGMA, num_clients), 2e8, 6e9)
+    uplink_bps = np.clip(
+        rng.lognormal(np.log(UPLINK_MEDIAN_BPS), UPLINK_LOG_SIGMA, num_clients), 1e5, 1e8
+    )
     return {"data": data, "parts": parts.indices, "cpu_hz": cpu_hz, "uplink_bps": uplink_bps}
 
 
@@ -112,9 +126,19 @@ def make_client_app(seed: int, num_clients: int = NUM_CLIENTS) -> ClientApp:
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         cid, fed = client(context)
+        if crashes(seed, cid, msg.content["arrays"]):
+            reason = "client crashed (simulated)"
+            return Message(error=Error(ErrorCode.CLIENT_APP_CRASHED, reason), reply_to=msg)
         return Message(local_training(fed, cid, msg.content["arrays"], seed), reply_to=msg)
 
     return app
+
+
+def crashes(seed: int, cid: int, arrays: ArrayRecord) -> bool:
+    """Whether client ``cid`` crashes on this task: a draw keyed by the seed, the client and the
+    model it received (a new model every round), so reruns repeat it."""
+    key = zlib.crc32(next(iter(arrays.values())).numpy().tobytes())
+    return bool(np.random.default_rng([seed, cid, key]).random() < FAILURE_PROB)
 
 
 def client_properties(fed: dict[str, Any], cid: int) -> RecordDict:
@@ -168,12 +192,17 @@ def timed_fedavg(k: int, num_clients: int) -> FedAvg:
 
 
 def run(
-    policy: str, seed: int, rounds: int, k: int, ledger_path: Path | None,
+    policy: str | Path, seed: int, rounds: int, k: int, ledger_path: Path | None,
     num_clients: int = NUM_CLIENTS, target: float = 0.8, client_app: ClientApp | None = None,
-    strategies: list[SelectorStrategy] | None = None,
+    strategies: list[SelectorStrategy] | None = None, record: Path | None = None,
+    then: Callable[[], tuple[Path, int, Path | None, Path]] | None = None,
 ) -> list[dict[str, float]]:  # fmt: skip
     """One Flower simulation; the accuracy and simulated clock after every round (the strategy
-    is appended to ``strategies`` when given)."""
+    is appended to ``strategies`` when given). ``policy`` is a selector's name or a model file;
+    ``record`` writes what the server saw. ``then``, called once the rounds are done, returns
+    (model file, rounds, ledger, scenario): the same federation (same clients, same model)
+    continues with that selector, which resumes from the record and reads the server on the
+    scenario's scales."""
     fed = _federation(seed, num_clients)
     data = fed["data"]
     history: list[dict[str, float]] = []
@@ -214,17 +243,77 @@ def run(
         selector = SelectorStrategy(
             "shipped" if policy == "ppo" else policy, clients_per_round=k,
             num_slots=num_clients, scales=scales, ledger=ledger, seed=seed,
+            record=record, facts={**FACTS, "target_accuracy": target},
         )  # fmt: skip
         if strategies is not None:
             strategies.append(selector)
-        selector.start(grid, initial, rounds, evaluate_fn=evaluate)
+        result = selector.start(grid, initial, rounds, evaluate_fn=evaluate)
         history.extend({k_: v for k_, v in h.items() if k_ != "selected"} for h in selector.history)
+        if then is None:
+            return
+        assert record is not None, "continuing needs the record the selector resumes from"
+        trained, more, ledger_path2, scenario = then()
+        ledger2 = DeploymentLedger(ledger_path2, validate=validate, seed=seed) if ledger_path2 else None  # fmt: skip
+        successor = SelectorStrategy(
+            trained, clients_per_round=k, num_slots=num_clients, seed=seed, ledger=ledger2,
+            scales=ServerScales.for_config(load_scenario(scenario)), history=record,
+        )  # fmt: skip
+        if strategies is not None:
+            strategies.append(successor)
+        successor.start(grid, result.arrays, more, evaluate_fn=evaluate)
+        history.extend(
+            {k_: v for k_, v in h.items() if k_ != "selected"} for h in successor.history
+        )
 
     run_simulation(
         server_app=server_app, client_app=client_app or make_client_app(seed, num_clients), num_supernodes=num_clients,
         backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}, "init_args": {"num_cpus": 2, "include_dashboard": False}},
     )  # fmt: skip
     return history
+
+
+def loop(
+    seed: int, rounds: int, k: int, workdir: Path, *, warmup_rounds: int = 5,
+    warmup_policy: str = "random", train_steps: int = 8000, train_envs: int = 4,
+    target: float = 0.8, num_clients: int = NUM_CLIENTS,
+) -> tuple[list[dict[str, float]], list[Path], dict[str, Any]]:  # fmt: skip
+    """The deployment loop: a warm-up of ``warmup_rounds`` with a baseline that records what
+    the server sees, a scenario calibrated to that record, a selector trained on it (PPO with
+    the SlotSetPolicy on the native vector env), and the federation continued with it.
+
+    Returns the whole run's history (warm-up rounds included: their time counts), its ledgers,
+    and what the loop did (record, scenario, model, the fit, wall times).
+    """
+    import time as wall
+
+    from training.calibrate import calibrate_file
+    from training.train import train
+
+    folder = workdir / f"loop-seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    record, scenario = folder / "record.jsonl", folder / "scenario.yaml"
+    ledgers = [folder / "warmup.sqlite", folder / "continued.sqlite"]
+    for ledger in ledgers:
+        ledger.unlink(missing_ok=True)
+    info: dict[str, Any] = {"record": str(record), "scenario": str(scenario)}
+
+    def calibrate_and_train() -> tuple[Path, int, Path | None, Path]:
+        started = wall.time()
+        info["fit"] = calibrate_file(record, scenario, seed=seed).fit
+        calibrated = wall.time()
+        model_dir = train(
+            "ppo", "bcfl/Custom-v1", train_steps, seed, train_envs, {"scenario": str(scenario)},
+            folder / "runs", progress=False,
+        )  # fmt: skip
+        info.update(model=str(Path(model_dir) / "model.zip"), calibrate_wall_s=calibrated - started,
+                    train_wall_s=wall.time() - calibrated)  # fmt: skip
+        return Path(model_dir) / "model.zip", rounds - warmup_rounds, ledgers[1], scenario
+
+    history = run(
+        warmup_policy, seed, warmup_rounds, k, ledgers[0], num_clients, target, record=record,
+        then=calibrate_and_train,
+    )  # fmt: skip
+    return history, ledgers, info
 
 
 def time_to_target(history: list[dict[str, float]], target: float) -> tuple[float, float]:
@@ -241,8 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--clients-per-round", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.8)
-    parser.add_argument("--policies", nargs="+", default=["flower-random", "random", "oort", "ppo"],
-                        choices=["flower-random", "ppo", *sorted(set(SELECTORS) - {"favor"})])  # fmt: skip
+    parser.add_argument("--policies", nargs="+", default=["calibrated", "random", "oort", "ppo"],
+                        choices=["calibrated", "flower-random", "ppo", *sorted(set(SELECTORS) - {"favor", "planner"})],
+                        help="calibrated: the loop (warm-up, calibrate, train, continue); ppo: the "
+                        "shipped selector trained on IoV-v1")  # fmt: skip
+    parser.add_argument("--warmup-rounds", type=int, default=5, help="the loop's warm-up rounds")
+    parser.add_argument("--warmup-policy", default="random", help="the loop's warm-up selector")
+    parser.add_argument("--train-steps", type=int, default=8000, help="the loop's PPO budget")
+    parser.add_argument("--train-envs", type=int, default=4, help="the loop's worlds per call")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the runs' ledgers go (default: a new temporary folder)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -255,8 +350,23 @@ def main(argv: list[str] | None = None) -> int:
     rounds: dict[str, dict[int, float]] = {p: {} for p in args.policies}
     finals: dict[str, dict[int, float]] = {p: {} for p in args.policies}
     ledgers: list[Path] = []
+    loops: dict[int, dict[str, Any]] = {}
     for seed in args.seeds:
         for policy in args.policies:
+            if policy == "calibrated":
+                history, made, loops[seed] = loop(
+                    seed, args.rounds, args.clients_per_round, workdir,
+                    warmup_rounds=args.warmup_rounds, warmup_policy=args.warmup_policy,
+                    train_steps=args.train_steps, train_envs=args.train_envs, target=args.target,
+                )  # fmt: skip
+                ledgers += made
+                results[policy][seed], rounds[policy][seed] = time_to_target(history, args.target)
+                finals[policy][seed] = history[-1]["accuracy"] if history else 0.0
+                print(f"seed {seed} {policy:>13}: time to {args.target:.0%} {results[policy][seed]:7.1f} s "
+                      f"(warm-up of {args.warmup_rounds} rounds with {args.warmup_policy} included), in "
+                      f"{rounds[policy][seed]} rounds, final accuracy {finals[policy][seed]:.3f}; "
+                      f"calibrate + train {loops[seed]['calibrate_wall_s'] + loops[seed]['train_wall_s']:.0f} s wall", flush=True)  # fmt: skip
+                continue
             ledger = None
             if policy != "flower-random":  # every run through SelectorStrategy keeps a ledger
                 ledger = workdir / f"{policy}-seed{seed}.sqlite"
@@ -295,8 +405,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"time_to_target_s": results, "rounds_to_target": rounds, "final_accuracy": finals},
+                {
+                    "time_to_target_s": results,
+                    "rounds_to_target": rounds,
+                    "final_accuracy": finals,
+                    "loops": loops,
+                    "audits_passed": status == 0,
+                },
                 indent=1,
+                default=str,
             )
         )
     return status

@@ -214,3 +214,55 @@ def test_a_flower_simulation_selects_k_per_round_and_writes_a_ledger_that_verifi
     assert ok, text
     assert "task=3" in text and "3 global models recomputed" in text
     assert "certificates  13" in text  # the server, 4 verifiers and 8 clients
+
+
+def test_a_strategy_resumes_a_federation_from_its_record(tmp_path):
+    """The client book rebuilt from a record knows what the server saw: every client in its
+    slot, each one's reported size and rate, its verdicts, and the clock, accuracy and round."""
+    import bcfl_env
+    from agents.federation_record import read_record
+    from training.calibrate import record_simulation
+
+    cfg = bcfl_env.make_config(
+        "iiot", **{"network.channel.model": "fixed", "network.failure_prob": 0.2}
+    )
+    path = record_simulation(cfg, tmp_path / "record.jsonl", rounds=6, seed=2)
+    record = read_record(path)
+    strategy = SelectorStrategy("oort", clients_per_round=5, num_slots=20, history=path)
+    assert strategy.round_offset == 6 and strategy.clock_s == record.rounds[-1]["end_s"] > 0
+    assert strategy.accuracy == record.rounds[-1]["accuracy"]
+    assert list(strategy.book.clients) == record.clients
+    for update in record.updates:
+        good, bad = strategy.book.reputation.counts(str(update.client))
+        assert good + bad >= 1
+    errors = {u.client for u in record.updates if u.outcome == "error"}
+    assert errors and all(strategy.book.reputation.counts(str(c))[1] >= 1 for c in errors)
+    for client, props in record.properties.items():
+        assert strategy.book.clients[client].uplink_bps == props["uplink-bps"]
+    with pytest.raises(ValueError, match="clients_per_round"):
+        SelectorStrategy("oort", clients_per_round=4, num_slots=20, history=path)
+
+
+def test_the_deployment_loop_warms_up_calibrates_trains_and_continues(tmp_path, monkeypatch):
+    """The example's main path in a real Flower simulation: a warm-up with a random selector
+    writes the record, the scenario is fitted to it, PPO trains on it, and the same federation
+    continues with the trained selector; every ledger passes the deep audit."""
+    from bcfl_env.chain.audit import audit
+    from bcfl_env.provenance import recompute_model
+    from bcfl_env.scenario import read_scenario
+
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'examples'}:{ROOT / 'tests'}:{ROOT}")
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    example = _example()
+    history, ledgers, info = example.loop(
+        1, 4, 3, tmp_path, warmup_rounds=2, train_steps=256, train_envs=2, num_clients=10
+    )
+    assert [h["round"] for h in history] == [1, 2, 3, 4]
+    assert all(a["time_s"] < b["time_s"] for a, b in zip(history, history[1:], strict=False))
+    scenario = read_scenario(info["scenario"])
+    assert scenario.config.env.num_vehicles == 10 and scenario.config.env.vehicles_per_round == 3
+    assert scenario.fit["facts"]["value"]["dataset"] == "digits"
+    assert Path(info["model"]).is_file()
+    for ledger in ledgers:
+        ok, text = audit(str(ledger), recompute_model)
+        assert ok, text
