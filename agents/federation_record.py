@@ -68,6 +68,7 @@ FACT_KEYS: dict[str, type | tuple[type, ...]] = {
     "local_epochs": int,
     "batch_size": int,
     "lr": (int, float),
+    "dp": str,  # the update privacy mechanism clients apply ("none" when not stated)
     "target_accuracy": (int, float),
     "max_rounds": int,
     "num_verifiers": int,

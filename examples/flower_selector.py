@@ -1,25 +1,31 @@
-"""A selector trained in the simulator, picking clients in a Flower simulation.
+"""A selector for a Flower federation: trained on a simulator calibrated to that federation.
 
-Trains nothing new: it loads the shipped PPO selector (``agents/models/ppo-iov-v1.zip``) and runs
-``flwr.simulation.run_simulation`` on sklearn's digits split over 100 clients with non-IID labels
-(Dirichlet 0.5), skewed sizes and heterogeneous simulated speed (CPU and uplink drawn per
-client, as the simulator's vehicles are). Each client reports its round trip on a simulated clock,
-so time to target is simulated seconds, as in the simulator. It compares
+The federation: ``flwr.simulation.run_simulation`` on sklearn's digits split over 100 clients
+with non-IID labels (Dirichlet 0.5), whose clients really differ in speed: each one's CPU is
+log-normal (median 1.5 GHz, log sigma 0.6, clipped to [0.2, 6] GHz) and its uplink log-normal
+(median 2 Mbit/s, log sigma 1.0, clipped to [0.1, 100] Mbit/s), a round trip is its samples x 2
+epochs x 2e7 cycles over its CPU plus its update's bits over its uplink, on a simulated clock
+each reply reports; and a selected client crashes (an error reply) with probability 0.05.
 
-* Flower's default ``FedAvg`` sampling (uniform K of the connected clients; unseeded, so it
-  varies from run to run),
-* a seeded uniform ``random`` selector behind :class:`agents.flower.SelectorStrategy` (the
-  like-for-like baseline: same strategy, verifiers and ledger),
-* Oort (Lai et al., OSDI 2021) behind :class:`agents.flower.SelectorStrategy`,
-* the shipped PPO selector behind the same strategy,
+The main path (policy ``calibrated``, :func:`loop`): a warm-up of 5 rounds with a seeded random
+selector records what the server sees (``SelectorStrategy(record=...)``), ``bcfl calibrate``
+fits a scenario to that record, PPO with the SlotSetPolicy trains on it (``bcfl/Custom-v1``,
+native vector env), and the same federation continues with the trained selector, resumed from
+the record. Its time to the target counts the warm-up. It is compared, on the same seeds, with
 
-the two selector runs each writing a bcfl ledger (tasks, signed updates, the verifiers' ballots
-and verdicts, aggregations) that ``bcfl audit --deep`` then verifies,
+* a seeded uniform ``random`` selector behind :class:`agents.flower.SelectorStrategy`,
+* Oort (Lai et al., OSDI 2021) behind the same strategy,
+* ``ppo``: the shipped selector trained on IoV-v1 (``agents/models/ppo-iov-v1.zip``),
+* optionally Flower's own ``FedAvg`` sampling (``flower-random``, unseeded),
 
-and prints the simulated time each takes to reach the target accuracy (median over seeds).
+every run through the strategy writing a bcfl ledger (tasks, signed updates, the verifiers'
+ballots and verdicts, aggregations) that ``bcfl audit --deep`` then verifies, and prints the
+simulated time each takes to reach the target accuracy. ``benchmarks/flower_loop.py`` summarises
+many seeds (paired differences with bootstrap intervals).
 
-Run: ``.venv/bin/python examples/flower_selector.py`` (after ``make test``, which installs the
-``flower`` extra); ``--help`` for the options.
+Run: ``.venv/bin/python examples/flower_selector.py --seeds 0 1 2`` (after ``make test``, which
+installs the ``flower`` extra; about 6 minutes per seed on 2 cores, most of it the training);
+``--help`` for the options.
 """
 
 from __future__ import annotations
@@ -196,13 +202,15 @@ def run(
     num_clients: int = NUM_CLIENTS, target: float = 0.8, client_app: ClientApp | None = None,
     strategies: list[SelectorStrategy] | None = None, record: Path | None = None,
     then: Callable[[], tuple[Path, int, Path | None, Path]] | None = None,
+    horizon: int | None = None,
 ) -> list[dict[str, float]]:  # fmt: skip
     """One Flower simulation; the accuracy and simulated clock after every round (the strategy
     is appended to ``strategies`` when given). ``policy`` is a selector's name or a model file;
     ``record`` writes what the server saw. ``then``, called once the rounds are done, returns
     (model file, rounds, ledger, scenario): the same federation (same clients, same model)
     continues with that selector, which resumes from the record and reads the server on the
-    scenario's scales."""
+    scenario's scales. ``horizon``: the rounds the whole federation runs (default ``rounds``),
+    stated in the record's facts."""
     fed = _federation(seed, num_clients)
     data = fed["data"]
     history: list[dict[str, float]] = []
@@ -243,7 +251,8 @@ def run(
         selector = SelectorStrategy(
             "shipped" if policy == "ppo" else policy, clients_per_round=k,
             num_slots=num_clients, scales=scales, ledger=ledger, seed=seed,
-            record=record, facts={**FACTS, "target_accuracy": target},
+            record=record,
+            facts={**FACTS, "target_accuracy": target, "max_rounds": horizon or rounds},
         )  # fmt: skip
         if strategies is not None:
             strategies.append(selector)
@@ -274,7 +283,7 @@ def run(
 
 def loop(
     seed: int, rounds: int, k: int, workdir: Path, *, warmup_rounds: int = 5,
-    warmup_policy: str = "random", train_steps: int = 8000, train_envs: int = 4,
+    warmup_policy: str = "random", train_steps: int = 16000, train_envs: int = 4,
     target: float = 0.8, num_clients: int = NUM_CLIENTS,
 ) -> tuple[list[dict[str, float]], list[Path], dict[str, Any]]:  # fmt: skip
     """The deployment loop: a warm-up of ``warmup_rounds`` with a baseline that records what
@@ -311,7 +320,7 @@ def loop(
 
     history = run(
         warmup_policy, seed, warmup_rounds, k, ledgers[0], num_clients, target, record=record,
-        then=calibrate_and_train,
+        then=calibrate_and_train, horizon=rounds,
     )  # fmt: skip
     return history, ledgers, info
 
@@ -327,7 +336,7 @@ def time_to_target(history: list[dict[str, float]], target: float) -> tuple[floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--clients-per-round", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.8)
     parser.add_argument("--policies", nargs="+", default=["calibrated", "random", "oort", "ppo"],
@@ -336,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                         "shipped selector trained on IoV-v1")  # fmt: skip
     parser.add_argument("--warmup-rounds", type=int, default=5, help="the loop's warm-up rounds")
     parser.add_argument("--warmup-policy", default="random", help="the loop's warm-up selector")
-    parser.add_argument("--train-steps", type=int, default=8000, help="the loop's PPO budget")
+    parser.add_argument("--train-steps", type=int, default=16000, help="the loop's PPO budget")
     parser.add_argument("--train-envs", type=int, default=4, help="the loop's worlds per call")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the runs' ledgers go (default: a new temporary folder)")  # fmt: skip
