@@ -152,7 +152,8 @@ class SelectorStrategy(Strategy):
         round_deadline_s: replies whose round trip exceeds it are rejected as late (synchronous
             FL's deadline); ``None``: wait for every reply.
         ledger: record tasks, updates, verdicts and aggregations on a bcfl ledger.
-        query_timeout_s: how long to wait for new clients' properties.
+        query_timeout_s: how long to wait for new clients' properties, and for K clients to
+            connect before a round starts.
         seed: the selector's generator.
         record: write what the server sees, per client and round, to this file
             (:mod:`agents.federation_record`; ``bcfl calibrate`` fits a scenario to it).
@@ -298,7 +299,7 @@ class SelectorStrategy(Strategy):
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
-        connected = sorted(grid.get_node_ids())
+        connected = self._wait_for_nodes(grid)
         self._server_round = server_round
         self._ask_properties(grid, self.book.see(connected))
         self._base, self._layout = flatten(arrays)
@@ -371,6 +372,17 @@ class SelectorStrategy(Strategy):
         if metrics is not None and self.accuracy_key in metrics:
             self.accuracy = float(metrics[self.accuracy_key])  # type: ignore[arg-type]
         return metrics
+
+    def _wait_for_nodes(self, grid: Grid) -> list[int]:
+        """The connected nodes, once at least K are (or ``query_timeout_s`` passed): a round
+        must not start before the clients have registered (a simulation's nodes register
+        while the first round is being configured; a skipped round distorts every count)."""
+        connected = sorted(grid.get_node_ids())
+        deadline = time.time() + self.query_timeout_s
+        while len(connected) < self.spec.budget and time.time() < deadline:
+            time.sleep(0.2)
+            connected = sorted(grid.get_node_ids())
+        return connected
 
     # ------------------------------------------------------------------ selection
     def observation(self, connected: Iterable[int], round_: int) -> np.ndarray:
