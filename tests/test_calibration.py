@@ -169,3 +169,26 @@ def test_failure_and_fixed_links_act_through_the_simulation():
     assert np.array_equal(rates[0], rates[-1])  # static nodes: the same link every tick
     plain = bcfl_env.make_config("iiot")
     assert plain.network.failure_prob == 0 and plain.network.channel.model == "v2i"
+
+
+def test_the_loop_summary_pairs_seeds_and_counts_a_miss_as_slowest(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "flower_loop.py"
+    spec = importlib.util.spec_from_file_location("flower_loop", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    times = {"calibrated": {"0": 8.0, "1": 9.0, "2": float("inf")},
+             "random": {"0": 10.0, "1": 10.0, "2": 10.0}}  # fmt: skip
+    for name in ("oort", "ppo"):
+        times[name] = {"0": 8.0, "1": float("inf"), "2": 12.0}
+    (tmp_path / "a.json").write_text(json.dumps({"time_to_target_s": {"calibrated": times["calibrated"]}, "audits_passed": True}))  # fmt: skip
+    (tmp_path / "b.json").write_text(json.dumps({"time_to_target_s": {k: v for k, v in times.items() if k != "calibrated"}, "audits_passed": True}))  # fmt: skip
+    summary = module.summarise([tmp_path / "a.json", tmp_path / "b.json"])
+    assert summary["seeds"] == [0, 1, 2] and summary["audits_passed"]
+    versus = summary["calibrated_vs"]
+    assert versus["random"]["median"] == pytest.approx(-0.1)  # -20 %, -10 %, +inf
+    assert versus["random"]["wins"] == 2
+    assert versus["Oort"]["median"] == pytest.approx(0.0)  # 0, -100 % (Oort missed), +inf
