@@ -161,6 +161,11 @@ class SelectorStrategy(Strategy):
             (:data:`agents.federation_record.FACT_KEYS`: data set, model, local epochs, ...).
         history: a record of this federation's earlier rounds: the server resumes from it (its
             client book, clock and accuracy, and the round count) instead of starting blind.
+        identity_key: a property under which clients report a stable identity (a device
+            serial, say): new clients take slots in the order of their identities rather than
+            of their node ids, which Flower draws anew on every start, so a seeded selector
+            picks the same clients when the federation is run again. Clients without one come
+            after, in node order.
 
     After :meth:`start`, :attr:`history` holds one entry per round: the round, the server's
     clock [s], the accuracy and the clients trained.
@@ -184,7 +189,9 @@ class SelectorStrategy(Strategy):
         record: str | Path | None = None,
         facts: dict[str, Any] | None = None,
         history: str | Path | FederationRecord | None = None,
+        identity_key: str | None = None,
     ) -> None:
+        self.identity_key = identity_key
         self.book = ClientBook(num_slots, clients_per_round, scales)
         self.spec = SlotSpec(tuple(FEATURE_NAMES), num_slots, clients_per_round)
         self.selector = load_selector(selector, self.spec, seed=seed)
@@ -301,7 +308,8 @@ class SelectorStrategy(Strategy):
     ) -> Iterable[Message]:
         connected = self._wait_for_nodes(grid)
         self._server_round = server_round
-        self._ask_properties(grid, self.book.see(connected))
+        self._admit(grid, connected)
+        connected = self._in_slot_order(connected)
         self._base, self._layout = flatten(arrays)
         if self.ledger is not None:
             self._ledger_enrol(connected)
@@ -344,8 +352,8 @@ class SelectorStrategy(Strategy):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        # in node order: replies arrive in any order, and a float sum depends on its order
-        replies = sorted(replies, key=lambda m: m.metadata.src_node_id)
+        # in slot order: replies arrive in any order, and a float sum depends on its order
+        replies = sorted(replies, key=lambda m: self._slot_key(m.metadata.src_node_id))
         waited = time.time() - self._sent_at
         valid, trips = self._judge(replies, waited)
         answered = {m.metadata.src_node_id for m in replies}
@@ -404,21 +412,50 @@ class SelectorStrategy(Strategy):
         return self.book.nodes_of(order[: self.spec.budget])
 
     # ------------------------------------------------------------------ what replies carry
-    def _ask_properties(self, grid: Grid, nodes: list[int]) -> None:
+    def _admit(self, grid: Grid, connected: list[int]) -> None:
+        """Give clients never seen a slot (ordered by ``identity_key`` where they report one)
+        and note what they report about themselves."""
+        new = [n for n in connected if n not in self.book.clients and n not in self.book.overflow]
+        reported = self._ask_properties(grid, new)
+        if self.identity_key is not None:
+            new.sort(key=lambda n: self._identity_order(n, reported.get(n, {})))
+        self.book.see(new)
+        for node, props in reported.items():
+            self.book.report_properties(node, props)
+            self._reported[node] = props
+
+    def _identity_order(self, node: int, props: dict[str, Any]) -> tuple[int, float, int]:
+        identity = _as_float(props.get(self.identity_key)) if self.identity_key else None
+        if identity is None or not math.isfinite(identity):
+            return (1, 0.0, node)
+        return (0, identity, node)
+
+    def _slot_key(self, node: int) -> tuple[int, int]:
+        record = self.book.clients.get(node)
+        return (record.slot, node) if record is not None else (self.spec.num_slots, node)
+
+    def _in_slot_order(self, nodes: Iterable[int]) -> list[int]:
+        """Nodes by slot (then node id): the order the record keeps, so a resumed server gives
+        the same slots."""
+        return sorted(nodes, key=self._slot_key)
+
+    def _ask_properties(self, grid: Grid, nodes: list[int]) -> dict[int, dict[str, Any]]:
+        """What each of ``nodes`` reports about itself (absent: no usable reply)."""
         if not nodes:
-            return
+            return {}
         content = RecordDict({"config": ConfigRecord({"keys": list(PROPERTY_KEYS)})})
         messages = [
             Message(content=content, dst_node_id=node, message_type=MessageType.QUERY)
             for node in nodes
         ]
+        reported: dict[int, dict[str, Any]] = {}
         for reply in grid.send_and_receive(messages, timeout=self.query_timeout_s):
             if reply.has_error():
                 continue  # no query handler, or it failed: neutral values
             props = reply.content.get("properties")
             if isinstance(props, MetricRecord | ConfigRecord):
-                self.book.report_properties(reply.metadata.src_node_id, dict(props))
-                self._reported[reply.metadata.src_node_id] = dict(props)
+                reported[reply.metadata.src_node_id] = dict(props)
+        return reported
 
     def _metric(self, msg: Message, key: str | None) -> float | None:
         """A number the reply carries under ``key``; None for an error reply or a missing key."""

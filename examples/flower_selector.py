@@ -125,7 +125,7 @@ def make_client_app(seed: int, num_clients: int = NUM_CLIENTS) -> ClientApp:
 
     @app.query()
     def properties(msg: Message, context: Context) -> Message:
-        """What a client reports about itself: sample count and expected uplink rate."""
+        """What a client reports about itself: sample count, expected uplink rate, identity."""
         cid, fed = client(context)
         return Message(client_properties(fed, cid), reply_to=msg)
 
@@ -148,8 +148,10 @@ def crashes(seed: int, cid: int, arrays: ArrayRecord) -> bool:
 
 
 def client_properties(fed: dict[str, Any], cid: int) -> RecordDict:
-    """What client ``cid`` reports about itself: its sample count and expected uplink rate."""
-    props = {"num-examples": len(fed["parts"][cid]), "uplink-bps": float(fed["uplink_bps"][cid])}
+    """What client ``cid`` reports about itself: its sample count, expected uplink rate and a
+    stable identity (Flower's node ids change on every start; the device id does not)."""
+    props = {"num-examples": len(fed["parts"][cid]), "uplink-bps": float(fed["uplink_bps"][cid]),
+             "device-id": cid}  # fmt: skip
     return RecordDict({"properties": MetricRecord(props)})
 
 
@@ -251,7 +253,7 @@ def run(
         selector = SelectorStrategy(
             "shipped" if policy == "ppo" else policy, clients_per_round=k,
             num_slots=num_clients, scales=scales, ledger=ledger, seed=seed,
-            record=record,
+            record=record, identity_key="device-id",
             facts={**FACTS, "target_accuracy": target, "max_rounds": horizon or rounds},
         )  # fmt: skip
         if strategies is not None:
@@ -266,6 +268,7 @@ def run(
         successor = SelectorStrategy(
             trained, clients_per_round=k, num_slots=num_clients, seed=seed, ledger=ledger2,
             scales=ServerScales.for_config(load_scenario(scenario)), history=record,
+            identity_key="device-id",
         )  # fmt: skip
         if strategies is not None:
             strategies.append(successor)

@@ -266,3 +266,31 @@ def test_the_deployment_loop_warms_up_calibrates_trains_and_continues(tmp_path, 
     for ledger in ledgers:
         ok, text = audit(str(ledger), recompute_model)
         assert ok, text
+
+
+def test_a_seeded_selector_picks_the_same_clients_when_the_federation_is_run_again(
+    tmp_path, monkeypatch
+):
+    """Flower draws new node ids on every start; with ``identity_key`` the slots follow the
+    clients' reported device ids, so a seeded random selector trains the same devices and the
+    run repeats (same clock and accuracy)."""
+    from agents.federation_record import read_record
+
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'examples'}:{ROOT / 'tests'}:{ROOT}")
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    example = _example()
+    runs = []
+    for attempt in range(2):
+        record, strategies = tmp_path / f"record{attempt}.jsonl", []
+        history = example.run(
+            "random", seed=5, rounds=3, k=3, ledger_path=None, num_clients=8,
+            strategies=strategies, record=record,
+        )  # fmt: skip
+        (strategy,) = strategies
+        device = {c: int(p["device-id"]) for c, p in read_record(record).properties.items()}
+        assert [device[strategy.book.by_slot[s]] for s in range(8)] == list(range(8))
+        picks = [sorted(device[n] for n in h["selected"]) for h in strategy.history]
+        runs.append((picks, [(h["time_s"], h["accuracy"]) for h in history], set(device)))
+    (picks_a, curve_a, nodes_a), (picks_b, curve_b, nodes_b) = runs
+    assert nodes_a != nodes_b  # Flower really gave new node ids
+    assert picks_a == picks_b and curve_a == curve_b
