@@ -8,10 +8,17 @@ paired relative difference against each other policy: the median over seeds of
 A run that never reached the target counts as infinitely slow (a difference of -100 % or
 +inf); medians and percentiles handle a few of them.
 
+``--simulate N`` also asks the simulator what it predicted: for every seed whose calibrated
+scenario and trained model lie in ``seedS/`` beside the JSON files (``scenario.yaml``,
+``model.zip`` and its ``manifest.json``), random, Oort and the trained selector run N episodes of
+that scenario (held-out seeds 1000...), and the predicted median gain of the trained selector
+over each is printed beside the one Flower realised: the gap between them is the
+simulator-to-deployment gap of that seed.
+
 Run (after the seeds ran, e.g. ``for s in 0 1 ... 9: examples/flower_selector.py --seeds $s
 --json results/flower_loop/seed$s.json``):
 
-    .venv/bin/python benchmarks/flower_loop.py results/flower_loop/seed*.json
+    .venv/bin/python benchmarks/flower_loop.py results/flower_loop/*.json --simulate 12
 """
 
 from __future__ import annotations
@@ -81,14 +88,58 @@ def summarise(files: list[Path]) -> dict[str, Any]:
     return out
 
 
+def simulate(folder: Path, episodes: int) -> dict[str, float]:
+    """Median simulated time to target of random, Oort and the trained selector on the seed's
+    calibrated scenario (``episodes`` held-out seeds; an episode that misses counts its time)."""
+    import gymnasium as gym
+
+    from agents import load_selector
+    from bcfl_env.scenario import CUSTOM_ENV_ID
+    from training.rollout import held_out_seeds, run_episode
+    from training.rollout import time_to_target as episode_time
+
+    env = gym.make(CUSTOM_ENV_ID, scenario=str(folder / "scenario.yaml"))
+    medians = {}
+    for policy in ("random", "oort", "calibrated"):
+        selector = load_selector(folder / "model.zip" if policy == "calibrated" else policy, env)
+        times = [episode_time(run_episode(env, selector, s)) for s in held_out_seeds(episodes)]
+        medians[policy] = float(np.median(times))
+    env.close()
+    return medians
+
+
+def predicted_vs_realised(files: list[Path], episodes: int) -> dict[int, dict[str, Any]]:
+    """Per seed with its artefacts: the simulator's predicted relative gain of the trained
+    selector over random and Oort, and the one Flower realised (warm-up included)."""
+    times: dict[str, dict[int, float]] = {p: {} for p in POLICIES}
+    for file in files:
+        for policy, by_seed in json.loads(file.read_text())["time_to_target_s"].items():
+            for seed, value in by_seed.items():
+                times.setdefault(policy, {})[int(seed)] = float(value)
+    out = {}
+    for seed in sorted(set.intersection(*(set(t) for t in times.values()))):
+        folder = files[0].parent / f"seed{seed}"
+        if not (folder / "model.zip").is_file():
+            continue
+        sim = simulate(folder, episodes)
+        out[seed] = {
+            "simulated_s": sim,
+            "predicted": {b: sim["calibrated"] / sim[b] - 1 for b in ("random", "oort")},
+            "realised": {b: relative(times["calibrated"][seed], times[b][seed]) for b in ("random", "oort")},
+        }  # fmt: skip
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--json", type=Path, help="also write the summary here")
+    parser.add_argument("--simulate", type=int, default=0, metavar="N",
+                        help="also run N simulated episodes per seed's calibrated scenario")  # fmt: skip
     args = parser.parse_args(argv)
     summary = summarise(args.files)
     seeds = summary["seeds"]
-    print(f"Simulated time to 80 % on {len(seeds)} Flower seeds (s; inf: not reached in 40 rounds)")
+    print(f"Simulated time to 80 % on {len(seeds)} Flower seeds (s; inf: not reached in the run)")
     print("| policy | " + " | ".join(f"seed {s}" for s in seeds) + " | median |")
     print("|---|" + "---|" * (len(seeds) + 1))
     for label, row in summary["policies"].items():
@@ -102,6 +153,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nevery ledger passed bcfl audit --deep: {summary['audits_passed']}")
     if summary["train_wall_s_median"] is not None:
         print(f"median training wall time per seed: {summary['train_wall_s_median']:.0f} s")
+    if args.simulate:
+        gaps = predicted_vs_realised(args.files, args.simulate)
+        summary["predicted_vs_realised"] = gaps
+        print(f"\nWhat the calibrated simulator predicted ({args.simulate} episodes per seed) and what "
+              "Flower realised: t_cal / t - 1")  # fmt: skip
+        print("| seed | predicted vs random | realised vs random | predicted vs Oort | realised vs Oort |")  # fmt: skip
+        print("|---|---|---|---|---|")
+        for seed, row in gaps.items():
+            p, r = row["predicted"], row["realised"]
+            print(f"| {seed} | {p['random']:+.1%} | {r['random']:+.1%} | {p['oort']:+.1%} | {r['oort']:+.1%} |")  # fmt: skip
+        if gaps:
+            med = {k: float(np.median([g[w][b] for g in gaps.values()])) for k, (w, b) in {
+                "predicted_random": ("predicted", "random"), "realised_random": ("realised", "random"),
+                "predicted_oort": ("predicted", "oort"), "realised_oort": ("realised", "oort")}.items()}  # fmt: skip
+            summary["predicted_vs_realised_median"] = med
+            print(f"| median | {med['predicted_random']:+.1%} | {med['realised_random']:+.1%} | "
+                  f"{med['predicted_oort']:+.1%} | {med['realised_oort']:+.1%} |")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     return 0

@@ -266,6 +266,27 @@ def test_the_deployment_loop_warms_up_calibrates_trains_and_continues(tmp_path, 
     for ledger in ledgers:
         ok, text = audit(str(ledger), recompute_model)
         assert ok, text
+    # the summary's --simulate: the seed's artefacts replayed in the simulator, beside Flower's
+    import importlib.util
+    import json
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("flower_loop", ROOT / "benchmarks" / "flower_loop.py")  # fmt: skip
+    assert spec and spec.loader
+    summary = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summary)
+    kept = tmp_path / "results" / "seed1"
+    kept.mkdir(parents=True)
+    for file in (Path(info["scenario"]), Path(info["model"]), Path(info["model"]).parent / "manifest.json"):  # fmt: skip
+        shutil.copy(file, kept / file.name)
+    times = {"calibrated": {"1": 10.0}, "random": {"1": 12.5}, "oort": {"1": 8.0}, "ppo": {"1": 9.0}}  # fmt: skip
+    (tmp_path / "results" / "s1.json").write_text(json.dumps({"time_to_target_s": times}))
+    gaps = summary.predicted_vs_realised([tmp_path / "results" / "s1.json"], episodes=1)
+    assert gaps[1]["realised"] == {"random": pytest.approx(-0.2), "oort": pytest.approx(0.25)}
+    simulated = gaps[1]["simulated_s"]
+    assert set(simulated) == {"random", "oort", "calibrated"}
+    assert all(math.isfinite(t) and t > 0 for t in simulated.values())
+    assert gaps[1]["predicted"]["random"] == pytest.approx(simulated["calibrated"] / simulated["random"] - 1)  # fmt: skip
 
 
 def test_a_seeded_selector_picks_the_same_clients_when_the_federation_is_run_again(
