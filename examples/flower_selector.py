@@ -9,9 +9,10 @@ each reply reports; and a selected client crashes (an error reply) with probabil
 
 The main path (policy ``calibrated``, :func:`loop`): a warm-up of 5 rounds with a seeded random
 selector records what the server sees (``SelectorStrategy(record=...)``), ``bcfl calibrate``
-fits a scenario to that record, PPO with the SlotSetPolicy trains on it (``bcfl/Custom-v1``,
-native vector env), and the same federation continues with the trained selector, resumed from
-the record. Its time to the target counts the warm-up. It is compared, on the same seeds, with
+fits a scenario to that record, the shipped IoV-trained selector is fine-tuned on it (PPO with
+the SlotSetPolicy, 16k steps on ``bcfl/Custom-v1``'s native vector env; ``--init-from none``
+trains from scratch instead), and the same federation continues with the trained selector,
+resumed from the record. Its time to the target counts the warm-up. It is compared, on the same seeds, with
 
 * a seeded uniform ``random`` selector behind :class:`agents.flower.SelectorStrategy`,
 * Oort (Lai et al., OSDI 2021) behind the same strategy,
@@ -287,11 +288,12 @@ def run(
 def loop(
     seed: int, rounds: int, k: int, workdir: Path, *, warmup_rounds: int = 5,
     warmup_policy: str = "random", train_steps: int = 16000, train_envs: int = 4,
-    target: float = 0.8, num_clients: int = NUM_CLIENTS,
+    target: float = 0.8, num_clients: int = NUM_CLIENTS, init_from: str | None = "shipped",
 ) -> tuple[list[dict[str, float]], list[Path], dict[str, Any]]:  # fmt: skip
     """The deployment loop: a warm-up of ``warmup_rounds`` with a baseline that records what
     the server sees, a scenario calibrated to that record, a selector trained on it (PPO with
-    the SlotSetPolicy on the native vector env), and the federation continued with it.
+    the SlotSetPolicy on the native vector env; by default the shipped IoV selector fine-tuned,
+    ``init_from=None`` trains from scratch), and the federation continued with it.
 
     Returns the whole run's history (warm-up rounds included: their time counts), its ledgers,
     and what the loop did (record, scenario, model, the fit, wall times).
@@ -315,10 +317,10 @@ def loop(
         calibrated = wall.time()
         model_dir = train(
             "ppo", "bcfl/Custom-v1", train_steps, seed, train_envs, {"scenario": str(scenario)},
-            folder / "runs", progress=False,
+            folder / "runs", progress=False, init_from=init_from,
         )  # fmt: skip
         info.update(model=str(Path(model_dir) / "model.zip"), calibrate_wall_s=calibrated - started,
-                    train_wall_s=wall.time() - calibrated)  # fmt: skip
+                    train_wall_s=wall.time() - calibrated, init_from=init_from)  # fmt: skip
         return Path(model_dir) / "model.zip", rounds - warmup_rounds, ledgers[1], scenario
 
     history = run(
@@ -350,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup-policy", default="random", help="the loop's warm-up selector")
     parser.add_argument("--train-steps", type=int, default=16000, help="the loop's PPO budget")
     parser.add_argument("--train-envs", type=int, default=4, help="the loop's worlds per call")
+    parser.add_argument("--init-from", default="shipped",
+                        help="the loop's starting weights: 'shipped' (fine-tune the IoV-trained "
+                        "selector), a model file, or 'none' (train from scratch)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the runs' ledgers go (default: a new temporary folder)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -370,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
                     seed, args.rounds, args.clients_per_round, workdir,
                     warmup_rounds=args.warmup_rounds, warmup_policy=args.warmup_policy,
                     train_steps=args.train_steps, train_envs=args.train_envs, target=args.target,
+                    init_from=None if args.init_from == "none" else args.init_from,
                 )  # fmt: skip
                 ledgers += made
                 results[policy][seed], rounds[policy][seed] = time_to_target(history, args.target)

@@ -177,3 +177,51 @@ def test_a_crafted_manifest_is_a_one_line_error_in_evaluate(whole, tmp_path, fie
     assert res.returncode == 2, res.stderr
     assert "Traceback" not in res.stderr and message in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_warm_start_begins_from_the_given_weights_and_says_so(tmp_path):
+    """``init_from``: the run's policy starts as the shipped selector (with a zero learning rate
+    it ends there too), and the manifest names the file and its hash."""
+    import hashlib
+
+    from agents.registry import SHIPPED_SELECTOR
+
+    run = train(
+        "ppo", "bcfl/IoV-v1", 16, 0, 1, {"max_rounds": 4}, tmp_path, init_from="shipped",
+        hyperparams={"n_steps": 16, "batch_size": 16, "learning_rate": 0.0},
+    )  # fmt: skip
+    ours, shipped = _params(run / "model.zip"), _params(SHIPPED_SELECTOR)
+    assert ours.keys() == shipped.keys()
+    assert all(torch.equal(ours[k], shipped[k]) for k in ours)
+    manifest = json.loads((run / "model.zip").with_name("manifest.json").read_text())
+    digest = hashlib.sha256(SHIPPED_SELECTOR.read_bytes()).hexdigest()
+    assert manifest["init_from"] == {"path": str(SHIPPED_SELECTOR), "sha256": digest}
+    # a cold start differs: the warm start really loaded something
+    cold = train(
+        "ppo", "bcfl/IoV-v1", 16, 0, 1, {"max_rounds": 4}, tmp_path / "cold",
+        hyperparams={"n_steps": 16, "batch_size": 16, "learning_rate": 0.0},
+    )  # fmt: skip
+    assert not all(torch.equal(_params(cold / "model.zip")[k], shipped[k]) for k in shipped)
+
+
+@pytest.mark.parametrize(
+    ("init_from", "extra", "message"),
+    [
+        ("no/such/model.zip", {}, "init_from='no/such/model.zip': no such model file"),
+        ("shipped", {"policy": "MlpPolicy", "policy_kwargs": {}}, "its policy is SlotSetPolicy"),
+        ("corrupt", {}, "is not a readable ppo model"),
+    ],
+)
+def test_a_warm_start_that_does_not_fit_is_a_clear_error(tmp_path, init_from, extra, message):
+    from agents.registry import SHIPPED_SELECTOR
+
+    if init_from == "corrupt":
+        init_from = tmp_path / "model.zip"
+        init_from.write_bytes(SHIPPED_SELECTOR.read_bytes()[:5000])
+        shutil.copy(SHIPPED_SELECTOR.with_name("manifest.json"), tmp_path / "manifest.json")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        train(
+            "ppo", "bcfl/IoV-v1", 16, 0, 1, {"max_rounds": 4}, tmp_path / "runs",
+            init_from=init_from, hyperparams={"n_steps": 16, "batch_size": 16, **extra},
+        )  # fmt: skip
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

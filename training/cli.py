@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         "--resume", type=Path, help="a run folder to continue from its newest intact checkpoint"
     )
     t.add_argument(
+        "--init-from",
+        metavar="MODEL|shipped",
+        help="start the policy from this trained model's weights (a warm start: fine-tune the "
+        "shipped selector on a calibrated scenario with --init-from shipped)",
+    )
+    t.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -216,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs = [
                 (args.algo, args.env, args.timesteps, seed, args.n_envs, env_kwargs, args.runs_dir,
                  args.resume, args.progress, args.checkpoint_every, _kv(args.hyperparams),
-                 args.keep_checkpoints)
+                 args.keep_checkpoints, args.init_from)
                 for seed in args.seed
             ]  # fmt: skip
             for run in run_jobs(train, jobs, args.backend, args.address):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import platform
 import shutil
@@ -97,6 +98,7 @@ def train(
     checkpoint_every: int = 1000,
     hyperparams: dict[str, Any] | None = None,
     keep_checkpoints: int = 3,
+    init_from: str | Path | None = None,
 ) -> Path:
     """Train and return the run directory ``{env}__{algo}__{seed}__{timestamp}``.
 
@@ -106,6 +108,12 @@ def train(
     ``timesteps`` is the run's target (a resume with a new target updates it),
     ``trained_timesteps`` the steps trained when the last session ended, and ``sessions`` every
     start and resume.
+
+    ``init_from`` warm-starts the policy from a trained model's weights (``"shipped"``: the
+    shipped selector), e.g. to fine-tune the IoV-trained selector on a calibrated scenario: same
+    algorithm and policy architecture, read with the safe loader (nothing unpickled), and
+    recorded in the manifest with the file's SHA-256. Optimiser state and step count start
+    afresh.
     """
     from training.progress import progress_enabled
 
@@ -125,6 +133,9 @@ def train(
         raise ValueError(f"env {env_id!r} is not registered: choose one of {allowed}")
     if resume is not None and not (resume / "manifest.json").is_file():
         raise ValueError(f"--resume {resume}: not a run folder (no manifest.json in it)")
+    if resume is not None and init_from is not None:
+        raise ValueError("init_from starts a new run: it cannot be combined with resume")
+    warm_start = _warm_start_path(init_from)
     hp = load_hyperparams(algo, env_id)
     hp.update(hyperparams or {})
     for key in ZOO_ONLY_KEYS:  # rl-zoo's env-building keys; bcfl train builds the env itself
@@ -156,7 +167,7 @@ def train(
     try:
         return _run(
             algo, env_id, seed, env_kwargs, hp, policy, raw, total, envs, run_dir, resume,
-            progress_enabled(progress), checkpoint_every, keep_checkpoints,
+            progress_enabled(progress), checkpoint_every, keep_checkpoints, warm_start,
         )  # fmt: skip
     except BaseException:
         if resume is None and not any(run_dir.rglob("*.zip")):
@@ -168,6 +179,7 @@ def _run(
     algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any],
     policy: Any, raw: dict[str, Any], total: int, envs: int, run_dir: Path,
     resume: Path | None, progress_bar: bool, checkpoint_every: int, keep_checkpoints: int,
+    warm_start: Path | None = None,
 ) -> Path:  # fmt: skip
     """Build (or restore) the model and learn; see :func:`train`."""
     algos = algorithms()
@@ -187,13 +199,16 @@ def _run(
             **hp,
         )
         done = 0
+        manifest = _manifest(algo, env_id, seed, env_kwargs, hp, total, raw)
+        if warm_start is not None:
+            _load_weights(model, warm_start, algo, env_id, env_kwargs)
+            manifest["init_from"] = {
+                "path": str(warm_start),
+                "sha256": hashlib.sha256(warm_start.read_bytes()).hexdigest(),
+            }
         cfg: bcfl_env.BCFLConfig = vec.get_attr("config", indices=[0])[0]
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-        (run_dir / "manifest.json").write_text(
-            json.dumps(
-                _manifest(algo, env_id, seed, env_kwargs, hp, total, raw), indent=2, default=str
-            )
-        )
+        (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     callbacks = CallbackList(
         [
             ChainMetricsCallback(),
@@ -210,6 +225,45 @@ def _run(
     _record_session(run_dir, done, model.num_timesteps)
     vec.close()
     return run_dir
+
+
+def _warm_start_path(init_from: str | Path | None) -> Path | None:
+    if init_from is None:
+        return None
+    if str(init_from) == "shipped":
+        from agents.registry import SHIPPED_SELECTOR
+
+        return SHIPPED_SELECTOR
+    path = Path(init_from)
+    if not path.is_file():
+        raise ValueError(f"init_from={str(init_from)!r}: no such model file (or 'shipped')")
+    return path
+
+
+def _load_weights(
+    model: Any, path: Path, algo: str, env_id: str, env_kwargs: dict[str, Any]
+) -> None:
+    """Copy a trained model's policy weights into ``model`` (the safe loader reads the file)."""
+    env = gym.make(env_id, **env_kwargs)
+    try:
+        source = load_model(path, env).model  # type: ignore[attr-defined]
+    finally:
+        env.close()
+    if type(source) is not type(model):
+        raise ValueError(
+            f"init_from={str(path)!r} is a {type(source).__name__} model; this run trains {algo}"
+        )
+    if type(source.policy) is not type(model.policy):
+        raise ValueError(
+            f"init_from={str(path)!r}: its policy is {type(source.policy).__name__}, this run's "
+            f"is {type(model.policy).__name__}"
+        )
+    try:
+        model.policy.load_state_dict(source.policy.state_dict())
+    except RuntimeError as exc:  # shapes differ: another architecture or feature set
+        raise ValueError(
+            f"init_from={str(path)!r}: its weights do not fit this policy ({exc})"
+        ) from None
 
 
 def _resume_newest_intact(
