@@ -246,7 +246,7 @@ def _load_weights(
     """Copy a trained model's policy weights into ``model`` (the safe loader reads the file)."""
     env = gym.make(env_id, **env_kwargs)
     try:
-        source = load_model(path, env).model  # type: ignore[attr-defined]
+        source = getattr(load_model(path, env), "model")  # noqa: B009  (an SB3Selector's model)
     finally:
         env.close()
     if type(source) is not type(model):
