@@ -164,8 +164,11 @@ class SelectorStrategy(Strategy):
         identity_key: a property under which clients report a stable identity (a device
             serial, say): new clients take slots in the order of their identities rather than
             of their node ids, which Flower draws anew on every start, so a seeded selector
-            picks the same clients when the federation is run again. Clients without one come
-            after, in node order.
+            picks the same clients when the federation is run again. A client that reports no
+            usable identity (or whose query fails) takes no slot and is asked again next round.
+        min_clients: how many clients must be connected before a round starts (waiting at
+            most ``query_timeout_s``); default K. Set it to the federation's size for runs that
+            must repeat: clients that register late take later slots.
 
     After :meth:`start`, :attr:`history` holds one entry per round: the round, the server's
     clock [s], the accuracy and the clients trained.
@@ -190,8 +193,12 @@ class SelectorStrategy(Strategy):
         facts: dict[str, Any] | None = None,
         history: str | Path | FederationRecord | None = None,
         identity_key: str | None = None,
+        min_clients: int | None = None,
     ) -> None:
         self.identity_key = identity_key
+        if min_clients is not None and not 1 <= min_clients <= num_slots:
+            raise ValueError(f"min_clients={min_clients} is out of range: allowed [1, {num_slots}]")
+        self.min_clients = max(clients_per_round, min_clients or 0)
         self.book = ClientBook(num_slots, clients_per_round, scales)
         self.spec = SlotSpec(tuple(FEATURE_NAMES), num_slots, clients_per_round)
         self.selector = load_selector(selector, self.spec, seed=seed)
@@ -382,12 +389,12 @@ class SelectorStrategy(Strategy):
         return metrics
 
     def _wait_for_nodes(self, grid: Grid) -> list[int]:
-        """The connected nodes, once at least K are (or ``query_timeout_s`` passed): a round
+        """The connected nodes, once ``min_clients`` are (or ``query_timeout_s`` passed): a round
         must not start before the clients have registered (a simulation's nodes register
         while the first round is being configured; a skipped round distorts every count)."""
         connected = sorted(grid.get_node_ids())
         deadline = time.time() + self.query_timeout_s
-        while len(connected) < self.spec.budget and time.time() < deadline:
+        while len(connected) < self.min_clients and time.time() < deadline:
             time.sleep(0.2)
             connected = sorted(grid.get_node_ids())
         return connected
@@ -417,18 +424,21 @@ class SelectorStrategy(Strategy):
         and note what they report about themselves."""
         new = [n for n in connected if n not in self.book.clients and n not in self.book.overflow]
         reported = self._ask_properties(grid, new)
-        if self.identity_key is not None:
-            new.sort(key=lambda n: self._identity_order(n, reported.get(n, {})))
+        unanswered = [n for n in new if n not in reported]
+        if unanswered:  # a lost or late reply (a busy client): ask once more before giving up
+            reported.update(self._ask_properties(grid, unanswered))
+        if self.identity_key is not None:  # only identified clients, in identity order
+            identity = {n: self._identity(reported.get(n, {})) for n in new}
+            new = sorted((n for n in new if identity[n] is not None), key=lambda n: (identity[n], n))  # fmt: skip
         self.book.see(new)
-        for node, props in reported.items():
-            self.book.report_properties(node, props)
-            self._reported[node] = props
+        for node in new:
+            if node in reported:
+                self.book.report_properties(node, reported[node])
+                self._reported[node] = reported[node]
 
-    def _identity_order(self, node: int, props: dict[str, Any]) -> tuple[int, float, int]:
+    def _identity(self, props: dict[str, Any]) -> float | None:
         identity = _as_float(props.get(self.identity_key)) if self.identity_key else None
-        if identity is None or not math.isfinite(identity):
-            return (1, 0.0, node)
-        return (0, identity, node)
+        return identity if identity is not None and math.isfinite(identity) else None
 
     def _slot_key(self, node: int) -> tuple[int, int]:
         record = self.book.clients.get(node)

@@ -143,10 +143,14 @@ def test_bad_arguments_and_bad_selector_output_are_clear_errors():
         strategy.select([1], 0)
 
 
-def make_faulty_app(seed: int, num_clients: int, crash: int, nan: int, liar: int | None = None):
+def make_faulty_app(
+    seed: int, num_clients: int, crash: int, nan: int, liar: int | None = None,
+    anonymous: int | None = None,
+):  # fmt: skip
     """The example's clients, except that client ``crash`` raises in training, client ``nan``
-    returns non-finite parameters (a malformed update, sent through the protocol) and client
-    ``liar`` reports 1e40 examples (which overflowed FedAvg's float32 weights to a NaN model)."""
+    returns non-finite parameters (a malformed update, sent through the protocol), client
+    ``liar`` reports 1e40 examples (which overflowed FedAvg's float32 weights to a NaN model) and
+    client ``anonymous`` reports no device id."""
     from flower_selector import _federation, client_properties, local_training
     from flwr.app import Array, ArrayRecord, Message
     from flwr.clientapp import ClientApp
@@ -156,7 +160,10 @@ def make_faulty_app(seed: int, num_clients: int, crash: int, nan: int, liar: int
     @app.query()
     def properties(msg, context):
         cid = int(context.node_config["partition-id"])
-        return Message(client_properties(_federation(seed, num_clients), cid), reply_to=msg)
+        content = client_properties(_federation(seed, num_clients), cid)
+        if cid == anonymous:
+            del content["properties"]["device-id"]
+        return Message(content, reply_to=msg)
 
     @app.train()
     def train(msg, context):
@@ -315,3 +322,23 @@ def test_a_seeded_selector_picks_the_same_clients_when_the_federation_is_run_aga
     (picks_a, curve_a, nodes_a), (picks_b, curve_b, nodes_b) = runs
     assert nodes_a != nodes_b  # Flower really gave new node ids
     assert picks_a == picks_b and curve_a == curve_b
+
+
+def test_with_an_identity_key_a_client_without_an_identity_takes_no_slot(tmp_path, monkeypatch):
+    """A client that reports no device id is never given a slot (so never selected): slots stay
+    in identity order, whatever node ids Flower drew."""
+    from agents.federation_record import read_record
+
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'examples'}:{ROOT / 'tests'}:{ROOT}")
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    example = _example()
+    record, strategies = tmp_path / "record.jsonl", []
+    example.run(
+        "random", seed=5, rounds=3, k=3, ledger_path=None, num_clients=8, strategies=strategies,
+        record=record, client_app=make_faulty_app(5, 8, crash=-1, nan=-1, anonymous=2),
+    )  # fmt: skip
+    (strategy,) = strategies
+    device = {c: int(p["device-id"]) for c, p in read_record(record).properties.items()}
+    assert len(strategy.book.clients) == 7 == len(device)
+    assert [device[strategy.book.by_slot[s]] for s in range(7)] == [0, 1, 3, 4, 5, 6, 7]
+    assert all(n in device for h in strategy.history for n in h["selected"])
