@@ -59,6 +59,8 @@ def summarise(files: list[Path]) -> dict[str, Any]:
     audits = []
     for file in files:
         data = json.loads(file.read_text())
+        if "time_to_target_s" not in data:
+            continue  # not a run's file (this script's own summary, the twin's)
         for policy in POLICIES:
             for seed, value in data["time_to_target_s"].get(policy, {}).items():
                 times[policy][int(seed)] = float(value)
@@ -113,7 +115,8 @@ def predicted_vs_realised(files: list[Path], episodes: int) -> dict[int, dict[st
     selector over random and Oort, and the one Flower realised (warm-up included)."""
     times: dict[str, dict[int, float]] = {p: {} for p in POLICIES}
     for file in files:
-        for policy, by_seed in json.loads(file.read_text())["time_to_target_s"].items():
+        # files without run times (this script's own summary, the twin's) are skipped
+        for policy, by_seed in json.loads(file.read_text()).get("time_to_target_s", {}).items():
             for seed, value in by_seed.items():
                 times.setdefault(policy, {})[int(seed)] = float(value)
     out = {}

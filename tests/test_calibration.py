@@ -186,7 +186,8 @@ def test_the_loop_summary_pairs_seeds_and_counts_a_miss_as_slowest(tmp_path):
         times[name] = {"0": 8.0, "1": float("inf"), "2": 12.0}
     (tmp_path / "a.json").write_text(json.dumps({"time_to_target_s": {"calibrated": times["calibrated"]}, "audits_passed": True}))  # fmt: skip
     (tmp_path / "b.json").write_text(json.dumps({"time_to_target_s": {k: v for k, v in times.items() if k != "calibrated"}, "audits_passed": True}))  # fmt: skip
-    summary = module.summarise([tmp_path / "a.json", tmp_path / "b.json"])
+    (tmp_path / "twin.json").write_text(json.dumps({"0": {"twin": {}}}))  # not a run: skipped
+    summary = module.summarise([tmp_path / "a.json", tmp_path / "b.json", tmp_path / "twin.json"])
     assert summary["seeds"] == [0, 1, 2] and summary["audits_passed"]
     versus = summary["calibrated_vs"]
     assert versus["random"]["median"] == pytest.approx(-0.1)  # -20 %, -10 %, +inf
