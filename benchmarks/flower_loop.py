@@ -53,7 +53,9 @@ def bootstrap_median(values: np.ndarray, resamples: int = 10_000, seed: int = 0)
     return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
-def summarise(files: list[Path]) -> dict[str, Any]:
+def read_runs(files: list[Path]) -> tuple[dict[str, dict[int, float]], dict[int, Any], list[bool]]:
+    """Every policy's time to target per seed, the loops' details and each file's audit flag,
+    from the example's JSON files (others, such as this script's own summary, are skipped)."""
     times: dict[str, dict[int, float]] = {p: {} for p in POLICIES}
     loops: dict[int, dict[str, Any]] = {}
     audits = []
@@ -67,6 +69,11 @@ def summarise(files: list[Path]) -> dict[str, Any]:
         for seed, info in data.get("loops", {}).items():
             loops[int(seed)] = info
         audits.append(bool(data.get("audits_passed", False)))
+    return times, loops, audits
+
+
+def summarise(files: list[Path]) -> dict[str, Any]:
+    times, loops, audits = read_runs(files)
     seeds = sorted(set.intersection(*(set(t) for t in times.values())))
     if not seeds:
         raise SystemExit("no seed has every policy")
@@ -113,12 +120,7 @@ def simulate(folder: Path, episodes: int) -> dict[str, float]:
 def predicted_vs_realised(files: list[Path], episodes: int) -> dict[int, dict[str, Any]]:
     """Per seed with its artefacts: the simulator's predicted relative gain of the trained
     selector over random and Oort, and the one Flower realised (warm-up included)."""
-    times: dict[str, dict[int, float]] = {p: {} for p in POLICIES}
-    for file in files:
-        # files without run times (this script's own summary, the twin's) are skipped
-        for policy, by_seed in json.loads(file.read_text()).get("time_to_target_s", {}).items():
-            for seed, value in by_seed.items():
-                times.setdefault(policy, {})[int(seed)] = float(value)
+    times = read_runs(files)[0]
     out = {}
     for seed in sorted(set.intersection(*(set(t) for t in times.values()))):
         folder = files[0].parent / f"seed{seed}"

@@ -69,9 +69,18 @@ CYCLES_PER_SAMPLE = 2e7  # a vehicle-class CPU spends ~ 10 ms per sample and epo
 CPU_MEDIAN_HZ, CPU_LOG_SIGMA = 1.5e9, 0.6  # log-normal, clipped to [0.2, 6] GHz
 UPLINK_MEDIAN_BPS, UPLINK_LOG_SIGMA = 2e6, 1.0  # log-normal, clipped to [0.1, 100] Mbit/s
 FAILURE_PROB = 0.05  # a selected client crashes (an error reply) with this chance, per round
-# How long the server waits for clients to connect and answer its property query: a simulated
-# client's first reply waits for its Ray worker to start, which on a busy machine takes a minute.
+# How the server knows its clients, for every strategy of a run: by the device id they report
+# (Flower's node ids change on every start), once all have connected; it waits up to 300 s for
+# them and their property replies (a simulated client's first reply waits for its Ray worker
+# to start, which on a busy machine takes a minute).
 QUERY_TIMEOUT_S = 300.0
+
+
+def client_identity(num_clients: int) -> dict[str, Any]:
+    """SelectorStrategy's arguments that make a run repeat: slots by device id, all connected."""
+    return {"identity_key": "device-id", "min_clients": num_clients, "query_timeout_s": QUERY_TIMEOUT_S}  # fmt: skip
+
+
 FACTS = {  # what the operator knows and states in the record (bcfl calibrate takes it as given)
     "dataset": "digits", "partition": "dirichlet", "model": "mlp", "hidden": 32,
     "local_epochs": LOCAL_EPOCHS, "batch_size": BATCH, "lr": LR,
@@ -257,8 +266,7 @@ def run(
         selector = SelectorStrategy(
             "shipped" if policy == "ppo" else policy, clients_per_round=k,
             num_slots=num_clients, scales=scales, ledger=ledger, seed=seed,
-            record=record, identity_key="device-id", min_clients=num_clients,
-            query_timeout_s=QUERY_TIMEOUT_S,
+            record=record, **client_identity(num_clients),
             facts={**FACTS, "target_accuracy": target, "max_rounds": horizon or rounds},
         )  # fmt: skip
         if strategies is not None:
@@ -273,8 +281,7 @@ def run(
         successor = SelectorStrategy(
             trained, clients_per_round=k, num_slots=num_clients, seed=seed, ledger=ledger2,
             scales=ServerScales.for_config(load_scenario(scenario)), history=record,
-            identity_key="device-id", min_clients=num_clients,
-            query_timeout_s=QUERY_TIMEOUT_S,
+            **client_identity(num_clients),
         )  # fmt: skip
         if strategies is not None:
             strategies.append(successor)
