@@ -142,7 +142,8 @@ class World:
         self.num_slots = env.num_vehicles
         self.fleet_size = env.resolved_fleet_size
         rngs = {
-            name: self.seeds.generator(name) for name in ("mobility", "channel", "compute", "fleet")
+            name: self.seeds.generator(name)
+            for name in ("mobility", "channel", "compute", "fleet", "availability")
         }
         self.network = VehicularNetwork(cfg.network, self.num_slots, self.fleet_size, rngs)
         self.fl = FLEngine(
@@ -216,10 +217,11 @@ class World:
 
     # ------------------------------------------------------------------ eligibility
     def eligible_slots(self) -> np.ndarray:
-        """Slots that may be selected now: present, idle, enrolled, with energy left and, under contract
-        rules, with a reputation the contract accepts."""
+        """Slots that may be selected now: present, online (``network.availability``), idle,
+        enrolled, with energy left and, under contract rules, with a reputation the contract
+        accepts."""
         ids = self.network.slot_identity
-        present = self.network.present & (ids >= 0)
+        present = self.network.present & self.network.slot_online()
         busy = self.in_flight_slots()
         energy = self.network.slot_energy_fraction() > 0
         serving = set(self.chain.committee)  # committee vehicles judge, they do not train (BFLC)
@@ -286,7 +288,10 @@ class World:
         sync = self.cfg.env.fl_mode == "sync"
         dropped = list(epoch.dropped)
         arrived, self.pending_arrivals = self.pending_arrivals, []
-        progress = self._advance_clock(epoch.horizon_s, stop_when_idle=sync)
+        # a sync round with nobody in it (no node online and idle to select) does not end at
+        # once: the server waits out the round's window for nodes to check in
+        waits = sync and not self.jobs and not arrived
+        progress = self._advance_clock(epoch.horizon_s, stop_when_idle=sync and not waits)
         arrived += progress.arrived
         dropped += progress.dropped
         if sync:  # the round ends at its deadline: stragglers are dropped
@@ -424,6 +429,9 @@ class World:
         for identity in events.departed_ids:
             if int(identity) in self.jobs:
                 progress.dropped.append(self._drop(int(identity), "departure"))
+        for identity in events.went_offline:  # it stopped being idle, charging or on Wi-Fi
+            if int(identity) in self.jobs:
+                progress.dropped.append(self._drop(int(identity), "offline"))
         # computations that finished in this tick start their upload (needs an RSU)
         starting = [
             j
@@ -581,7 +589,8 @@ class World:
         values for upper-bound studies."""
         net = self.network
         ids = np.maximum(net.slot_identity, 0)
-        present = net.present & (net.slot_identity >= 0)
+        # a node that is offline has not checked in: the server does not see it
+        present = net.present & net.slot_online()
         rates = net.rates_bps(self.uploads.sharers(net.serving, net.infra.num_rsus))
         truth = None
         if oracle:

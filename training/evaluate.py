@@ -11,7 +11,7 @@ import gymnasium as gym
 import bcfl_env  # registers the ids
 from agents import SELECTORS, load_selector
 from training.rollout import run_episode
-from training.suite import SUITE_VERSION, SUITES, Scenario
+from training.suite import SUITES, Scenario
 
 __all__ = ["default_label", "evaluate_policy", "run_episode"]
 
@@ -79,6 +79,6 @@ def _one(
         "seed": seed,
         **result,
         "max_rounds": int(bcfl_env.unwrap(env).config.env.max_rounds),
-        "suite_version": SUITE_VERSION,
+        "suite_version": scenario.version,
         "bcfl_env": bcfl_env.__version__,
     }

@@ -170,12 +170,20 @@ def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dic
     return out
 
 
+def _versions(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Each scenario's suite version, as its rows state it (the default suite's when absent)."""
+    from training.suite import SUITE_VERSION
+
+    return {r["scenario"]: int(r.get("suite_version") or SUITE_VERSION) for r in rows}
+
+
 def _references(rows: list[dict[str, Any]], given: References | None) -> References:
     from training.suite import scenario_reference
 
     refs = dict(given or {})
-    for name in {r["scenario"] for r in rows} - set(refs):
-        refs[name] = scenario_reference(name)
+    versions = _versions(rows)
+    for name in set(versions) - set(refs):
+        refs[name] = scenario_reference(name, versions[name])
     for name, (reference, budget) in refs.items():
         if not (reference > 0 and budget > 0):
             raise ValueError(f"scenario {name!r} has no reference time (got {reference})")
@@ -185,7 +193,7 @@ def _references(rows: list[dict[str, Any]], given: References | None) -> Referen
 def _ceilings(rows: list[dict[str, Any]]) -> dict[str, float | None]:
     from training.suite import scenario_ceiling
 
-    return {name: scenario_ceiling(name) for name in {r["scenario"] for r in rows}}
+    return {name: scenario_ceiling(name, version) for name, version in _versions(rows).items()}
 
 
 def _episode_key(r: dict[str, Any]) -> tuple[str, str, int, int]:
@@ -423,6 +431,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, policies: list[str] | None = N
     from training.suite import scenario_target
 
     scenarios = sorted({r.get("scenario", "") for r in rows})
+    versions = _versions([r for r in rows if "scenario" in r])
     fig = Figure(figsize=(5 * min(len(scenarios), 3), 3.6 * ((len(scenarios) + 2) // 3)))
     for k, scenario in enumerate(scenarios):
         ax = fig.add_subplot((len(scenarios) + 2) // 3, min(len(scenarios), 3), k + 1)
@@ -435,7 +444,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, policies: list[str] | None = N
         for policy, curves in sorted(by_policy.items()):
             interp = [np.interp(grid, [t for t, _ in c], [a for _, a in c]) for c in curves]
             ax.plot(grid, np.mean(interp, axis=0), label=policy)
-        target = scenario_target(scenario) if scenario else None
+        target = scenario_target(scenario, versions[scenario]) if scenario else None
         if target is not None:
             ax.axhline(target, ls="--", c="k", lw=0.8, label="target")
         ax.set_title(scenario or "all")
@@ -503,10 +512,9 @@ def check_submission(paths: list[Path], suite: str) -> str:
     Raises:
         ValueError: the first problem found, in one line.
     """
-    from training.suite import SUITE_VERSION, SUITES
+    from training.suite import SUITES, suite_version
 
-    if suite not in SUITES:
-        raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
+    version = suite_version(suite)
     rows = read_rows(paths)
     if not rows:
         raise ValueError("no results found in the given files")
@@ -516,10 +524,10 @@ def check_submission(paths: list[Path], suite: str) -> str:
     for r in rows:
         if r.get("scenario") not in expected:
             raise ValueError(f"scenario {r.get('scenario')!r} is not in suite {suite!r}")
-        if r.get("suite_version") != SUITE_VERSION:
+        if r.get("suite_version") != version:
             raise ValueError(
                 f"{r['policy']}/{r['scenario']}/seed {r.get('seed')}: suite version "
-                f"{r.get('suite_version')!r}, expected {SUITE_VERSION} (re-run bcfl evaluate)"
+                f"{r.get('suite_version')!r}, expected {version} (re-run bcfl evaluate)"
             )
         seen[(r["policy"], r.get("train_seed"), r["scenario"])].add(int(r["seed"]))
     # every policy (each training seed of a learned one) covers every scenario and seed once
@@ -533,4 +541,4 @@ def check_submission(paths: list[Path], suite: str) -> str:
                     f"{name}/{scenario}: seeds missing {missing[:5]} and not held out {extra[:5]}"
                 )
     policies = len({r["policy"] for r in rows})
-    return f"OK: {len(rows)} episodes, {policies} polic{'y' if policies == 1 else 'ies'}, suite {suite!r} v{SUITE_VERSION}"
+    return f"OK: {len(rows)} episodes, {policies} polic{'y' if policies == 1 else 'ies'}, suite {suite!r} v{version}"

@@ -25,6 +25,7 @@ from bcfl_env.config.presets import (
     register_preset,
 )
 from bcfl_env.config.schema import (
+    AvailabilityConfig,
     BCFLConfig,
     ChainConfig,
     ChannelConfig,
@@ -59,6 +60,7 @@ __all__ = [
     "BCFLConfig",
     "ChainConfig",
     "ChannelConfig",
+    "AvailabilityConfig",
     "ComputeConfig",
     "ConsensusKind",
     "ElectionRule",

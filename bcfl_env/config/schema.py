@@ -26,6 +26,7 @@ from bcfl_env.config.validation import (
 )
 
 __all__ = [
+    "AvailabilityConfig",
     "BCFLConfig",
     "ChainConfig",
     "ChannelConfig",
@@ -148,6 +149,69 @@ class ComputeConfig(_Validated):
 
 
 @dataclass(frozen=True)
+class AvailabilityConfig(_Validated):
+    """Whether each node is online (checked in: idle, charging, on an unmetered network), as
+    measured for 136k smartphones (FLASH trace, Yang et al., WWW 2021); the defaults are the
+    fit in ``docs/scenarios.md`` ("Availability"). ``model="always"`` draws nothing."""
+
+    _section = "network.availability"
+    model: str = _choice(
+        "always",
+        "trace",
+        doc="always: every node is online; trace: per node, online sessions and offline gaps "
+        "alternate (log-normal lengths) with a daily rhythm, each node online for its own share "
+        "of the day",
+    )
+    share_beta_a: float = _num(
+        0.236, 0.01, 100.0, doc="trace: Beta(a, b) of each node's share of time online: a"
+    )
+    share_beta_b: float = _num(2.385, 0.01, 100.0, doc="trace: Beta(a, b): b")
+    session_median_s: float = _num(
+        283.0, 1.0, 1e7, doc="trace: median length of an online session [s]"
+    )
+    session_mean_s: float = _num(
+        2206.0, 1.0, 1e8, doc="trace: mean length of an online session [s]"
+    )
+    gap_median_s: float = _num(1335.0, 1.0, 1e7, doc="trace: median offline gap, typical node [s]")
+    gap_mean_s: float = _num(15196.0, 1.0, 1e8, doc="trace: mean offline gap, typical node [s]")
+    daily_amplitude: float = _num(
+        0.5,
+        0.0,
+        0.95,
+        doc="trace: relative swing of the rate of coming online over a day (0.5 makes the share "
+        "online swing by the trace's 0.22)",
+    )
+    peak_hour: float = _num(
+        11.0,
+        0.0,
+        24.0,
+        doc="trace: hour at which nodes come online fastest (11 puts the share's peak near the "
+        "trace's 13 h)",
+    )
+    day_length_s: float = _num(86400.0, 1.0, 1e9, doc="trace: length of a day [s]")
+    time_scale: float = _num(
+        1.0,
+        1.0,
+        10_000.0,
+        doc="trace: the trace's clock runs this many times faster (sessions, gaps and the day "
+        "divided by it), so a short episode spans the part of a day a real FL job spans",
+    )
+    start_hour: float | None = _opt_num(
+        0.0, 24.0, doc="trace: hour of the day an episode starts; None: drawn uniformly per episode"
+    )
+
+    def _check(self) -> None:
+        for what in ("session", "gap"):
+            median = getattr(self, f"{what}_median_s")
+            mean = getattr(self, f"{what}_mean_s")
+            if mean < median:
+                raise ValueError(
+                    f"network.availability.{what}_mean_s={mean} is out of range: a log-normal "
+                    f"length's mean is at least its median ({what}_median_s={median})"
+                )
+
+
+@dataclass(frozen=True)
 class NetworkConfig(_Validated):
     _section = "network"
     road: RoadConfig = field(default_factory=RoadConfig)
@@ -155,6 +219,7 @@ class NetworkConfig(_Validated):
     infra: InfraConfig = field(default_factory=InfraConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    availability: AvailabilityConfig = field(default_factory=AvailabilityConfig)
     upload_payload_mbit: float | None = _opt_num(
         1e-6, 1e6, doc="bits the channel carries per upload [Mbit]; None: the real parameter size"
     )

@@ -7,12 +7,13 @@ is inside the area, and a freed slot is reused by the next arrival.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bcfl_env.config import NetworkConfig
+from bcfl_env.network.availability import Availability
 from bcfl_env.network.channel import Channel
 from bcfl_env.network.infrastructure import Infrastructure
 from bcfl_env.network.mobility import Mobility, truncated_normal
@@ -30,6 +31,8 @@ class NetworkEvents:
     departed: np.ndarray  # slots whose identity left (identity given in departed_ids)
     departed_ids: np.ndarray
     handovers: np.ndarray  # slots whose serving RSU changed (including to or from none)
+    # identities that went offline (network.availability); their jobs are lost
+    went_offline: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 class VehicularNetwork:
@@ -39,7 +42,8 @@ class VehicularNetwork:
         cfg: the network section of the config.
         num_slots: observation slots N.
         fleet_size: identities that may enter the area (>= N).
-        rngs: generators named ``mobility``, ``channel``, ``compute`` and ``fleet``.
+        rngs: generators named ``mobility``, ``channel``, ``compute`` and ``fleet`` (and
+            ``availability``, needed with ``network.availability.model="trace"``).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class VehicularNetwork:
             if ch.model == "fixed"
             else None
         )
+        self.availability = Availability(cfg.availability, fleet_size, rngs.get("availability"))
         self.energy_budget_j = c.energy_budget_j * spread
         self.energy_left_j = self.energy_budget_j.copy()
         self.slot_identity = np.full(num_slots, -1, dtype=np.int64)
@@ -136,7 +141,8 @@ class VehicularNetwork:
         self.channel.evolve(moved, self.mobility.speed_mps, dt_s, self.serving)
         handovers = np.flatnonzero((self.serving != previous) & self.mobility.present)
         self.time_s += dt_s
-        return NetworkEvents(events.arrived, events.departed, departed_ids, handovers)
+        went_offline = self.availability.advance(dt_s)
+        return NetworkEvents(events.arrived, events.departed, departed_ids, handovers, went_offline)
 
     # ------------------------------------------------------------------ views
     @property
@@ -145,6 +151,13 @@ class VehicularNetwork:
 
     def positions(self) -> np.ndarray:
         return self.mobility.positions()
+
+    def slot_online(self) -> np.ndarray:
+        """Slots whose identity is online now (checked in; ``network.availability``)."""
+        ids = self.slot_identity
+        if not self.availability.enabled:
+            return ids >= 0
+        return (ids >= 0) & self.availability.online[np.maximum(ids, 0)]
 
     def rates_bps(self, sharers: np.ndarray | None = None) -> np.ndarray:
         """Uplink rate per slot [bit/s]; ``sharers`` defaults to one upload per RSU."""
