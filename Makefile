@@ -23,7 +23,7 @@ $(STAMP):
 
 # what the tests need on top: dev tools and the optional backends they exercise
 $(STAMP_TEST): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[dev,contrib,sumo,ray,zoo,flower,marl]" $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[dev,contrib,sumo,ray,zoo,flower,marl,tune]" $(TORCH)
 	$(CHECK_TORCH)
 	rm -f $(VENV)/.installed-test-*
 	touch $(STAMP_TEST)

@@ -178,3 +178,47 @@ def test_the_compute_spread_is_the_log_sd_of_measured_latencies() -> None:
     assert fit["devices"] == 5000
     assert fit["log_sigma"] == pytest.approx(0.78, rel=0.05)
     assert fit["median_ms"] == pytest.approx(170.0, rel=0.05)
+
+
+def test_the_heterogeneity_in_code_matches_the_docs_table() -> None:
+    import re
+    from pathlib import Path
+
+    from training.suite import SUITES, TRACE_HETEROGENEITY
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
+    table = text.split("### Where each parameter comes from")[1].split("###")[0]
+    documented = {
+        key: float(value)
+        for key, value in re.findall(r"^\| `([a-z_.]+)` \| ([0-9.]+) \|", table, re.M)
+    }
+    measured = {
+        key.replace("__", "."): value
+        for key, value in TRACE_HETEROGENEITY.items()
+        if not isinstance(value, str) and not key.endswith("time_scale")
+    }
+    assert documented == measured
+    for scenario in SUITES["v2"]:
+        assert {k: scenario.overrides[k] for k in TRACE_HETEROGENEITY} == TRACE_HETEROGENEITY
+    # the availability section's defaults are the fit
+    defaults = AvailabilityConfig()
+    for key, value in documented.items():
+        if key.startswith("network.availability."):
+            assert getattr(defaults, key.rsplit(".", 1)[1]) == value, key
+
+
+def test_committed_v1_results_still_validate_against_suite_v1(tmp_path) -> None:
+    import json
+    from pathlib import Path
+
+    from training.leaderboard import check_submission
+
+    root = Path(__file__).resolve().parents[1] / "results" / "leaderboard"
+    summary = check_submission([root / "v1-baselines.jsonl", root / "v1-planner.jsonl"], "default")
+    assert summary.startswith("OK") and summary.endswith("v1")
+    # a v1 row offered to suite v2 (its scenario renamed into v2) is refused by its version
+    row = json.loads((root / "v1-baselines.jsonl").read_text().splitlines()[0])
+    path = tmp_path / "row.jsonl"
+    path.write_text(json.dumps({**row, "scenario": "iov-trace"}) + "\n")
+    with pytest.raises(ValueError, match="suite version 1, expected 2"):
+        check_submission([path], "v2")

@@ -156,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
         "--check",
         metavar="SUITE",
         help="only validate the files as a submission to SUITE (every scenario of it, every "
-        "held-out seed once per policy, the current suite version); exit 2 naming the first problem",
+        "held-out seed once per policy, the suite's version); exit 2 naming the first problem",
     )
     c = sub.add_parser(
         "calibrate",
@@ -172,6 +172,24 @@ def _parser() -> argparse.ArgumentParser:
         help="also compare the calibrated simulator's round durations with the record's",
     )
     c.add_argument("--seed", type=int, default=0, help="seed of the fit's simulations")
+    tu = sub.add_parser(
+        "tune",
+        help="tune an algorithm's hyperparameters with Optuna (the same trials x steps for all)",
+        formatter_class=fmt,
+    )
+    tu.add_argument("algo", help="ppo, maskable_ppo, a2c, sac, td3 or dqn")
+    tu.add_argument("--scenario", default="iov-default", help="a suite scenario to tune on")
+    tu.add_argument("--suite-version", type=int, default=1, help="the scenario's suite version")
+    tu.add_argument("--trials", type=int, default=16, help="Optuna trials (the study's budget)")
+    tu.add_argument(
+        "--steps", type=int, default=20_000, help="training steps per trial (x K for pickers)"
+    )
+    tu.add_argument("--seed", type=int, default=0, help="seeds the sampler and every training")
+    tu.add_argument("--storage", type=Path, default=None, help="the study's SQLite file (resume)")
+    tu.add_argument(
+        "--out", type=Path, default=None, help="YAML to write (default: tuned/<algo>.yml)"
+    )
+    tu.add_argument("--runs-dir", type=Path, default=Path("runs/tune"), help="trial runs")
     a = sub.add_parser(
         "audit",
         help="verify a saved ledger: signatures, quorum certificates and every rule",
@@ -249,6 +267,17 @@ def main(argv: list[str] | None = None) -> int:
                 args.progress,
             )
             print(f"{len(rows)} episodes written to {args.out}")
+        elif args.command == "tune":
+            from training.tune import tune
+
+            entry = tune(
+                args.algo, args.scenario, args.trials, args.steps, args.seed, args.storage,
+                args.out, args.runs_dir, args.suite_version,
+            )  # fmt: skip
+            print(f"best of {args.trials} trials: {entry['hyperparams']}")
+            print(
+                f"normalised time on the validation seeds: {entry['tuning']['best_normalised_time']}"
+            )
         elif args.command == "calibrate":
             from training.calibrate import calibrate_file
 

@@ -16,6 +16,7 @@ hyperparameter entry, commit and date). A job whose rows are already there is sk
 interrupted run resumes where it stopped.
 
 Usage: python -m training.tracks [--algos ...] [--seeds 0 1 2] [--rounds 2000] [--jobs 2]
+                                 [--tuned --out results/leaderboard/v1-tracks-tuned.jsonl]
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ def _commit() -> str:
         return "unknown"
 
 
-def _train(algo: str, scenario: Any, seed: int, steps: int, runs: Path) -> tuple[Any, str]:
-    """Train; return (something :func:`_selector` deploys, the hyperparameter entry used)."""
+def _train(
+    algo: str, scenario: Any, seed: int, steps: int, runs: Path, tuned: bool = False
+) -> tuple[Any, str]:
+    """Train; return (something :func:`_selector` deploys, the hyperparameter entry used).
+    ``tuned``: with the study's best hyperparameters (training/tune.py), which must exist."""
     import gymnasium as gym
 
     if algo == "favor":
@@ -66,15 +70,24 @@ def _train(algo: str, scenario: Any, seed: int, steps: int, runs: Path) -> tuple
         env.close()
         return path, "agents/favor.py (train_favor defaults)"
     from training.train import hyperparams_entry, train
+    from training.tune import TUNED, load_tuned
 
+    params = load_tuned(algo, scenario.name) if tuned else None
+    if tuned and params is None:
+        raise ValueError(
+            f"--tuned: {TUNED / f'{algo}.yml'} has no entry for {scenario.name!r} "
+            f"(run bcfl tune {algo} --scenario {scenario.name} first)"
+        )
     run = train(
         algo, scenario.env_id, steps, seed, None, dict(scenario.overrides), runs,
-        progress=False, checkpoint_every=10**9, keep_checkpoints=1,
+        progress=False, checkpoint_every=10**9, keep_checkpoints=1, hyperparams=params,
     )  # fmt: skip
-    return (
-        run / "model.zip",
-        f"training/hyperparams/{algo}.yml#{hyperparams_entry(algo, scenario.env_id)}",
+    entry = (
+        f"training/hyperparams/tuned/{algo}.yml#{scenario.name}"
+        if tuned
+        else f"training/hyperparams/{algo}.yml#{hyperparams_entry(algo, scenario.env_id)}"
     )
+    return run / "model.zip", entry
 
 
 def _selector(algo: str, model: Path, env: Any) -> Any:
@@ -87,7 +100,9 @@ def _selector(algo: str, model: Path, env: Any) -> Any:
     return load_selector(model, env)
 
 
-def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
+def job(
+    spec: tuple[str, str, int, int, str] | tuple[str, str, int, int, str, bool],
+) -> list[dict[str, Any]]:
     """Train ``algo`` on one scenario with one seed, then evaluate it (on every scenario when it
     was trained on :data:`GENERALISES_FROM`)."""
     import gymnasium as gym
@@ -101,7 +116,8 @@ def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
     from training.machine import cpu_model
     from training.suite import SUITE_VERSION, SUITES
 
-    algo, scenario_name, seed, rounds, runs_dir = spec
+    algo, scenario_name, seed, rounds, runs_dir = spec[:5]
+    tuned = bool(spec[5]) if len(spec) > 5 else False
     suite = SUITES["default"]
     scenario = next(s for s in suite if s.name == scenario_name)
     probe = gym.make(scenario.env_id, **scenario.overrides)
@@ -111,7 +127,7 @@ def job(spec: tuple[str, str, int, int, str]) -> list[dict[str, Any]]:
     runs = Path(runs_dir)
     runs.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    model, entry = _train(algo, scenario, seed, steps, runs)
+    model, entry = _train(algo, scenario, seed, steps, runs, tuned)
     wall = time.perf_counter() - start
     common = {
         "train_seed": seed, "trained_on": scenario.name, "budget_rounds": rounds,
@@ -156,11 +172,13 @@ def run_tracks(
     out: Path, algos: list[str] | tuple[str, ...] = ALGOS, seeds: list[int] | None = None,
     rounds: int = 2000, scenarios: list[str] | None = None, jobs: int = 2,
     runs_dir: Path | None = None, backend: str = "pool", address: str | None = None,
+    tuned: bool = False,
 ) -> int:  # fmt: skip
     """Run every (algorithm, scenario, seed) job not yet in ``out``; returns how many ran.
 
-    ``backend='pool'``: ``jobs`` local processes, rows written as each job ends (an interrupted
-    run resumes). ``backend='ray'``: one Ray task per job (a local cluster of ``jobs`` CPUs, or
+    ``tuned``: every algorithm trains with its tuned hyperparameters (training/tune.py; write
+    these rows to their own ``out``). ``backend='pool'``: ``jobs`` local processes, rows
+    written as each job ends (an interrupted run resumes). ``backend='ray'``: one Ray task per job (a local cluster of ``jobs`` CPUs, or
     the one at ``address``), rows written when all have ended.
     """
     from training.suite import SUITES
@@ -169,7 +187,7 @@ def run_tracks(
     runs_dir = runs_dir or Path(tempfile.gettempdir()) / "bcfl-track-runs"
     done = _done(out)
     specs = [
-        (algo, scenario, seed, rounds, str(runs_dir))
+        (algo, scenario, seed, rounds, str(runs_dir), tuned)
         for seed in (seeds if seeds is not None else [0, 1, 2])
         for scenario in sorted(scenarios, key=lambda s: s != GENERALISES_FROM)
         for algo in algos
@@ -226,10 +244,13 @@ def main() -> int:
         "--out", type=Path, default=ROOT / "results" / "leaderboard" / "v1-tracks.jsonl"
     )
     parser.add_argument("--runs-dir", type=Path, default=None)
+    parser.add_argument(
+        "--tuned", action="store_true", help="train with training/hyperparams/tuned/ (bcfl tune)"
+    )
     args = parser.parse_args()
     run_tracks(
         args.out, args.algos, args.seeds, args.rounds, args.scenarios, args.jobs,
-        args.runs_dir, args.backend, args.address,
+        args.runs_dir, args.backend, args.address, args.tuned,
     )  # fmt: skip
     return 0
 
