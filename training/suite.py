@@ -143,7 +143,7 @@ TRACE_SCALE: dict[str, Any] = {
     "fleet_size": 100,
     "vehicles_per_round": 3,
     "max_rounds": 300,
-    "fl__alpha": 1.0,
+    "fl__alpha": 10.0,
 }
 HELD_OUT_SEEDS_V2 = tuple(range(2000, 2030))
 V2 = [
