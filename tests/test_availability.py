@@ -222,3 +222,21 @@ def test_committed_v1_results_still_validate_against_suite_v1(tmp_path) -> None:
     path.write_text(json.dumps({**row, "scenario": "iov-trace"}) + "\n")
     with pytest.raises(ValueError, match="suite version 1, expected 2"):
         check_submission([path], "v2")
+
+
+def test_the_v2_scenario_table_matches_the_suite() -> None:
+    import re
+    from pathlib import Path
+
+    from training.suite import SUITES
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
+    section = text.split("## Suite v2")[1].split("###")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| iov-trace |"))
+    documented = dict(re.findall(r"`([a-z_]+)=([^`]+)`", row))
+    scenario = next(s for s in SUITES["v2"] if s.name == "iov-trace")
+    assert documented and all(
+        float(value) == scenario.overrides[key] for key, value in documented.items()
+    )
+    sync = next(s for s in SUITES["v2"] if s.name == "iov-trace-sync")
+    assert {**scenario.overrides, "fl_mode": "sync", "fl__aggregation": "fedavg"} == sync.overrides
