@@ -353,3 +353,20 @@ def test_the_normalised_score_reads_only_the_stored_references(tmp_path):
         tmp_path / "c", references={"elsewhere": (20.0, 100.0)},
     )  # fmt: skip
     assert all(np.isnan(r["score_iqm"]) for r in table)
+
+
+def test_a_v2_row_is_scored_against_suite_v2s_own_references(tmp_path):
+    """Rows say their suite version; a v2 scenario's time is normalised by v2's stored random
+    reference, and the same scenario offered as version 1 is refused by name."""
+    from training.suite import scenario_reference
+
+    reference, _ = scenario_reference("iov-trace", 2)
+    rows = [
+        {**_row("mine", "iov-trace", 2000 + s, reference), "suite_version": 2} for s in range(30)
+    ]
+    table = build_leaderboard([_write(tmp_path / "v2.jsonl", rows)], tmp_path / "v2")
+    row = next(r for r in table if r["policy"] == "mine" and r["scenario"] == "ALL")
+    assert row["normalised_time_iqm"] == pytest.approx(1.0)
+    as_v1 = [{**r, "suite_version": 1} for r in rows]
+    with pytest.raises(ValueError, match="'iov-trace' is in no suite of version 1"):
+        build_leaderboard([_write(tmp_path / "v1.jsonl", as_v1)], tmp_path / "v1")

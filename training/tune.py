@@ -140,9 +140,9 @@ def tune(
     import gymnasium as gym
     import optuna
 
+    from agents.loading import PICKING_ALGOS
     from bcfl_env import unwrap
     from training.suite import SUITES
-    from training.tracks import PICKING
     from training.train import train
 
     if algo not in SEARCH_SPACES:
@@ -158,7 +158,7 @@ def tune(
     probe = gym.make(target.env_id, **target.overrides)
     k = int(unwrap(probe).budget)
     probe.close()
-    env_steps = steps * k if algo in PICKING else steps
+    env_steps = steps * k if algo in PICKING_ALGOS else steps
 
     def objective(trial: Any) -> float:
         params = SEARCH_SPACES[algo](trial)
