@@ -14,6 +14,18 @@ from bcfl_env.network.availability import Availability, lognormal_sigma
 TRACE = {"num_vehicles": 100, "network__availability__model": "trace"}
 
 
+def _simulate(
+    cfg: AvailabilityConfig, nodes: int, dt: float, seconds: float, seed: int
+) -> tuple[Availability, np.ndarray]:
+    """Advance ``nodes`` nodes for ``seconds`` in steps of ``dt``; (model, states (steps, nodes))."""
+    avail = Availability(cfg, nodes, np.random.default_rng(seed))
+    states = np.empty((int(seconds / dt), nodes), dtype=bool)
+    for k in range(states.shape[0]):
+        avail.advance(dt)
+        states[k] = avail.online
+    return avail, states
+
+
 def _runs(states: np.ndarray, value: bool) -> list[int]:
     """Lengths (in steps) of the runs of ``value`` that start and end inside the window."""
     lengths = []
@@ -36,13 +48,8 @@ def test_always_keeps_every_node_online_and_draws_nothing() -> None:
 
 def test_trace_reproduces_the_fitted_shares_sessions_and_daily_rhythm() -> None:
     cfg = AvailabilityConfig(model="trace", start_hour=0.0)
-    nodes, dt, hours = 4000, 5.0, 24
-    avail = Availability(cfg, nodes, np.random.default_rng(1))
-    steps = int(hours * 3600 / dt)
-    states = np.empty((steps, nodes), dtype=bool)
-    for k in range(steps):
-        avail.advance(dt)
-        states[k] = avail.online
+    dt = 5.0
+    avail, states = _simulate(cfg, nodes=4000, dt=dt, seconds=86400, seed=1)
     # each node online for its own share of the day: the mean share is Beta(a, b)'s mean
     mean_share = cfg.share_beta_a / (cfg.share_beta_a + cfg.share_beta_b)
     assert states.mean() == pytest.approx(mean_share, rel=0.15)
@@ -142,14 +149,9 @@ def test_the_fit_recovers_the_process_that_generated_a_trace() -> None:
     """Round trip: traces drawn from the trace model, written in FLASH's timers format, fitted
     back by benchmarks/fit_heterogeneity.py, give the model's parameters."""
     cfg = AvailabilityConfig(model="trace", start_hour=0.0)
-    nodes, dt, days = 400, 10.0, 3
-    avail = Availability(cfg, nodes, np.random.default_rng(5))
-    steps = int(days * 86400 / dt)
-    states = np.empty((steps, nodes), dtype=bool)
-    for k in range(steps):
-        avail.advance(dt)
-        states[k] = avail.online
-    times = np.arange(1, steps + 1) * dt
+    nodes, dt = 400, 10.0
+    _, states = _simulate(cfg, nodes=nodes, dt=dt, seconds=3 * 86400, seed=5)
+    times = np.arange(1, states.shape[0] + 1) * dt
     timers = {}
     for node in range(nodes):
         flips = np.flatnonzero(np.diff(np.r_[False, states[:, node], False].astype(np.int8)))
