@@ -60,3 +60,13 @@ def test_a_tuned_track_without_a_study_says_what_to_run(tmp_path: Path) -> None:
     scenario = next(s for s in SUITES["smoke"])
     with pytest.raises(ValueError, match="bcfl tune a2c --scenario iov-smoke"):
         _train("a2c", scenario, 0, 8, tmp_path, tuned=True)
+
+
+def test_tuned_and_shipped_runs_are_two_rows() -> None:
+    from training.leaderboard_page import track_of
+    from training.tracks import _row
+
+    shipped = _row("ppo", "generalisation", {}, {})["policy"]
+    tuned = _row("ppo", "generalisation", {}, {}, tuned=True)["policy"]
+    assert (shipped, tuned) == ("ppo-trained-on-iov", "ppo-tuned-trained-on-iov")
+    assert track_of(tuned) == track_of(shipped) == "generalisation"

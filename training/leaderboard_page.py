@@ -88,6 +88,33 @@ def _per_scenario(
     return lines
 
 
+def _tuned_note(meta: dict[str, dict]) -> list[str]:
+    """What the ``-tuned`` rows were tuned with (the studies' budgets in tuned/<algo>.yml)."""
+    import yaml
+
+    from training.tracks import TUNED_TAG
+    from training.tune import TUNED
+
+    tuned = sorted(p for p in meta if TUNED_TAG + "-" in p)
+    if not tuned:
+        return []
+    budgets = set()
+    for path in sorted(TUNED.glob("*.yml")):
+        for scenario, entry in (yaml.safe_load(path.read_text()) or {}).items():
+            t = entry["tuning"]
+            budgets.add(
+                f"{path.stem} on {scenario}: {t['trials']} trials x {t['steps_per_trial']} rounds"
+            )
+    return [
+        "",
+        "**Tuned rows** (`<algo>-tuned-...`): trained with the best trial of an Optuna study "
+        "per algorithm (`bcfl tune`, `training/hyperparams/tuned/`), every algorithm with the "
+        "same budget, each trial scored on validation seeds 500-502 that no suite holds out: "
+        + "; ".join(sorted(budgets))
+        + ". FAVOR keeps its paper's settings.",
+    ]
+
+
 def page(table: list[dict], sources: list[Path], plots: Path) -> str:
     """LEADERBOARD.md from the aggregated ``table`` (the raw rows in ``sources`` give the
     training metadata)."""
@@ -145,6 +172,7 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "40k steps, `ent_coef` 0, 0.01 and 0.03, `gamma` 0.99, learning rate 1e-3: about six settings, "
         "`benchmarks/bench_selection.py`); that tuning and its 20x larger budget are what "
         "separate the shipped rows from `ppo-trained-on-iov`.",
+        *_tuned_note(meta),
         "",
         "## Across the suite (ranked)",
         "",

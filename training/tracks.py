@@ -41,6 +41,7 @@ PICKING = ("dqn", "maskable_ppo", "favor")
 GENERALISES_FROM = "iov-default"
 # a row's policy label is ``<algo><suffix>`` for its track (training.leaderboard_page reads these)
 TRACK_SUFFIX = {"per-scenario": "-per-scenario", "generalisation": "-trained-on-iov"}
+TUNED_TAG = "-tuned"  # rows trained with training/hyperparams/tuned/ (bcfl tune)
 
 
 def _commit() -> str:
@@ -146,15 +147,19 @@ def job(
             max_rounds = int(unwrap(env).config.env.max_rounds)
             base = {"scenario": target.name, "seed": eval_seed, **result, "max_rounds": max_rounds}
             if target.name == scenario.name:
-                rows.append(_row(algo, "per-scenario", base, common))
+                rows.append(_row(algo, "per-scenario", base, common, tuned))
             if scenario.name == GENERALISES_FROM:
-                rows.append(_row(algo, "generalisation", base, common))
+                rows.append(_row(algo, "generalisation", base, common, tuned))
         env.close()
     return rows
 
 
-def _row(algo: str, track: str, episode: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
-    return {"policy": algo + TRACK_SUFFIX[track], "track": track, **episode, **common}
+def _row(
+    algo: str, track: str, episode: dict[str, Any], common: dict[str, Any], tuned: bool = False
+) -> dict[str, Any]:
+    """A row labelled ``<algo>[-tuned]<track suffix>``: tuned and shipped runs are two rows."""
+    label = algo + (TUNED_TAG if tuned else "") + TRACK_SUFFIX[track]
+    return {"policy": label, "track": track, **episode, **common}
 
 
 def _done(out: Path) -> set[tuple[str, str, int]]:
