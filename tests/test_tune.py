@@ -8,12 +8,13 @@ import pytest
 import yaml
 
 from training.suite import SUITES
-from training.tune import SEARCH_SPACES, VALIDATION_SEEDS, load_tuned, tune
+from training.tune import SEARCH_SPACES, VALIDATION_RANGE, VALIDATION_SEEDS, load_tuned, tune
 
 
 def test_validation_seeds_are_never_held_out() -> None:
     held_out = {seed for scenarios in SUITES.values() for s in scenarios for seed in s.seeds}
-    assert not held_out & set(VALIDATION_SEEDS)
+    assert set(VALIDATION_SEEDS) <= set(VALIDATION_RANGE)
+    assert not held_out & set(VALIDATION_RANGE)
 
 
 def test_every_learned_algorithm_of_the_tracks_has_a_search_space() -> None:
@@ -47,6 +48,7 @@ def test_a_study_writes_its_best_trial_as_data_and_resumes(tmp_path: Path) -> No
         ({"algo": "favor"}, "algo='favor' is not allowed"),
         ({"algo": "ppo", "scenario": "nowhere"}, "scenario 'nowhere' is in no suite"),
         ({"algo": "ppo", "trials": 0}, "trials=0 and steps=20000"),
+        ({"algo": "ppo", "validation_episodes": 31}, "validation_episodes=31 is out of range"),
     ],
 )
 def test_bad_requests_are_refused_by_name(kwargs: dict, message: str, tmp_path: Path) -> None:

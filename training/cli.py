@@ -190,6 +190,10 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="YAML to write (default: tuned/<algo>.yml)"
     )
     tu.add_argument("--runs-dir", type=Path, default=Path("runs/tune"), help="trial runs")
+    tu.add_argument(
+        "--validation-episodes", type=int, default=3,
+        help="validation seeds (500, 501, ...) each trial is scored on; at most 30",
+    )  # fmt: skip
     a = sub.add_parser(
         "audit",
         help="verify a saved ledger: signatures, quorum certificates and every rule",
@@ -272,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
 
             entry = tune(
                 args.algo, args.scenario, args.trials, args.steps, args.seed, args.storage,
-                args.out, args.runs_dir, args.suite_version,
+                args.out, args.runs_dir, args.suite_version, args.validation_episodes,
             )  # fmt: skip
             print(f"best of {args.trials} trials: {entry['hyperparams']}")
             print(

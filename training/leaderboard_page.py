@@ -102,14 +102,16 @@ def _tuned_note(meta: dict[str, dict]) -> list[str]:
     for path in sorted(TUNED.glob("*.yml")):
         for scenario, entry in (yaml.safe_load(path.read_text()) or {}).items():
             t = entry["tuning"]
+            seeds = t["validation_seeds"]
             budgets.add(
-                f"{path.stem} on {scenario}: {t['trials']} trials x {t['steps_per_trial']} rounds"
+                f"{path.stem} on {scenario}: {t['trials']} trials x {t['steps_per_trial']} rounds, "
+                f"validation seeds {seeds[0]}-{seeds[-1]}"
             )
     return [
         "",
         "**Tuned rows** (`<algo>-tuned-...`): trained with the best trial of an Optuna study "
         "per algorithm (`bcfl tune`, `training/hyperparams/tuned/`), every algorithm with the "
-        "same budget, each trial scored on validation seeds 500-502 that no suite holds out: "
+        "same budget, each trial scored on validation seeds that no suite holds out: "
         + "; ".join(sorted(budgets))
         + ". FAVOR keeps its paper's settings.",
     ]
