@@ -88,6 +88,29 @@ def _per_scenario(
     return lines
 
 
+def _scenario_tables(
+    prefix: str, suite: list[dict], scenarios: list[str], cell: dict, table: list[dict]
+) -> tuple[list[str], list[str]]:
+    """The per-scenario tables of a suite's section: time to target, and the share of the
+    headroom closed (empty when no scenario has a stored ceiling). ``prefix`` names the suite
+    in the headings ("" for the default suite)."""
+    lead = f"{prefix}{' ' if prefix else ''}"
+    times = _per_scenario(
+        f"## {lead}{'per scenario' if prefix else 'Per scenario'}: time to target IQM [s] "
+        "(share of episodes that reached the target)",
+        suite, scenarios, cell,
+        lambda c: f"{c['time_to_target_iqm_s']:.1f} ({c['reached']:.0%})",
+    )  # fmt: skip
+    shares: list[str] = []
+    if any(c["score_iqm"] == c["score_iqm"] for c in table):
+        shares = _per_scenario(
+            f"## {prefix + ': s' if prefix else 'S'}hare of the headroom closed, per scenario "
+            "(score IQM; 0 random, 1 planner)",
+            suite, [*scenarios, "ALL"], cell, lambda c: score_text(c).split(" [")[0],
+        )  # fmt: skip
+    return times, shares
+
+
 def _tuned_note(meta: dict[str, dict]) -> list[str]:
     """What the ``-tuned`` rows were tuned with (the studies' budgets in tuned/<algo>.yml)."""
     import yaml
@@ -192,11 +215,8 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
             f"{r['final_accuracy_iqm']:.3f} | {r['energy_j_mean']:.0f} | {r['poisoned_accepted']} | "
             f"{r['episodes']} |"
         )
-    lines += _per_scenario(
-        "## Per scenario: time to target IQM [s] (share of episodes that reached the target)",
-        suite, scenarios, cell,
-        lambda c: f"{c['time_to_target_iqm_s']:.1f} ({c['reached']:.0%})",
-    )  # fmt: skip
+    times, shares = _scenario_tables("", suite, scenarios, cell, table)
+    lines += times
     best = []
     for s in scenarios:
         ranked = sorted(
@@ -204,11 +224,7 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         )
         best.append(f"{s}: {ranked[0]['policy']} ({ranked[0]['time_to_target_iqm_s']:.1f} s)")
     lines += ["", "**Best per scenario** (lowest IQM): " + "; ".join(best) + "."]
-    if any(c["score_iqm"] == c["score_iqm"] for c in table):
-        lines += _per_scenario(
-            "## Share of the headroom closed, per scenario (score IQM; 0 random, 1 planner)",
-            suite, [*scenarios, "ALL"], cell, lambda c: score_text(c).split(" [")[0],
-        )  # fmt: skip
+    lines += shares
     algos = sorted(
         {p.removesuffix(per) for p in meta if p.endswith(per := TRACK_SUFFIX["per-scenario"])}
     )
@@ -295,16 +311,8 @@ def page_v2(table: list[dict], sources: list[Path], plots: Path) -> str:
             f"[{r['normalised_ci_low']:.3f}, {r['normalised_ci_high']:.3f}] | {score_text(r)} | "
             f"{r['reached']:.0%} | {r['episodes']} |"
         )
-    lines += _per_scenario(
-        "## Suite v2 per scenario: time to target IQM [s] (share of episodes that reached the target)",
-        suite, scenarios, cell,
-        lambda c: f"{c['time_to_target_iqm_s']:.1f} ({c['reached']:.0%})",
-    )  # fmt: skip
-    if any(c["score_iqm"] == c["score_iqm"] for c in table):
-        lines += _per_scenario(
-            "## Suite v2: share of the headroom closed, per scenario (score IQM; 0 random, 1 planner)",
-            suite, [*scenarios, "ALL"], cell, lambda c: score_text(c).split(" [")[0],
-        )  # fmt: skip
+    times, shares = _scenario_tables("Suite v2", suite, scenarios, cell, table)
+    lines += times + shares
     lines += [
         "",
         f"Plots: [accuracy against simulated time]({plots / 'accuracy_vs_time.png'}), "

@@ -11,6 +11,7 @@ __all__ = [
     "SUITE_VERSION",
     "TRACE_HETEROGENEITY",
     "Scenario",
+    "find_scenario",
     "scenario_ceiling",
     "scenario_reference",
     "scenario_target",
@@ -197,7 +198,7 @@ def scenario_reference(name: str, version: int = SUITE_VERSION) -> tuple[float, 
 def scenario_ceiling(name: str, version: int = SUITE_VERSION) -> float | None:
     """The planner's stored IQM time to target of a suite scenario (None: not measured, or a
     scenario no suite of ``version`` defines)."""
-    found = _find(name, version)
+    found = find_scenario(name, version)
     return found.ceiling_time_s if found else None
 
 
@@ -209,7 +210,8 @@ def scenario_target(name: str, version: int = SUITE_VERSION) -> float | None:
         return None
 
 
-def _find(name: str, version: int) -> Scenario | None:
+def find_scenario(name: str, version: int = SUITE_VERSION) -> Scenario | None:
+    """The scenario called ``name`` in the suites of ``version`` (None: no such scenario)."""
     for scenarios in SUITES.values():
         for s in scenarios:
             if s.name == name and s.version == version:
@@ -221,7 +223,7 @@ def _scenario_config(name: str, version: int = SUITE_VERSION) -> tuple[Scenario,
     from bcfl_env.config import make_config
     from bcfl_env.envs.registration import ENV_IDS
 
-    found = _find(name, version)
+    found = find_scenario(name, version)
     if found is not None:
         return found, make_config(ENV_IDS[found.env_id], None, **found.overrides)
     known = sorted({s.name for ss in SUITES.values() for s in ss if s.version == version})

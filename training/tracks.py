@@ -101,9 +101,7 @@ def _selector(algo: str, model: Path, env: Any) -> Any:
     return load_selector(model, env)
 
 
-def job(
-    spec: tuple[str, str, int, int, str] | tuple[str, str, int, int, str, bool],
-) -> list[dict[str, Any]]:
+def job(spec: tuple[str, str, int, int, str, bool]) -> list[dict[str, Any]]:
     """Train ``algo`` on one scenario with one seed, then evaluate it (on every scenario when it
     was trained on :data:`GENERALISES_FROM`)."""
     import gymnasium as gym
@@ -117,8 +115,7 @@ def job(
     from training.machine import cpu_model
     from training.suite import SUITE_VERSION, SUITES
 
-    algo, scenario_name, seed, rounds, runs_dir = spec[:5]
-    tuned = bool(spec[5]) if len(spec) > 5 else False
+    algo, scenario_name, seed, rounds, runs_dir, tuned = spec
     suite = SUITES["default"]
     scenario = next(s for s in suite if s.name == scenario_name)
     probe = gym.make(scenario.env_id, **scenario.overrides)
@@ -183,8 +180,9 @@ def run_tracks(
 
     ``tuned``: every algorithm trains with its tuned hyperparameters (training/tune.py; write
     these rows to their own ``out``). ``backend='pool'``: ``jobs`` local processes, rows
-    written as each job ends (an interrupted run resumes). ``backend='ray'``: one Ray task per job (a local cluster of ``jobs`` CPUs, or
-    the one at ``address``), rows written when all have ended.
+    written as each job ends (an interrupted run resumes). ``backend='ray'``: one Ray task per
+    job (a local cluster of ``jobs`` CPUs, or the one at ``address``), rows written when all
+    have ended.
     """
     from training.suite import SUITES
 

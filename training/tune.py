@@ -106,7 +106,7 @@ def load_tuned(algo: str, scenario: str, directory: Path = TUNED) -> dict[str, A
 
 
 def _score(
-    algo: str, model: Path, scenario: Any, version: int, seeds: tuple[int, ...] = VALIDATION_SEEDS
+    model: Path, scenario: Any, version: int, seeds: tuple[int, ...] = VALIDATION_SEEDS
 ) -> float:
     """Mean over the validation ``seeds`` of the time to target over the scenario's reference."""
     import gymnasium as gym
@@ -149,7 +149,7 @@ def tune(
 
     from agents.loading import PICKING_ALGOS
     from bcfl_env import unwrap
-    from training.suite import SUITES
+    from training.suite import find_scenario
     from training.train import train
 
     if algo not in SEARCH_SPACES:
@@ -162,10 +162,9 @@ def tune(
             f"[1, {len(VALIDATION_RANGE)}]"
         )
     seeds = VALIDATION_RANGE[:validation_episodes]
-    found = [s for ss in SUITES.values() for s in ss if s.name == scenario and s.version == version]
-    if not found:
+    target = find_scenario(scenario, version)
+    if target is None:
         raise ValueError(f"scenario {scenario!r} is in no suite of version {version}")
-    target = found[0]
     runs_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or runs_dir / f"{algo}__{scenario}.db"
     probe = gym.make(target.env_id, **target.overrides)
@@ -179,7 +178,7 @@ def tune(
             algo, target.env_id, env_steps, seed, None, dict(target.overrides), runs_dir,
             progress=False, checkpoint_every=10**9, keep_checkpoints=1, hyperparams=params,
         )  # fmt: skip
-        return _score(algo, run / "model.zip", target, version, seeds)
+        return _score(run / "model.zip", target, version, seeds)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(

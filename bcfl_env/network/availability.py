@@ -11,13 +11,15 @@ than at others. ``model="trace"`` reproduces those statistics (fitted in ``docs/
 * its online sessions are log-normal (``session_median_s``, ``session_mean_s``), its offline
   gaps log-normal (``gap_median_s``, ``gap_mean_s``) scaled by ``c_i`` so that, over a day, the
   node is online for the share ``f_i`` of the time;
-* the rate of coming online follows the day, ``1 + A cos(2 pi (h - peak_hour) / 24)``: a gap
-  drawn at hour h is divided by that factor.
+* nodes come online faster at some hours: an offline node's gap runs on a clock whose pace is
+  ``1 + A cos(2 pi (h - peak_hour) / 24)`` (A and the peak hour are calibrated so that the
+  share online swings as the trace's does; docs/world.md).
 
 ``time_scale`` runs the trace's clock faster (every length and the day divided by it): this
 simulator's FL rounds take seconds where a phone's take minutes, so an episode spans a short
-part of the trace's day unless its clock is compressed. An episode starts at ``start_hour`` (drawn uniformly when None); each node starts online with
-probability ``f_i`` times the rhythm there, partway through a session or gap. A node that goes
+part of the trace's day unless its clock is compressed. An episode starts at ``start_hour``
+(drawn uniformly when None); each node starts online with probability ``f_i`` times the pace
+there, partway through a session or gap. A node that goes
 offline while it trains or uploads loses its job (reason ``offline``); an offline node is
 neither seen nor selectable (:meth:`bcfl_env.world.World.view`). ``model="always"`` keeps every
 node online and draws nothing, so the presets' dynamics are unchanged.
