@@ -15,9 +15,10 @@ def test_each_algorithm_trains_per_scenario_with_one_budget_and_a_rerun_skips_do
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     by_policy = {p: [r for r in rows if r["policy"] == p] for p in {r["policy"] for r in rows}}
     # ioht is not the generalisation source, so only per-scenario rows, 10 held-out seeds each
-    assert sorted(by_policy) == ["a2c-per-scenario", "favor-per-scenario"]
+    # a budget other than the tracks' first (2000 rounds) is in the label: two budgets, two rows
+    assert sorted(by_policy) == ["a2c-8r-per-scenario", "favor-8r-per-scenario"]
     assert all(len(v) == 10 for v in by_policy.values())
-    a2c, favor = by_policy["a2c-per-scenario"][0], by_policy["favor-per-scenario"][0]
+    a2c, favor = by_policy["a2c-8r-per-scenario"][0], by_policy["favor-8r-per-scenario"][0]
     # one budget in FL rounds: 8 env steps for a score-action algorithm, 8 x K picks for FAVOR
     assert a2c["timesteps"] == 8 and favor["timesteps"] == 8 * 5
     for r in (a2c, favor):
@@ -27,3 +28,29 @@ def test_each_algorithm_trains_per_scenario_with_one_budget_and_a_rerun_skips_do
     assert run_tracks(out, ["a2c", "favor"], [5], 8, ["ioht"], 1, tmp_path / "runs") == 0
     table = build_leaderboard([out], tmp_path / "board")
     assert {r["policy"] for r in table if r["scenario"] == "ALL"} == set(by_policy)
+
+
+def test_a_runs_learning_curve_bins_its_training_episodes_by_steps():
+    from training.tracks import budget_tag, learning_curve
+
+    episodes = [
+        {"timesteps": 10, "sim_time_s": 300.0, "reached": False},
+        {"timesteps": 20, "sim_time_s": 100.0, "reached": True},
+        {"timesteps": 95, "sim_time_s": 50.0, "reached": True},
+    ]
+    # 10 bins of 10 steps; bins without an episode are left out
+    assert learning_curve(episodes, 100) == [[10, 300.0, 0.0], [20, 100.0, 1.0], [100, 50.0, 1.0]]
+    assert (budget_tag(2000), budget_tag(100_000), budget_tag(1500)) == ("", "-100k", "-1500r")
+
+
+def test_training_logs_every_finished_episode(tmp_path):
+    from training.train import read_episode_log, train
+
+    # episodes of 3 rounds: 12 steps of A2C end 4 episodes, each logged when it ends
+    run = train(
+        "a2c", "bcfl/IoHT-v1", 12, 0, 1, {"max_rounds": 3}, tmp_path, progress=False,
+        hyperparams={"n_steps": 4},
+    )  # fmt: skip
+    episodes = read_episode_log(run)
+    assert [e["timesteps"] for e in episodes] == [3, 6, 9, 12]
+    assert all(e["sim_time_s"] > 0 and 0 <= e["accuracy"] <= 1 for e in episodes)

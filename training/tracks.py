@@ -42,6 +42,33 @@ GENERALISES_FROM = "iov-default"
 # a row's policy label is ``<algo><suffix>`` for its track (training.leaderboard_page reads these)
 TRACK_SUFFIX = {"per-scenario": "-per-scenario", "generalisation": "-trained-on-iov"}
 TUNED_TAG = "-tuned"  # rows trained with training/hyperparams/tuned/ (bcfl tune)
+TRACK_ROUNDS = 2000  # the tracks' first budget; rows at any other budget carry it in their label
+CURVE_POINTS = 10  # a run's learning curve: its training episodes in this many bins of steps
+
+
+def budget_tag(rounds: int) -> str:
+    """``""`` at :data:`TRACK_ROUNDS`, else ``-100k`` (or ``-1500r``): rows trained at two
+    budgets are two rows."""
+    if rounds == TRACK_ROUNDS:
+        return ""
+    return f"-{rounds // 1000}k" if rounds % 1000 == 0 else f"-{rounds}r"
+
+
+def learning_curve(episodes: list[dict[str, Any]], total: int) -> list[list[float]]:
+    """A run's training episodes in :data:`CURVE_POINTS` bins of steps: ``[steps at the bin's
+    end, median simulated time of its episodes [s], share that reached the target]`` per bin
+    that holds an episode."""
+    import numpy as np
+
+    points = []
+    edges = np.linspace(0, total, CURVE_POINTS + 1)
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = [e for e in episodes if low < e["timesteps"] <= high]
+        if inside:
+            times = [e["sim_time_s"] for e in inside]
+            reached = sum(e["reached"] for e in inside) / len(inside)
+            points.append([int(high), round(float(np.median(times)), 2), round(reached, 3)])
+    return points
 
 
 def _commit() -> str:
@@ -101,7 +128,7 @@ def _selector(algo: str, model: Path, env: Any) -> Any:
     return load_selector(model, env)
 
 
-def job(spec: tuple[str, str, int, int, str, bool]) -> list[dict[str, Any]]:
+def job(spec: tuple[str, str, int, int, str, bool]) -> dict[str, Any]:
     """Train ``algo`` on one scenario with one seed, then evaluate it (on every scenario when it
     was trained on :data:`GENERALISES_FROM`)."""
     import gymnasium as gym
@@ -127,6 +154,9 @@ def job(spec: tuple[str, str, int, int, str, bool]) -> list[dict[str, Any]]:
     start = time.perf_counter()
     model, entry = _train(algo, scenario, seed, steps, runs, tuned)
     wall = time.perf_counter() - start
+    from training.train import read_episode_log
+
+    curve = learning_curve(read_episode_log(Path(model).parent), steps)
     common = {
         "train_seed": seed, "trained_on": scenario.name, "budget_rounds": rounds,
         "timesteps": steps, "train_wall_s": round(wall, 1), "hyperparams": entry,
@@ -148,25 +178,36 @@ def job(spec: tuple[str, str, int, int, str, bool]) -> list[dict[str, Any]]:
             if scenario.name == GENERALISES_FROM:
                 rows.append(_row(algo, "generalisation", base, common, tuned))
         env.close()
-    return rows
+    return {"rows": rows, "curve": {
+        "policy": algo + (TUNED_TAG if tuned else "") + budget_tag(rounds), "trained_on":
+        scenario.name, "train_seed": seed, "timesteps": steps, "points": curve,
+    }}  # fmt: skip
 
 
 def _row(
     algo: str, track: str, episode: dict[str, Any], common: dict[str, Any], tuned: bool = False
 ) -> dict[str, Any]:
-    """A row labelled ``<algo>[-tuned]<track suffix>``: tuned and shipped runs are two rows."""
-    label = algo + (TUNED_TAG if tuned else "") + TRACK_SUFFIX[track]
+    """A row labelled ``<algo>[-tuned][-budget]<track suffix>``: runs with tuned and shipped
+    hyperparameters, or at two budgets, are separate rows."""
+    tag = budget_tag(int(common.get("budget_rounds", TRACK_ROUNDS)))
+    label = algo + (TUNED_TAG if tuned else "") + tag + TRACK_SUFFIX[track]
     return {"policy": label, "track": track, **episode, **common}
 
 
-def _done(out: Path) -> set[tuple[str, str, int]]:
-    """(algo, scenario trained on, seed) of the jobs whose rows ``out`` already holds."""
+def curves_path(out: Path) -> Path:
+    """Where the learning curves of the runs behind ``out``'s rows go (not a results file)."""
+    return out.parent / "curves" / out.name
+
+
+def _done(out: Path) -> set[tuple[str, str, int, int]]:
+    """(algo, scenario trained on, seed, budget) of the jobs whose rows ``out`` already holds."""
     done = set()
     if out.is_file():
         for line in out.read_text().splitlines():
             if line.strip():
                 r = json.loads(line)
-                done.add((r["policy"].split("-")[0], r["trained_on"], int(r["train_seed"])))
+                key = (r["policy"].split("-")[0], r["trained_on"], int(r["train_seed"]))
+                done.add((*key, int(r.get("budget_rounds", TRACK_ROUNDS))))
     return done
 
 
@@ -194,7 +235,7 @@ def run_tracks(
         for seed in (seeds if seeds is not None else [0, 1, 2])
         for scenario in sorted(scenarios, key=lambda s: s != GENERALISES_FROM)
         for algo in algos
-        if (algo, scenario, seed) not in done
+        if (algo, scenario, seed, rounds) not in done
     ]
     print(f"{len(specs)} training jobs ({len(done)} already done), backend {backend}", flush=True)
     if not specs:
@@ -202,8 +243,14 @@ def run_tracks(
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(rows: list[dict[str, Any]]) -> None:
-        with out.open("a") as fh:
+    def write(result: dict[str, Any]) -> None:
+        rows = result["rows"]
+        if result["curve"]["points"]:
+            curves = curves_path(out)
+            curves.parent.mkdir(parents=True, exist_ok=True)
+            with curves.open("a") as fh:
+                fh.write(json.dumps(result["curve"]) + "\n")
+        with out.open("a") as fh:  # the rows last: a job counts as done once they are written
             for r in rows:
                 fh.write(json.dumps(r) + "\n")
         r = rows[0]
@@ -221,14 +268,14 @@ def run_tracks(
         # a Ray worker on another machine may lack this checkout: ship the functions by value
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-        for rows in run_jobs(job, [(spec,) for spec in specs], "ray", address, num_cpus=jobs):
-            write(rows)
+        for result in run_jobs(job, [(spec,) for spec in specs], "ray", address, num_cpus=jobs):
+            write(result)
         return len(specs)
     if backend != "pool":
         raise ValueError(f"backend={backend!r} is not allowed: choose one of ['pool', 'ray']")
     with mp.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
-        for rows in pool.imap_unordered(job, specs):
-            write(rows)
+        for result in pool.imap_unordered(job, specs):
+            write(result)
     return len(specs)
 
 

@@ -37,7 +37,16 @@ from training.checkpoints import (
     save_checkpoint,
 )
 
-__all__ = ["ALGOS", "ChainMetricsCallback", "load_hyperparams", "load_model", "train"]
+__all__ = [
+    "ALGOS",
+    "ChainMetricsCallback",
+    "EpisodeLog",
+    "load_hyperparams",
+    "load_model",
+    "train",
+]
+
+EPISODE_LOG = "episodes.jsonl"  # a run's training episodes, one JSON line each (data)
 
 
 class ChainMetricsCallback(BaseCallback):
@@ -58,6 +67,44 @@ class ChainMetricsCallback(BaseCallback):
             if done and not info.get("TimeLimit.truncated", False):  # reached the target
                 self.logger.record_mean("fl/rounds_to_target", info["round"])
         return True
+
+
+class EpisodeLog(BaseCallback):
+    """Appends each finished training episode to ``path`` as a JSON line: the timestep it ended
+    at, its simulated time [s], whether it reached the target, its final accuracy. The
+    learning curve of a run, in the product's own unit (simulated time to target), read back
+    by :func:`read_episode_log`."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def _on_step(self) -> bool:
+        lines = []
+        for info, done in zip(
+            self.locals.get("infos", []), self.locals.get("dones", []), strict=False
+        ):
+            if not done or "sim_time_s" not in info:
+                continue
+            reached = not info.get("TimeLimit.truncated", False) and not info.get(
+                "truncated", False
+            )
+            lines.append(json.dumps({
+                "timesteps": int(self.num_timesteps), "sim_time_s": float(info["sim_time_s"]),
+                "reached": bool(reached), "accuracy": float(info["accuracy"]),
+            }))  # fmt: skip
+        if lines:
+            with self.path.open("a") as fh:
+                fh.write("\n".join(lines) + "\n")
+        return True
+
+
+def read_episode_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The episodes :class:`EpisodeLog` wrote in ``run_dir`` (none when it wrote nothing)."""
+    path = run_dir / EPISODE_LOG
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def make_env(env_id: str, algo: str, env_kwargs: dict[str, Any]) -> gym.Env[Any, Any]:
@@ -212,6 +259,7 @@ def _run(
     callbacks = CallbackList(
         [
             ChainMetricsCallback(),
+            EpisodeLog(run_dir / EPISODE_LOG),
             ResumableCheckpoint(checkpoint_every, run_dir / "checkpoints", keep_checkpoints),
         ]
     )
