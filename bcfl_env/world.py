@@ -27,8 +27,9 @@ reason), dropped (with a reason: handover, coverage, energy, departure, deadline
 
 from __future__ import annotations
 
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from bcfl_env.config import BCFLConfig
 from bcfl_env.dag_sharing import DagSharing
 from bcfl_env.fl import FLEngine
 from bcfl_env.fl.engine import TrainingTask, TrainResult
+from bcfl_env.fl.evaluation import ForwardPass, forward_together
 from bcfl_env.fl.screening import OUT_OF_BOUND, NormScreen
 from bcfl_env.jobs import Job, JobStage
 from bcfl_env.mechanism import FleetView, Mechanism
@@ -53,7 +55,34 @@ from bcfl_env.seeding import SeedTree
 from bcfl_env.server_record import ServerRecord
 from bcfl_env.view import OracleView, WorldView
 
-__all__ = ["EpochStart", "RoundReport", "World"]
+__all__ = ["EpochStart", "Phases", "RoundReport", "World", "run_phases_together"]
+
+T = TypeVar("T")
+# A phase that pauses at each forward pass it needs (sent back: per-sample correctness and loss)
+# so that a vector env can answer many worlds' passes in one batched call.
+Phases = Generator[ForwardPass, tuple[torch.Tensor, torch.Tensor], T]
+
+
+def run_phases_together(runs: Sequence[Phases[T]]) -> list[T]:
+    """Drive every run to its end, answering the forward passes all of them wait on at once
+    with one :func:`forward_together` call; returns each run's result, in order."""
+    results: dict[int, T] = {}
+    waiting: dict[int, ForwardPass] = {}
+    for i, run in enumerate(runs):
+        try:
+            waiting[i] = next(run)
+        except StopIteration as stop:
+            results[i] = stop.value
+    while waiting:
+        order = list(waiting)
+        answers = forward_together([waiting[i] for i in order])
+        for i, answer in zip(order, answers, strict=True):
+            try:
+                waiting[i] = runs[i].send(answer)
+            except StopIteration as stop:
+                results[i] = stop.value
+                del waiting[i]
+    return [results[i] for i in range(len(runs))]
 
 
 @dataclass
@@ -285,6 +314,11 @@ class World:
     def end_epoch(self, epoch: EpochStart) -> RoundReport:
         """Phases 3 to 6, once the epoch's training is complete: advance the clock, certify,
         aggregate, advance through the committee's agreement; returns the epoch's report."""
+        return run_phases_together([self.end_epoch_phases(epoch)])[0]
+
+    def end_epoch_phases(self, epoch: EpochStart) -> Phases[RoundReport]:
+        """:meth:`end_epoch`, pausing at the committee's validation pass and the global
+        model's evaluation (see :func:`run_phases_together`)."""
         sync = self.cfg.env.fl_mode == "sync"
         dropped = list(epoch.dropped)
         arrived, self.pending_arrivals = self.pending_arrivals, []
@@ -298,8 +332,8 @@ class World:
             dropped += [self._drop(identity, "deadline") for identity in list(self.jobs)]
         for mechanism in self.mechanisms:
             mechanism.on_round_end(self.round)
-        certified = self._certify(arrived)
-        staleness = self._aggregate(certified.accepted)
+        certified = yield from self._certify(arrived)
+        staleness = yield from self._aggregate(certified.accepted)
         # the network keeps moving while the committee agrees; uploads finishing now count next epoch
         agreement = ClockProgress()
         if certified.consensus_s > 0:
@@ -492,9 +526,15 @@ class World:
         return identity, reason
 
     # ------------------------------------------------------------------ phase: certify
-    def _certify(self, arrived: list[Job]) -> Certified:
+    def _certify(self, arrived: list[Job]) -> Phases[Certified]:
         """Each arrived update is signed and sent to the round's committee, which screens,
-        scores and certifies; returns its decisions (accepted pairs in block order)."""
+        scores and certifies; returns its decisions (accepted pairs in block order).
+
+        The validation pass the members score with is run before the round, over every arrived
+        update (pausing for it, so a vector env batches it across worlds); the members use it
+        when the updates that pass screening are exactly those, in that order (the usual case),
+        and run their own pass otherwise. Either way a score is the same computation on the
+        same models: the pass only moves earlier."""
         arrived.sort(key=lambda j: (j.arrived_s, j.identity))
         txs: list[Transaction] = []
         by_sender: dict[str, Job] = {}
@@ -506,13 +546,21 @@ class World:
                 {"loss": self.record.reported_loss_of(job.identity, job.loss)},
             ))  # fmt: skip
             by_sender[name] = job
+        ahead: tuple[list[Job], torch.Tensor, torch.Tensor] | None = None
+        if arrived and self.cfg.chain.verify_quality:
+            hit, loss = yield ForwardPass(
+                self.fl.spec, self.fl.score_models(*self._score_inputs(arrived)),
+                self.fl.x_val, self.fl.y_val,
+            )  # fmt: skip
+            ahead = (list(arrived), hit, loss)
 
         def score_fn(
             members: list[str], candidates: list[UpdateCandidate]
         ) -> tuple[np.ndarray, np.ndarray]:
             # one job per sender; identical parameters (free riders) must not collide
             jobs = [by_sender[c.sender] for c in candidates]
-            return self._committee_scores(members, jobs)
+            same = ahead is not None and [id(j) for j in ahead[0]] == [id(j) for j in jobs]
+            return self._committee_scores(members, jobs, ahead[1:] if ahead and same else None)
 
         outcome: RoundOutcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
         rejected: list[tuple[int, str]] = []
@@ -538,18 +586,28 @@ class World:
             safety_violated=outcome.safety_violated,
         )
 
-    def _committee_scores(
-        self, members: list[str], jobs: list[Job]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each member's score of each update on its own validation data (and the norm screen)."""
+    def _score_inputs(self, jobs: list[Job]) -> tuple[torch.Tensor, np.ndarray]:
+        """The updates of ``jobs`` (stacked) and their aggregation weights if accepted in order."""
         stacked = torch.stack([j.trained_params() for j in jobs])
-        seats = [self._seat(m) for m in members]
         samples = self.record.reported_sizes[[j.identity for j in jobs]]
         staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
-        scores, baseline = self.fl.score(
-            stacked, seats, self.fl.mixing_weights(samples, staleness),
-            self.cfg.chain.label_screen_limit if self.cfg.chain.label_screen else None,
-        )  # fmt: skip
+        return stacked, self.fl.mixing_weights(samples, staleness)
+
+    def _committee_scores(
+        self,
+        members: list[str],
+        jobs: list[Job],
+        validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's score of each update on its own validation data (and the norm screen).
+        ``validation``: the validation pass over these jobs' scored models, run ahead."""
+        stacked, mix = self._score_inputs(jobs)
+        seats = [self._seat(m) for m in members]
+        limit = self.cfg.chain.label_screen_limit if self.cfg.chain.label_screen else None
+        if validation is None:
+            scores, baseline = self.fl.score(stacked, seats, mix, limit)
+        else:
+            scores, baseline = self.fl.scores_from(*validation, stacked, seats, limit)
         if self.cfg.chain.norm_screen:
             norms = self.norm_screen.norms(stacked, torch.stack([j.base_params for j in jobs]))
             for job, norm in zip(jobs, norms, strict=True):
@@ -561,16 +619,19 @@ class World:
         return scores, baseline
 
     # ------------------------------------------------------------------ phase: aggregate
-    def _aggregate(self, accepted: list[tuple[Job, UpdateCandidate]]) -> list[int]:
-        """The MBS aggregates only what a certified block accepted and records it on chain;
-        returns the staleness of each aggregated update."""
+    def _aggregate(self, accepted: list[tuple[Job, UpdateCandidate]]) -> Phases[list[int]]:
+        """The MBS aggregates only what a certified block accepted, evaluates the global model
+        when due (pausing for the pass) and records the aggregation on chain; returns the
+        staleness of each aggregated update."""
         if not accepted:
             return []
         jobs = [j for j, _ in accepted]
         params = torch.stack([j.trained_params() for j in jobs])
         staleness = self.fl.staleness(np.array([j.base_version for j in jobs]))
         samples = self.record.reported_sizes[[j.identity for j in jobs]]
-        weights = self.fl.aggregate(params, samples, staleness)
+        weights = self.fl.aggregate(params, samples, staleness, evaluate=False)
+        if self.fl.evaluation_due:
+            self.fl.accuracy, self.fl.loss = self.fl.evaluated(*(yield self.fl.test_pass()))
         inputs = [(c.tx.tx_id, float(w)) for (_, c), w in zip(accepted, weights, strict=True)]
         self.global_hash = self.chain.record_aggregation(
             self.round, self.fl.version, self.fl.to_bytes(self.fl.global_params), inputs

@@ -60,8 +60,9 @@ PROFILE = """
 import json, time, gymnasium as gym, bcfl_env
 from collections import defaultdict
 from bcfl_env import world as world_mod
-from bcfl_env.chain import crypto
+from bcfl_env.chain import crypto, permissioned
 from bcfl_env.envs import core, vector
+from bcfl_env.fl import engine
 spent = defaultdict(float); calls = defaultdict(int)
 def timed(owner, name, label):
     original = getattr(owner, name)
@@ -78,8 +79,10 @@ for owner, name, label in [
     (vector, "train_together", "local training (one batched call)"),
     (world_mod.World, "complete_training", "hand over trained models"),
     (world_mod.World, "_advance_clock", "clock: mobility, channel, uploads"),
-    (world_mod.World, "_certify", "certify: screen, score, ballots, consensus"),
-    (world_mod.World, "_aggregate", "aggregate and evaluate"),
+    (permissioned.PermissionedChain, "run_round", "chain round: screen, ballots, consensus"),
+    (world_mod.World, "_committee_scores", "members' scores from the validation pass"),
+    (world_mod, "forward_together", "validation and test passes (one batched call)"),
+    (engine.FLEngine, "aggregate", "aggregate"),
     (core.BCFLEnv, "conclude", "reward, observation, info"),
     (crypto.KeyPair, "sign", "Ed25519 sign"),
 ]:

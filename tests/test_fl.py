@@ -274,3 +274,30 @@ def test_digits_loads_are_independent_copies_of_one_parsed_file():
     other = load_dataset("digits", np.random.default_rng(1))
     assert not np.array_equal(other.y_test, again.y_test)
     assert len(first.y_train) + len(first.y_val) + len(first.y_test) == 1797
+
+
+@pytest.mark.parametrize("budget", [64 << 20, 1])  # one call for all, or one pass per call
+def test_forward_passes_batched_across_worlds_equal_each_pass_alone(monkeypatch, budget):
+    from bcfl_env.fl import evaluation
+    from bcfl_env.fl.evaluation import forward_together
+
+    monkeypatch.setattr(evaluation, "BATCH_INPUT_BYTES", budget)
+    engines = [
+        FLEngine(FLConfig(), 10, np.random.default_rng(s), s, np.random.default_rng(s + 9))
+        for s in range(3)
+    ]
+    g = torch.Generator().manual_seed(0)
+    passes = [  # different worlds' data, different numbers of models (a world's U + 1)
+        evaluation.ForwardPass(
+            e.spec, e.global_params + 0.1 * torch.randn(m, e.num_params, generator=g),
+            e.x_val, e.y_val,
+        )  # fmt: skip
+        for e, m in zip(engines, (4, 1, 6), strict=True)
+    ]
+    passes.append(engines[0].test_pass())  # another sample count: a call of its own
+    together = forward_together(passes)
+    assert [h.shape[0] for h, _ in together] == [4, 1, 6, 1]
+    for fp, (hit, loss) in zip(passes, together, strict=True):
+        alone_hit, alone_loss = forward_together([fp])[0]
+        assert torch.equal(hit, alone_hit) and torch.equal(loss, alone_loss)
+    assert (engines[0].evaluated(*together[3])) == engines[0].evaluate_global()

@@ -23,6 +23,7 @@ from bcfl_env.config import BCFLConfig
 from bcfl_env.envs.core import BCFLEnv
 from bcfl_env.envs.threads import torch_threads
 from bcfl_env.fl.engine import train_together
+from bcfl_env.world import run_phases_together
 
 __all__ = ["BCFLVectorEnv", "StepResult", "step_worlds"]
 
@@ -60,14 +61,18 @@ def step_worlds(
         previous = [w.fl.accuracy for w in worlds]
         epochs = [w.begin_epoch(slots) for w, (slots, _) in zip(worlds, choices, strict=True)]
         trained = train_together([(w.fl, e.training) for w, e in zip(worlds, epochs, strict=True)])
-        results = []
-        for env, world, epoch, result, before, (slots, ignored) in zip(
-            envs, worlds, epochs, trained, previous, choices, strict=True
-        ):
+        for world, epoch, result in zip(worlds, epochs, trained, strict=True):
             world.complete_training(epoch, result)
-            report = world.end_epoch(epoch)
-            results.append(env.conclude(report, before, slots, ignored))
-    return results
+        # the committees' validation passes and the global evaluations of all worlds, batched
+        reports = run_phases_together(
+            [w.end_epoch_phases(e) for w, e in zip(worlds, epochs, strict=True)]
+        )
+        return [
+            env.conclude(report, before, slots, ignored)
+            for env, report, before, (slots, ignored) in zip(
+                envs, reports, previous, choices, strict=True
+            )
+        ]
 
 
 class BCFLVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):

@@ -12,7 +12,7 @@ from bcfl_env.config import FLConfig
 from bcfl_env.fl.aggregation import apply_rule
 from bcfl_env.fl.attacks import label_flip_map, poison_updates
 from bcfl_env.fl.data import Dataset, load_dataset
-from bcfl_env.fl.evaluation import correctness, evaluate, logits
+from bcfl_env.fl.evaluation import ForwardPass, correctness, forward_together, logits
 from bcfl_env.fl.models import ModelSpec, make_model
 from bcfl_env.fl.partition import Partition, partition
 from bcfl_env.fl.privacy import clip_and_noise, epsilon
@@ -234,10 +234,27 @@ class FLEngine:
         share on its subset exceeds the limit (the label screen, :func:`unlearning_share`).
         Returns (scores (seats, U), baseline accuracy (seats,)).
         """
+        stacked = self.score_models(params, mix)
+        (hit, loss), = forward_together([ForwardPass(self.spec, stacked, self.x_val, self.y_val)])
+        return self.scores_from(hit, loss, params, shards, unlearning_limit)
+
+    def score_models(self, params: torch.Tensor, mix: np.ndarray) -> torch.Tensor:
+        """The models :meth:`score` evaluates: each update folded into the global model at its
+        weight ``mix`` (U rows), then the global model itself (one row)."""
         w = torch.as_tensor(mix, dtype=params.dtype, device=params.device)[:, None]
         updated = (1 - w) * self.global_params[None] + w * params
-        stacked = torch.cat([updated, self.global_params[None]], dim=0)
-        hit, loss = correctness(self.spec, stacked, self.x_val, self.y_val)
+        return torch.cat([updated, self.global_params[None]], dim=0)
+
+    def scores_from(
+        self,
+        hit: torch.Tensor,
+        loss: torch.Tensor,
+        params: torch.Tensor,
+        shards: list[int],
+        unlearning_limit: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score` from the validation pass over :meth:`score_models` (per-sample
+        correctness and loss, (U + 1, N) each)."""
         hit_np, loss_np = hit.cpu().numpy(), loss.cpu().numpy()
         acc, nll = [], []
         for s in shards:
@@ -278,26 +295,46 @@ class FLEngine:
         return self._rule.weights(samples, staleness)
 
     def aggregate(
-        self, params: torch.Tensor, samples: np.ndarray, staleness: np.ndarray
+        self,
+        params: torch.Tensor,
+        samples: np.ndarray,
+        staleness: np.ndarray,
+        evaluate: bool = True,
     ) -> np.ndarray:
-        """Fold accepted updates into the global model; returns each update's weight."""
+        """Fold accepted updates into the global model; returns each update's weight.
+        ``evaluate=False`` leaves a due evaluation (:attr:`evaluation_due`) to the caller, who
+        batches it with other worlds' (:meth:`test_pass`, :meth:`evaluated`)."""
         if params.shape[0] == 0:
             return np.zeros(0)
         new, weights = apply_rule(self._rule, self.global_params, params, samples, staleness)
         self.global_params = new.detach()
         self.aggregations += 1
         self.version += self._rule.versions_advanced(params.shape[0])
-        if self.aggregations % self.cfg.eval_every == 0:
+        if evaluate and self.evaluation_due:
             self.accuracy, self.loss = self.evaluate_global()
         return weights
+
+    @property
+    def evaluation_due(self) -> bool:
+        """The last aggregation is one the global model is evaluated after (``eval_every``)."""
+        return self.aggregations > 0 and self.aggregations % self.cfg.eval_every == 0
 
     def staleness(self, base_versions: np.ndarray) -> np.ndarray:
         """Each update's staleness if aggregated now in this order (see :class:`AggregationRule`)."""
         return self._rule.staleness(self.version, base_versions)
 
     def evaluate_global(self) -> tuple[float, float]:
-        acc, loss = evaluate(self.spec, self.global_params[None], self.x_test, self.y_test)
-        return float(acc[0]), float(loss[0])
+        """(accuracy, mean loss) of the global model on the test set."""
+        return self.evaluated(*forward_together([self.test_pass()])[0])
+
+    def test_pass(self) -> ForwardPass:
+        """The forward pass :meth:`evaluate_global` runs (for :func:`forward_together`)."""
+        return ForwardPass(self.spec, self.global_params[None], self.x_test, self.y_test)
+
+    @staticmethod
+    def evaluated(hit: torch.Tensor, loss: torch.Tensor) -> tuple[float, float]:
+        """(accuracy, mean loss) of the one model of a :meth:`test_pass`."""
+        return float(hit.mean(dim=1)[0]), float(loss.mean(dim=1)[0])
 
     def epsilon(self, identities: np.ndarray | list[int] | None = None) -> float:
         """Largest epsilon among ``identities`` (all when None) for the configured delta."""
