@@ -289,8 +289,10 @@ def test_forward_passes_batched_across_worlds_equal_each_pass_alone(monkeypatch,
     g = torch.Generator().manual_seed(0)
     passes = [  # different worlds' data, different numbers of models (a world's U + 1)
         evaluation.ForwardPass(
-            e.spec, e.global_params + 0.1 * torch.randn(m, e.num_params, generator=g),
-            e.x_val, e.y_val,
+            e.spec,
+            e.global_params + 0.1 * torch.randn(m, e.num_params, generator=g),
+            e.x_val,
+            e.y_val,
         )  # fmt: skip
         for e, m in zip(engines, (4, 1, 6), strict=True)
     ]

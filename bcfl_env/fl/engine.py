@@ -235,7 +235,7 @@ class FLEngine:
         Returns (scores (seats, U), baseline accuracy (seats,)).
         """
         stacked = self.score_models(params, mix)
-        (hit, loss), = forward_together([ForwardPass(self.spec, stacked, self.x_val, self.y_val)])
+        ((hit, loss),) = forward_together([ForwardPass(self.spec, stacked, self.x_val, self.y_val)])
         return self.scores_from(hit, loss, params, shards, unlearning_limit)
 
     def score_models(self, params: torch.Tensor, mix: np.ndarray) -> torch.Tensor:
