@@ -370,3 +370,25 @@ def test_a_v2_row_is_scored_against_suite_v2s_own_references(tmp_path):
     as_v1 = [{**r, "suite_version": 1} for r in rows]
     with pytest.raises(ValueError, match="'iov-trace' is in no suite of version 1"):
         build_leaderboard([_write(tmp_path / "v1.jsonl", as_v1)], tmp_path / "v1")
+
+
+def test_the_page_shows_each_runs_learning_curve_per_tenth_of_its_budget(tmp_path):
+    from training.leaderboard_page import curves_section
+
+    assert curves_section(tmp_path / "curves") == ""  # no curves kept: no section
+    (tmp_path / "curves").mkdir()
+    runs = [  # two training seeds of one label; seed 1 has no episode in the first tenth
+        {"policy": "ppo-100k", "trained_on": "iov-default", "train_seed": 0, "timesteps": 1000,
+         "points": [[100, 300.0, 0.0], [1000, 100.0, 1.0]]},
+        {"policy": "ppo-100k", "trained_on": "iov-default", "train_seed": 1, "timesteps": 1000,
+         "points": [[1000, 120.0, 1.0]]},
+    ]  # fmt: skip
+    (tmp_path / "curves" / "v1-tracks-100k.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in runs) + "\n"
+    )
+    row = next(
+        line for line in curves_section(tmp_path / "curves").splitlines() if "ppo-100k" in line
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:4] == ["ppo-100k", "iov-default", "2", "1,000"]
+    assert cells[4] == "300" and cells[5:13] == ["-"] * 8 and cells[13] == "110"  # median of seeds

@@ -17,9 +17,13 @@ Usage: make leaderboard ARGS="..." (python -m training.leaderboard_page) [--eval
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from agents import baseline_names
 from training.leaderboard import build_leaderboard, read_rows, score_text
@@ -323,6 +327,45 @@ def page_v2(table: list[dict], sources: list[Path], plots: Path) -> str:
     return "\n".join(lines)
 
 
+def curves_section(folder: Path) -> str:
+    """Learning curves of the track runs that kept them (``folder``: results' ``curves/``): per
+    run label, the median simulated time of the training episodes ending in each tenth of the
+    budget, the median over training seeds (one curve per seed in the files)."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+        for line in path.read_text().splitlines():
+            if line.strip():
+                curve = json.loads(line)
+                runs.setdefault((curve["policy"], curve["trained_on"]), []).append(curve)
+    if not runs:
+        return ""
+    lines = [
+        "",
+        "## Learning curves of the tracks",
+        "",
+        "Median simulated time [s] of the training episodes that ended in each tenth of the "
+        "budget (lower is better; an episode that did not reach the target counts its whole "
+        "time), median over training seeds; from `results/leaderboard/curves/` (written by "
+        "`python -m training.tracks` from each run's `episodes.jsonl`).",
+        "",
+        "| run | trained on | seeds | steps | "
+        + " | ".join(f"{k}0 %" for k in range(1, 11))
+        + " |",
+        "|---|---|---|---|" + "---|" * 10,
+    ]
+    for (policy, trained_on), curves in sorted(runs.items()):
+        total = curves[0]["timesteps"]
+        cells = []
+        for k in range(1, 11):
+            end = round(total * k / 10)
+            values = [p[1] for c in curves for p in c["points"] if abs(p[0] - end) <= 1]
+            cells.append(f"{float(np.median(values)):.0f}" if values else "-")
+        lines.append(
+            f"| {policy} | {trained_on} | {len(curves)} | {total:,} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def leaderboard_text(results: Path, plots: Path, tables: Path | None = None) -> str:
     """The whole of LEADERBOARD.md from the committed results in ``results``: suite v1 from its
     ``v1-*.jsonl`` files, then suite v2 from its ``v2-*.jsonl`` files (each version scored
@@ -331,6 +374,9 @@ def leaderboard_text(results: Path, plots: Path, tables: Path | None = None) -> 
     tables = tables or results
     sources = sorted(results.glob(f"v{SUITE_VERSION}-*.jsonl"))
     text = page(build_leaderboard(sources, tables), sources, plots)
+    curves = curves_section(results / "curves")
+    if curves:
+        text = text.rstrip("\n") + "\n" + curves
     v2 = sorted(results.glob("v2-*.jsonl"))
     if v2:
         (tables / "v2").mkdir(parents=True, exist_ok=True)
