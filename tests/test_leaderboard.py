@@ -392,3 +392,16 @@ def test_the_page_shows_each_runs_learning_curve_per_tenth_of_its_budget(tmp_pat
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:4] == ["ppo-100k", "iov-default", "2", "1,000"]
     assert cells[4] == "300" and cells[5:13] == ["-"] * 8 and cells[13] == "110"  # median of seeds
+
+
+def test_two_training_seeds_evaluated_under_one_label_pool_into_one_row(tmp_path):
+    from training.evaluate import evaluate_policy
+
+    out = tmp_path / "seeds.jsonl"
+    for seed in (0, 1):  # two models of one recipe (here the same rule twice)
+        evaluate_policy("oort", "smoke", None, out, "oort-x", progress=False, train_seed=seed)
+    assert [json.loads(line)["train_seed"] for line in out.read_text().splitlines()] == [0, 1]
+    table = build_leaderboard([out], tmp_path / "board")
+    assert next(r for r in table if r["scenario"] == "ALL")["episodes"] == 2
+    with pytest.raises(ValueError, match="train_seed=-1 is out of range"):
+        evaluate_policy("oort", "smoke", None, out, "oort-x", progress=False, train_seed=-1)

@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         "--label", help="name in the results (default: the baseline or the model's run folder)"
     )
     e.add_argument(
+        "--train-seed",
+        type=int,
+        help="the model's training seed, written in each row: the models of several seeds, "
+        "evaluated under one --label, pool into one leaderboard row",
+    )
+    e.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -269,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.address,
                 args.unsafe_load,
                 args.progress,
+                args.train_seed,
             )
             print(f"{len(rows)} episodes written to {args.out}")
         elif args.command == "tune":

@@ -37,8 +37,13 @@ def evaluate_policy(
     address: str | None = None,
     unsafe_load: bool = False,
     progress: bool | None = None,
+    train_seed: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``policy`` on every scenario and held-out seed of ``suite``; append JSON lines to ``out``.
+
+    ``train_seed``: the training seed of the model, written in each row, so that the models of
+    several training seeds of one recipe, evaluated under one ``label``, are one leaderboard row
+    (their episodes pooled) instead of repeats the leaderboard refuses.
 
     With ``backend='ray'`` each episode is a Ray task (local cluster, or the one at ``address``).
     ``label`` defaults to :func:`default_label`. ``progress``: a bar per episode on stderr (default:
@@ -51,6 +56,8 @@ def evaluate_policy(
         raise ValueError(f"suite {suite!r} is not allowed: choose one of {sorted(SUITES)}")
     if episodes is not None and episodes < 1:
         raise ValueError(f"episodes={episodes} is out of range: at least 1 (default: every seed)")
+    if train_seed is not None and (isinstance(train_seed, bool) or train_seed < 0):
+        raise ValueError(f"train_seed={train_seed!r} is out of range: an integer of at least 0")
     name = label or default_label(policy)
     jobs = [
         (policy, scenario, seed, name, unsafe_load)
@@ -59,6 +66,8 @@ def evaluate_policy(
     ]
     shown = f"evaluating {name} on {suite}" if progress_enabled(progress) else None
     rows = run_jobs(_one, jobs, backend, address, progress=shown)
+    if train_seed is not None:
+        rows = [{**row, "train_seed": int(train_seed)} for row in rows]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a") as fh:
         for row in rows:
