@@ -30,6 +30,7 @@ __all__ = [
     "HYPERPARAMS",
     "PICKING_ALGOS",
     "SB3Selector",
+    "VARIANTS",
     "algorithms",
     "hyperparams_entry",
     "load_hyperparams",
@@ -62,6 +63,18 @@ def algorithms() -> dict[str, Any]:
 
 
 ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo")
+# Learned selectors that are an SB3 algorithm on another action space, by the name the
+# leaderboard's tracks and ``bcfl tune`` use: (algorithm, env overrides for training and
+# evaluation, hyperparameters over the algorithm's YAML entry).
+VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    # PPO's MlpPolicy on the flat observation, acting by feature weights (top-K by a weighted sum
+    # of each slot's features): the classic fixed-size action, beside the set policy
+    "ppo_weights": (
+        "ppo",
+        {"env__action_mode": "weights"},
+        {"policy": "MlpPolicy", "policy_kwargs": {}},
+    ),
+}
 
 
 def load_hyperparams(algo: str, env_id: str) -> dict[str, Any]:

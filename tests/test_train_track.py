@@ -54,3 +54,12 @@ def test_training_logs_every_finished_episode(tmp_path):
     episodes = read_episode_log(run)
     assert [e["timesteps"] for e in episodes] == [3, 6, 9, 12]
     assert all(e["sim_time_s"] > 0 and 0 <= e["accuracy"] <= 1 for e in episodes)
+
+
+def test_ppo_on_feature_weights_trains_and_is_evaluated_in_its_own_action_space(tmp_path):
+    out = tmp_path / "tracks.jsonl"
+    assert run_tracks(out, ["ppo_weights"], [0], 8, ["ioht"], 1, tmp_path / "runs") == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 10 and {r["policy"] for r in rows} == {"ppo_weights-8r-per-scenario"}
+    assert "MlpPolicy" in rows[0]["hyperparams"] and "weights" in rows[0]["hyperparams"]
+    assert all(r["rounds"] >= 1 for r in rows)

@@ -36,7 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo", "favor")
+ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo", "favor", "ppo_weights")
 PICKING = ("dqn", "maskable_ppo", "favor")
 GENERALISES_FROM = "iov-default"
 # a row's policy label is ``<algo><suffix>`` for its track (training.leaderboard_page reads these)
@@ -97,9 +97,11 @@ def _train(
         selector.model.save(path)
         env.close()
         return path, "agents/favor.py (train_favor defaults)"
+    from agents.loading import VARIANTS
     from training.train import hyperparams_entry, train
     from training.tune import TUNED, load_tuned
 
+    base, env_overrides, variant = VARIANTS.get(algo, (algo, {}, {}))
     params = load_tuned(algo, scenario.name) if tuned else None
     if tuned and params is None:
         raise ValueError(
@@ -107,13 +109,15 @@ def _train(
             f"(run bcfl tune {algo} --scenario {scenario.name} first)"
         )
     run = train(
-        algo, scenario.env_id, steps, seed, None, dict(scenario.overrides), runs,
-        progress=False, checkpoint_every=10**9, keep_checkpoints=1, hyperparams=params,
+        base, scenario.env_id, steps, seed, None, {**scenario.overrides, **env_overrides}, runs,
+        progress=False, checkpoint_every=10**9, keep_checkpoints=1,
+        hyperparams={**variant, **(params or {})} or None,
     )  # fmt: skip
     entry = (
         f"training/hyperparams/tuned/{algo}.yml#{scenario.name}"
         if tuned
-        else f"training/hyperparams/{algo}.yml#{hyperparams_entry(algo, scenario.env_id)}"
+        else f"training/hyperparams/{base}.yml#{hyperparams_entry(base, scenario.env_id)}"
+        + (f" with {variant} on {env_overrides}" if variant else "")
     )
     return run / "model.zip", entry
 
@@ -137,6 +141,7 @@ def job(spec: tuple[str, str, int, int, str, bool]) -> dict[str, Any]:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     import bcfl_env  # noqa: F401 - registers the ids
+    from agents.loading import VARIANTS
     from bcfl_env import unwrap
     from training.evaluate import run_episode
     from training.machine import cpu_model
@@ -167,7 +172,7 @@ def job(spec: tuple[str, str, int, int, str, bool]) -> dict[str, Any]:
     targets = suite if scenario.name == GENERALISES_FROM else [scenario]
     rows = []
     for target in targets:
-        env = gym.make(target.env_id, **target.overrides)
+        env = gym.make(target.env_id, **target.overrides, **VARIANTS.get(algo, ("", {}, {}))[1])
         selector = _selector(algo, model, env)
         for eval_seed in target.seeds:
             result = run_episode(env, selector, eval_seed)

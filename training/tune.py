@@ -83,6 +83,7 @@ def _dqn(trial: Any) -> dict[str, Any]:
 # One search space per algorithm (rl-zoo's ranges, narrowed to what fits these budgets).
 SEARCH_SPACES: dict[str, Callable[[Any], dict[str, Any]]] = {
     "ppo": _ppo,
+    "ppo_weights": _ppo,
     "maskable_ppo": _ppo,
     "a2c": _a2c,
     "sac": _off_policy,
@@ -106,9 +107,14 @@ def load_tuned(algo: str, scenario: str, directory: Path = TUNED) -> dict[str, A
 
 
 def _score(
-    model: Path, scenario: Any, version: int, seeds: tuple[int, ...] = VALIDATION_SEEDS
+    model: Path,
+    scenario: Any,
+    version: int,
+    seeds: tuple[int, ...] = VALIDATION_SEEDS,
+    overrides: dict[str, Any] | None = None,
 ) -> float:
-    """Mean over the validation ``seeds`` of the time to target over the scenario's reference."""
+    """Mean over the validation ``seeds`` of the time to target over the scenario's reference
+    (``overrides``: the env the model acts in, default the scenario's)."""
     import gymnasium as gym
 
     from agents import load_selector
@@ -118,7 +124,7 @@ def _score(
     reference, budget = scenario_reference(scenario.name, version)
     values = []
     for seed in seeds:
-        env = gym.make(scenario.env_id, **scenario.overrides)
+        env = gym.make(scenario.env_id, **(scenario.overrides if overrides is None else overrides))
         result = run_episode(env, load_selector(model, env), seed)
         env.close()
         reached = result["time_to_target_s"]
@@ -147,7 +153,7 @@ def tune(
     import gymnasium as gym
     import optuna
 
-    from agents.loading import PICKING_ALGOS
+    from agents.loading import PICKING_ALGOS, VARIANTS
     from bcfl_env import unwrap
     from training.suite import find_scenario
     from training.train import train
@@ -171,14 +177,16 @@ def tune(
     k = int(unwrap(probe).budget)
     probe.close()
     env_steps = steps * k if algo in PICKING_ALGOS else steps
+    base, env_overrides, variant = VARIANTS.get(algo, (algo, {}, {}))
+    overrides = {**target.overrides, **env_overrides}
 
     def objective(trial: Any) -> float:
-        params = SEARCH_SPACES[algo](trial)
+        params = {**variant, **SEARCH_SPACES[algo](trial)}
         run = train(
-            algo, target.env_id, env_steps, seed, None, dict(target.overrides), runs_dir,
+            base, target.env_id, env_steps, seed, None, overrides, runs_dir,
             progress=False, checkpoint_every=10**9, keep_checkpoints=1, hyperparams=params,
         )  # fmt: skip
-        return _score(run / "model.zip", target, version, seeds)
+        return _score(run / "model.zip", target, version, seeds, overrides)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
