@@ -63,3 +63,10 @@ def test_ppo_on_feature_weights_trains_and_is_evaluated_in_its_own_action_space(
     assert len(rows) == 10 and {r["policy"] for r in rows} == {"ppo_weights-8r-per-scenario"}
     assert "MlpPolicy" in rows[0]["hyperparams"] and "weights" in rows[0]["hyperparams"]
     assert all(r["rounds"] >= 1 for r in rows)
+
+
+def test_a_track_list_outside_the_tracks_is_refused(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match=r"tracks=\['bogus'\] is not allowed"):
+        run_tracks(tmp_path / "t.jsonl", ["a2c"], [0], 8, ["ioht"], 1, tracks=("bogus",))

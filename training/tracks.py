@@ -220,19 +220,25 @@ def run_tracks(
     out: Path, algos: list[str] | tuple[str, ...] = ALGOS, seeds: list[int] | None = None,
     rounds: int = 2000, scenarios: list[str] | None = None, jobs: int = 2,
     runs_dir: Path | None = None, backend: str = "pool", address: str | None = None,
-    tuned: bool = False,
+    tuned: bool = False, tracks: tuple[str, ...] = tuple(TRACK_SUFFIX),
 ) -> int:  # fmt: skip
     """Run every (algorithm, scenario, seed) job not yet in ``out``; returns how many ran.
 
     ``tuned``: every algorithm trains with its tuned hyperparameters (training/tune.py; write
-    these rows to their own ``out``). ``backend='pool'``: ``jobs`` local processes, rows
+    these rows to their own ``out``). ``tracks``: the tracks whose rows are written; the
+    generalisation track alone trains on :data:`GENERALISES_FROM` only. ``backend='pool'``: ``jobs`` local processes, rows
     written as each job ends (an interrupted run resumes). ``backend='ray'``: one Ray task per
     job (a local cluster of ``jobs`` CPUs, or the one at ``address``), rows written when all
     have ended.
     """
     from training.suite import SUITES
 
+    unknown = set(tracks) - set(TRACK_SUFFIX)
+    if unknown or not tracks:
+        raise ValueError(f"tracks={list(tracks)} is not allowed: choose from {list(TRACK_SUFFIX)}")
     scenarios = scenarios or [s.name for s in SUITES["default"]]
+    if "per-scenario" not in tracks:  # the generalisation track trains on its source alone
+        scenarios = [GENERALISES_FROM]
     runs_dir = runs_dir or Path(tempfile.gettempdir()) / "bcfl-track-runs"
     done = _done(out)
     specs = [
@@ -249,7 +255,7 @@ def run_tracks(
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(result: dict[str, Any]) -> None:
-        rows = result["rows"]
+        rows = [r for r in result["rows"] if r["track"] in tracks]
         if result["curve"]["points"]:
             curves = curves_path(out)
             curves.parent.mkdir(parents=True, exist_ok=True)
@@ -302,10 +308,17 @@ def main() -> int:
     parser.add_argument(
         "--tuned", action="store_true", help="train with training/hyperparams/tuned/ (bcfl tune)"
     )
+    parser.add_argument(
+        "--tracks",
+        nargs="+",
+        default=list(TRACK_SUFFIX),
+        choices=list(TRACK_SUFFIX),
+        help="the tracks whose rows are written (generalisation alone: train on iov-default only)",
+    )
     args = parser.parse_args()
     run_tracks(
         args.out, args.algos, args.seeds, args.rounds, args.scenarios, args.jobs,
-        args.runs_dir, args.backend, args.address, args.tuned,
+        args.runs_dir, args.backend, args.address, args.tuned, tuple(args.tracks),
     )  # fmt: skip
     return 0
 
