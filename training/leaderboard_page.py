@@ -327,10 +327,11 @@ def page_v2(table: list[dict], sources: list[Path], plots: Path) -> str:
     return "\n".join(lines)
 
 
-def curves_section(folder: Path) -> str:
+def curves_section(folder: Path, plot: Path | None = None, link: Path | None = None) -> str:
     """Learning curves of the track runs that kept them (``folder``: results' ``curves/``): per
     run label, the median simulated time of the training episodes ending in each tenth of the
-    budget, the median over training seeds (one curve per seed in the files)."""
+    budget, the median over training seeds (one curve per seed in the files). ``plot``: also
+    draw them there (linked from the page as ``link``)."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         for line in path.read_text().splitlines():
@@ -339,6 +340,10 @@ def curves_section(folder: Path) -> str:
                 runs.setdefault((curve["policy"], curve["trained_on"]), []).append(curve)
     if not runs:
         return ""
+    if plot is not None:
+        from training.plots import track_curves
+
+        track_curves({f"{p} ({t})": [c["points"] for c in cs] for (p, t), cs in runs.items()}, plot)
     lines = [
         "",
         "## Learning curves of the tracks",
@@ -346,7 +351,8 @@ def curves_section(folder: Path) -> str:
         "Median simulated time [s] of the training episodes that ended in each tenth of the "
         "budget (lower is better; an episode that did not reach the target counts its whole "
         "time), median over training seeds; from `results/leaderboard/curves/` (written by "
-        "`python -m training.tracks` from each run's `episodes.jsonl`).",
+        "`python -m training.tracks` from each run's `episodes.jsonl`)"
+        + (f"; [plot]({link})." if link is not None else "."),
         "",
         "| run | trained on | seeds | steps | "
         + " | ".join(f"{k}0 %" for k in range(1, 11))
@@ -374,7 +380,9 @@ def leaderboard_text(results: Path, plots: Path, tables: Path | None = None) -> 
     tables = tables or results
     sources = sorted(results.glob(f"v{SUITE_VERSION}-*.jsonl"))
     text = page(build_leaderboard(sources, tables), sources, plots)
-    curves = curves_section(results / "curves")
+    curves = curves_section(
+        results / "curves", tables / "learning_curves.png", plots / "learning_curves.png"
+    )
     if curves:
         text = text.rstrip("\n") + "\n" + curves
     v2 = sorted(results.glob("v2-*.jsonl"))
