@@ -302,8 +302,11 @@ def page_v2(table: list[dict], sources: list[Path], plots: Path) -> str:
         "availability, churn and a daily rhythm fitted to the FLASH smartphone trace; "
         '`docs/scenarios.md`, "Suite v2"), '
         f"{seeds} held-out seeds each (2000-{2000 + seeds - 1}); references (random's and the "
-        "planner's IQM on those seeds) stored with suite v2, statistics as above. Learned rows "
-        "at RL budgets are not here yet: see the closing note of the issue.",
+        "planner's IQM on those seeds) stored with suite v2, statistics as above. Learned rows: "
+        "the shipped PPO, and the set-policy models of the generalisation track at 100k steps "
+        "(trained on suite v1's iov-default, evaluated here without retraining, `--train-seed` "
+        "per model); the algorithms with an MLP over the flat observation (SAC, TD3, DQN, "
+        "MaskablePPO, FAVOR, ppo_weights) act on a fixed 20 slots and cannot act on v2's 100.",
         "",
         "| rank | policy | track | normalised time IQM (95 % CI) | score IQM (95 % CI) "
         "| reached | episodes |",
