@@ -288,8 +288,9 @@ class World:
         The phases, in order: select, train, advance the clock, (mechanisms' round end),
         certify, aggregate, advance the clock through the committee's agreement. Each phase
         returns what it produced; the report is assembled from those at the end. A vector env
-        runs the same phases for many worlds, with the training of all of them in one call
-        (:meth:`begin_epoch`, :meth:`complete_training`, :meth:`end_epoch`).
+        runs the same phases for many worlds, with the training of all of them in one call and
+        their forward passes (validation, test) in one more (:meth:`begin_epoch`,
+        :meth:`complete_training`, :meth:`end_epoch_phases` with :func:`run_phases_together`).
         """
         epoch = self.begin_epoch(slots)
         self.complete_training(epoch, self.fl.run_training(epoch.training))
