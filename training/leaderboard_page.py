@@ -182,11 +182,14 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "- **per-scenario** (`<algo>-per-scenario`): each algorithm trained on each scenario "
         "with its shipped hyperparameters (`training/hyperparams/<algo>.yml`; FAVOR: "
         "`agents/favor.py`) and evaluated on that scenario; 3 training seeds pooled into one row. "
-        f"Budget: {budgets} FL rounds (decision epochs) per run for every algorithm: that many "
-        "environment steps for PPO, A2C, SAC and TD3, and K picks per round for the picking "
-        "algorithms (DQN, MaskablePPO, FAVOR). `benchmarks/train_track.py` runs both tracks.",
+        f"Budgets: {budgets} FL rounds (decision epochs) per run, the same for every algorithm "
+        "at a budget: that many environment steps for PPO, A2C, SAC and TD3, and K picks per "
+        "round for the picking algorithms (DQN, MaskablePPO, FAVOR); a row at a budget other "
+        "than 2000 names it (`<algo>-100k-...`). `benchmarks/train_track.py` runs both tracks.",
         "- **generalisation** (`<algo>-trained-on-iov`): the same models trained on "
-        "`iov-default`, evaluated on every scenario without retraining.",
+        "`iov-default`, evaluated on every scenario without retraining. At 100k rounds only this "
+        "track was run (`--tracks generalisation`), with 3 training seeds for PPO and 1 for the "
+        'others (`docs/results.md`, "The generalisation track at 100k steps").',
         "- **decentralised (RSU agents)** (`rsu-*`, `benchmarks/rsu_track.py`): each RSU "
         "selects among the vehicles it covers under its share of K (`docs/rsu_agents.md`): "
         "`rsu-oort` runs Oort per RSU, `rsu-shared-ppo-trained-on-iov` one parameter-shared "
@@ -195,7 +198,8 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "(`SlotSetPolicy`, `training/hyperparams/ppo.yml`, 40,000 steps, 4 seeds) trained on "
         "`iov-default` only.",
         "",
-        "**Tuning budget.** Equal for every algorithm in the two tracks: none. Each runs its "
+        "**Tuning budget.** Equal for every algorithm in the two tracks (at 2000 and at 100k "
+        "rounds): none. Each runs its "
         "shipped YAML entry as written (the IoV entry where a file has no other), with the same "
         "budget in FL rounds. Only PPO's IoV entry was tuned before, on IoV alone (budgets 20k and "
         "40k steps, `ent_coef` 0, 0.01 and 0.03, `gamma` 0.99, learning rate 1e-3: about six settings, "
