@@ -188,8 +188,8 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "than 2000 names it (`<algo>-100k-...`). `benchmarks/train_track.py` runs both tracks.",
         "- **generalisation** (`<algo>-trained-on-iov`): the same models trained on "
         "`iov-default`, evaluated on every scenario without retraining. At 100k rounds only this "
-        "track was run (`--tracks generalisation`), with 3 training seeds for PPO and 1 for the "
-        'others (`docs/results.md`, "The generalisation track at 100k steps").',
+        "track was run (`--tracks generalisation`), with the training seeds the table of runs "
+        'below counts (`docs/results.md`, "The generalisation track at 100k steps").',
         "- **decentralised (RSU agents)** (`rsu-*`, `benchmarks/rsu_track.py`): each RSU "
         "selects among the vehicles it covers under its share of K (`docs/rsu_agents.md`): "
         "`rsu-oort` runs Oort per RSU, `rsu-shared-ppo-trained-on-iov` one parameter-shared "
