@@ -61,6 +61,9 @@ T = TypeVar("T")
 # A phase that pauses at each forward pass it needs (sent back: per-sample correctness and loss)
 # so that a vector env can answer many worlds' passes in one batched call.
 Phases = Generator[ForwardPass, tuple[torch.Tensor, torch.Tensor], T]
+# the arrived updates (stacked), their weights and their validation pass (hit, loss), computed
+# before the chain's round
+ScoredAhead = tuple[torch.Tensor, np.ndarray, torch.Tensor, torch.Tensor]
 
 
 def run_phases_together(runs: Sequence[Phases[T]]) -> list[T]:
@@ -547,13 +550,13 @@ class World:
                 {"loss": self.record.reported_loss_of(job.identity, job.loss)},
             ))  # fmt: skip
             by_sender[name] = job
-        ahead: tuple[list[Job], torch.Tensor, torch.Tensor] | None = None
+        ahead: tuple[list[Job], ScoredAhead] | None = None
         if arrived and self.cfg.chain.verify_quality:
+            stacked, mix = self._score_inputs(arrived)
             hit, loss = yield ForwardPass(
-                self.fl.spec, self.fl.score_models(*self._score_inputs(arrived)),
-                self.fl.x_val, self.fl.y_val,
-            )  # fmt: skip
-            ahead = (list(arrived), hit, loss)
+                self.fl.spec, self.fl.score_models(stacked, mix), self.fl.x_val, self.fl.y_val
+            )
+            ahead = (list(arrived), (stacked, mix, hit, loss))
 
         def score_fn(
             members: list[str], candidates: list[UpdateCandidate]
@@ -561,7 +564,7 @@ class World:
             # one job per sender; identical parameters (free riders) must not collide
             jobs = [by_sender[c.sender] for c in candidates]
             same = ahead is not None and [id(j) for j in ahead[0]] == [id(j) for j in jobs]
-            return self._committee_scores(members, jobs, ahead[1:] if ahead and same else None)
+            return self._committee_scores(members, jobs, ahead[1] if ahead and same else None)
 
         outcome: RoundOutcome = self.chain.run_round(self.round, txs, self.time_s, score_fn)
         rejected: list[tuple[int, str]] = []
@@ -595,20 +598,18 @@ class World:
         return stacked, self.fl.mixing_weights(samples, staleness)
 
     def _committee_scores(
-        self,
-        members: list[str],
-        jobs: list[Job],
-        validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+        self, members: list[str], jobs: list[Job], ahead: ScoredAhead | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each member's score of each update on its own validation data (and the norm screen).
-        ``validation``: the validation pass over these jobs' scored models, run ahead."""
-        stacked, mix = self._score_inputs(jobs)
+        ``ahead``: these jobs' updates, weights and validation pass, computed before the round."""
         seats = [self._seat(m) for m in members]
         limit = self.cfg.chain.label_screen_limit if self.cfg.chain.label_screen else None
-        if validation is None:
+        if ahead is None:
+            stacked, mix = self._score_inputs(jobs)
             scores, baseline = self.fl.score(stacked, seats, mix, limit)
         else:
-            scores, baseline = self.fl.scores_from(*validation, stacked, seats, limit)
+            stacked, _, hit, loss = ahead
+            scores, baseline = self.fl.scores_from(hit, loss, stacked, seats, limit)
         if self.cfg.chain.norm_screen:
             norms = self.norm_screen.norms(stacked, torch.stack([j.base_params for j in jobs]))
             for job, norm in zip(jobs, norms, strict=True):

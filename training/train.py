@@ -86,9 +86,7 @@ class EpisodeLog(BaseCallback):
         ):
             if not done or "sim_time_s" not in info:
                 continue
-            reached = not info.get("TimeLimit.truncated", False) and not info.get(
-                "truncated", False
-            )
+            reached = not info.get("TimeLimit.truncated", False)  # SB3's flag on every VecEnv
             lines.append(json.dumps({
                 "timesteps": int(self.num_timesteps), "sim_time_s": float(info["sim_time_s"]),
                 "reached": bool(reached), "accuracy": float(info["accuracy"]),

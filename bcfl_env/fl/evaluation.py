@@ -33,18 +33,20 @@ def correctness(
     spec: ModelSpec, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample correctness (K, N) as float and per-sample loss (K, N)."""
-    hits, losses = [], []
-    for start in range(0, x.shape[0], chunk):
-        xb, yb = x[start : start + chunk], y[start : start + chunk]
-        logits = spec.forward(params, xb)
-        hits.append((logits.argmax(dim=-1) == yb).float())
-        k = params.shape[0]
-        losses.append(
-            F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), yb.repeat(k), reduction="none"
-            ).view(k, -1)
-        )
-    return torch.cat(hits, dim=1), torch.cat(losses, dim=1)
+    k = params.shape[0]
+    scored = [
+        _hits_and_losses(spec.forward(params, x[s : s + chunk]), y[s : s + chunk].expand(k, -1))
+        for s in range(0, x.shape[0], chunk)
+    ]
+    return torch.cat([h for h, _ in scored], dim=1), torch.cat([ls for _, ls in scored], dim=1)
+
+
+def _hits_and_losses(z: torch.Tensor, ys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample correctness (as float) and cross-entropy of logits z (K, n, C) against the
+    labels ys (K, n) each model is scored on."""
+    hit = (z.argmax(dim=-1) == ys).float()
+    loss = F.cross_entropy(z.reshape(-1, z.shape[-1]), ys.reshape(-1), reduction="none")
+    return hit, loss.view(ys.shape)
 
 
 def evaluate(
@@ -88,7 +90,9 @@ def forward_together(passes: Sequence[ForwardPass]) -> list[tuple[torch.Tensor, 
             results = _batched(passes, chunk)
             for i, result in zip(chunk, results, strict=True):
                 out[i] = result
-    return [r for r in out if r is not None]
+    done = [r for r in out if r is not None]
+    assert len(done) == len(passes)  # every pass answered, in order
+    return done
 
 
 def _chunks(passes: Sequence[ForwardPass], members: list[int]) -> list[list[int]]:
@@ -114,7 +118,7 @@ def _batched(
     counts = [passes[i].params.shape[0] for i in chunk]
     params = torch.cat([passes[i].params for i in chunk])
     n = passes[chunk[0]].x.shape[0]
-    hits, losses = [], []
+    scored = []
     for start in range(0, n, SAMPLE_CHUNK):  # the sample chunks correctness uses
         stop = min(start + SAMPLE_CHUNK, n)
         xs = torch.cat([
@@ -125,12 +129,7 @@ def _batched(
             passes[i].y[start:stop].unsqueeze(0).expand(m, -1)
             for i, m in zip(chunk, counts, strict=True)
         ])  # fmt: skip
-        z = spec.forward(params, xs)
-        hits.append((z.argmax(dim=-1) == ys).float())
-        losses.append(
-            F.cross_entropy(z.reshape(-1, z.shape[-1]), ys.reshape(-1), reduction="none").view(
-                ys.shape
-            )
-        )
-    hit, loss = torch.cat(hits, dim=1), torch.cat(losses, dim=1)
+        scored.append(_hits_and_losses(spec.forward(params, xs), ys))
+    hit = torch.cat([h for h, _ in scored], dim=1)
+    loss = torch.cat([ls for _, ls in scored], dim=1)
     return list(zip(hit.split(counts), loss.split(counts), strict=True))
