@@ -405,3 +405,14 @@ def test_two_training_seeds_evaluated_under_one_label_pool_into_one_row(tmp_path
     assert next(r for r in table if r["scenario"] == "ALL")["episodes"] == 2
     with pytest.raises(ValueError, match="train_seed=-1 is out of range"):
         evaluate_policy("oort", "smoke", None, out, "oort-x", progress=False, train_seed=-1)
+
+
+def test_a_malformed_learning_curve_is_refused_naming_its_line(tmp_path):
+    from training.leaderboard_page import curves_section
+
+    (tmp_path / "curves").mkdir()
+    good = {"policy": "a", "trained_on": "iov-default", "timesteps": 10, "points": [[10, 5.0, 1.0]]}
+    bad = {**good, "points": [[10, "five", 1.0]]}
+    (tmp_path / "curves" / "c.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(ValueError, match=r"c.jsonl:2: points must be a list"):
+        curves_section(tmp_path / "curves")

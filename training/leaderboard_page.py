@@ -17,7 +17,6 @@ Usage: make leaderboard ARGS="..." (python -m training.leaderboard_page) [--eval
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from agents import baseline_names
+from bcfl_env.untrusted import parse_untrusted
 from training.leaderboard import build_leaderboard, read_rows, score_text
 from training.suite import HELD_OUT_SEEDS_V2, SUITE_VERSION
-from training.tracks import TRACK_SUFFIX
+from training.tracks import CURVE_POINTS, TRACK_SUFFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -341,9 +341,9 @@ def curves_section(folder: Path, plot: Path | None = None, link: Path | None = N
     draw them there (linked from the page as ``link``)."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        for line in path.read_text().splitlines():
+        for n, line in enumerate(path.read_bytes().splitlines(), start=1):
             if line.strip():
-                curve = json.loads(line)
+                curve = _curve(line, f"{path.name}:{n}")
                 runs.setdefault((curve["policy"], curve["trained_on"]), []).append(curve)
     if not runs:
         return ""
@@ -362,21 +362,41 @@ def curves_section(folder: Path, plot: Path | None = None, link: Path | None = N
         + (f"; [plot]({link})." if link is not None else "."),
         "",
         "| run | trained on | seeds | steps | "
-        + " | ".join(f"{k}0 %" for k in range(1, 11))
+        + " | ".join(f"{100 * k // CURVE_POINTS} %" for k in range(1, CURVE_POINTS + 1))
         + " |",
-        "|---|---|---|---|" + "---|" * 10,
+        "|---|---|---|---|" + "---|" * CURVE_POINTS,
     ]
     for (policy, trained_on), curves in sorted(runs.items()):
         total = curves[0]["timesteps"]
         cells = []
-        for k in range(1, 11):
-            end = round(total * k / 10)
+        for k in range(1, CURVE_POINTS + 1):
+            end = round(total * k / CURVE_POINTS)
             values = [p[1] for c in curves for p in c["points"] if abs(p[0] - end) <= 1]
             cells.append(f"{float(np.median(values)):.0f}" if values else "-")
         lines.append(
             f"| {policy} | {trained_on} | {len(curves)} | {total:,} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _curve(line: bytes, where: str) -> dict[str, Any]:
+    """One learning curve line, parsed within bounds and checked (a shared file is data)."""
+    try:
+        curve = parse_untrusted(line)
+        if not isinstance(curve, dict):
+            raise ValueError(f"a curve is not an object but {type(curve).__name__}")
+        for key, kind in (("policy", str), ("trained_on", str), ("timesteps", int)):
+            if not isinstance(curve.get(key), kind):
+                raise ValueError(f"{key}={curve.get(key)!r} must be a {kind.__name__}")
+        points = curve.get("points")
+        if not isinstance(points, list) or not all(
+            isinstance(p, list) and len(p) == 3 and all(isinstance(v, int | float) for v in p)
+            for p in points
+        ):
+            raise ValueError("points must be a list of [steps, time, reached share] triples")
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return curve
 
 
 def leaderboard_text(results: Path, plots: Path, tables: Path | None = None) -> str:
