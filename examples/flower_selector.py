@@ -10,7 +10,7 @@ each reply reports; and a selected client crashes (an error reply) with probabil
 The main path (policy ``calibrated``, :func:`loop`): a warm-up of 5 rounds with a seeded random
 selector records what the server sees (``SelectorStrategy(record=...)``), ``bcfl calibrate``
 fits a scenario to that record, the shipped IoV-trained selector is fine-tuned on it (PPO with
-the SlotSetPolicy, 16k steps on ``bcfl/Custom-v1``'s native vector env; ``--init-from none``
+the SlotSetPolicy, 48k steps on ``bcfl/Custom-v1``'s native vector env; ``--init-from none``
 trains from scratch instead), and the same federation continues with the trained selector,
 resumed from the record. Its time to the target counts the warm-up. It is compared, on the same seeds, with
 
@@ -25,7 +25,7 @@ simulated time each takes to reach the target accuracy. ``benchmarks/flower_loop
 many seeds (paired differences with bootstrap intervals).
 
 Run: ``.venv/bin/python examples/flower_selector.py --seeds 0 1 2`` (after ``make test``, which
-installs the ``flower`` extra; about 6 minutes per seed on 2 cores, most of it the training);
+installs the ``flower`` extra; about 15 minutes per seed on one core, most of it the training);
 ``--help`` for the options.
 """
 
@@ -299,7 +299,7 @@ def run(
 
 def loop(
     seed: int, rounds: int, k: int, workdir: Path, *, warmup_rounds: int = 5,
-    warmup_policy: str = "random", train_steps: int = 16000, train_envs: int = 4,
+    warmup_policy: str = "random", train_steps: int = 48000, train_envs: int = 4,
     target: float = 0.8, num_clients: int = NUM_CLIENTS, init_from: str | None = "shipped",
 ) -> tuple[list[dict[str, float]], list[Path], dict[str, Any]]:  # fmt: skip
     """The deployment loop: a warm-up of ``warmup_rounds`` with a baseline that records what
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                         "shipped selector trained on IoV-v1")  # fmt: skip
     parser.add_argument("--warmup-rounds", type=int, default=5, help="the loop's warm-up rounds")
     parser.add_argument("--warmup-policy", default="random", help="the loop's warm-up selector")
-    parser.add_argument("--train-steps", type=int, default=16000, help="the loop's PPO budget")
+    parser.add_argument("--train-steps", type=int, default=48000, help="the loop's PPO budget")
     parser.add_argument("--train-envs", type=int, default=4, help="the loop's worlds per call")
     parser.add_argument("--init-from", default="shipped",
                         help="the loop's starting weights: 'shipped' (fine-tune the IoV-trained "
