@@ -25,7 +25,7 @@ simulated time each takes to reach the target accuracy. ``benchmarks/flower_loop
 many seeds (paired differences with bootstrap intervals).
 
 Run: ``.venv/bin/python examples/flower_selector.py --seeds 0 1 2`` (after ``make test``, which
-installs the ``flower`` extra; about 15 minutes per seed on one core, most of it the training);
+installs the ``flower`` extra; about 25 minutes per seed with two seeds sharing 2 cores, most of it the training);
 ``--help`` for the options.
 """
 
