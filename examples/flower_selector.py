@@ -25,7 +25,8 @@ simulated time each takes to reach the target accuracy. ``benchmarks/flower_loop
 many seeds (paired differences with bootstrap intervals).
 
 Run: ``.venv/bin/python examples/flower_selector.py --seeds 0 1 2`` (after ``make test``, which
-installs the ``flower`` extra; about 25 minutes per seed with two seeds sharing 2 cores, most of it the training);
+installs the ``flower`` extra; about 25 minutes per seed with two seeds sharing 2 cores, most of
+it the training);
 ``--help`` for the options.
 """
 
@@ -61,6 +62,7 @@ from bcfl_env.fl.partition import partition
 from bcfl_env.scenario import load_scenario
 
 NUM_CLIENTS = 100
+TRAIN_STEPS, TRAIN_ENVS = 48000, 4  # the loop's fine-tuning budget and worlds per call
 LOCAL_EPOCHS = 2
 BATCH = 8
 LR = 0.1
@@ -299,7 +301,7 @@ def run(
 
 def loop(
     seed: int, rounds: int, k: int, workdir: Path, *, warmup_rounds: int = 5,
-    warmup_policy: str = "random", train_steps: int = 48000, train_envs: int = 4,
+    warmup_policy: str = "random", train_steps: int = TRAIN_STEPS, train_envs: int = TRAIN_ENVS,
     target: float = 0.8, num_clients: int = NUM_CLIENTS, init_from: str | None = "shipped",
 ) -> tuple[list[dict[str, float]], list[Path], dict[str, Any]]:  # fmt: skip
     """The deployment loop: a warm-up of ``warmup_rounds`` with a baseline that records what
@@ -362,8 +364,12 @@ def main(argv: list[str] | None = None) -> int:
                         "shipped selector trained on IoV-v1")  # fmt: skip
     parser.add_argument("--warmup-rounds", type=int, default=5, help="the loop's warm-up rounds")
     parser.add_argument("--warmup-policy", default="random", help="the loop's warm-up selector")
-    parser.add_argument("--train-steps", type=int, default=48000, help="the loop's PPO budget")
-    parser.add_argument("--train-envs", type=int, default=4, help="the loop's worlds per call")
+    parser.add_argument(
+        "--train-steps", type=int, default=TRAIN_STEPS, help="the loop's PPO budget"
+    )
+    parser.add_argument(
+        "--train-envs", type=int, default=TRAIN_ENVS, help="the loop's worlds per call"
+    )
     parser.add_argument("--init-from", default="shipped",
                         help="the loop's starting weights: 'shipped' (fine-tune the IoV-trained "
                         "selector), a model file, or 'none' (train from scratch)")  # fmt: skip
