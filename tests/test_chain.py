@@ -250,6 +250,31 @@ def test_seed_keys_and_blocks_are_deterministic_per_seed():
     assert a.ledger.head_hash == b.ledger.head_hash
 
 
+def test_what_the_ca_records_of_a_certificate_is_what_parsing_its_der_gives():
+    """The CA records an issued certificate from its own inputs (it does not parse and verify
+    what it just signed): every field must equal what anyone parsing the DER reads, for the
+    root, issues at fractional times, a renewal and a certificate capped at the last time X.509
+    can write."""
+    from bcfl_env.chain import parse_certificate
+    from bcfl_env.chain.ca import MAX_SIM_S, CertificateAuthority
+    from bcfl_env.chain.crypto import KeyPair
+
+    rng = np.random.default_rng(3)
+    ca = CertificateAuthority(rng, validity_s=86_400.5)
+    keys = [KeyPair.from_rng(rng) for _ in range(3)]
+    infos = [
+        ca.root,
+        ca.issue("veh0", "vehicle", keys[0], 0.0),
+        ca.issue("rsu1", "rsu", keys[1], 1234.75),
+        ca.renew("veh0", keys[0], 90_000.2),
+    ]
+    ca.validity_s = MAX_SIM_S * 2
+    infos.append(ca.issue("mbs", "mbs", keys[2], 17.9))
+    assert infos[-1].not_after_s == MAX_SIM_S
+    for info in infos:
+        assert info == parse_certificate(info.der, ca.public_key)
+
+
 # ---------------------------------------------------------------- tamper evidence
 def _flip(path, table, column, where, position):
     con = sqlite3.connect(path)
