@@ -157,6 +157,44 @@ def test_probability_of_improvement_over_a_baseline():
     assert probability_of_improvement(rows, "absent") == {}
 
 
+@pytest.mark.filterwarnings("ignore:random_state is deprecated:FutureWarning")
+def test_the_interval_of_p_better_than_oort_is_rliables_and_the_same_on_every_run():
+    """The counts-based bootstrap agrees with rliable's own interval for the probability of
+    improvement (its stratified independent bootstrap, 5,000 resamples each) on three scenarios of
+    unequal episode counts, brackets the point estimate, and collapses where one policy is
+    always faster."""
+    from rliable import library, metrics
+
+    from training.leaderboard import probability_of_improvement, probability_of_improvement_interval
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for k, scenario in enumerate(["a", "b", "c"]):
+        for t in rng.normal(0.8 - 0.05 * k, 0.15, size=30):  # three training seeds' episodes
+            rows.append({"policy": "learned", "scenario": scenario, "normalised_time": float(t)})
+        for t in rng.normal(0.85, 0.15, size=10):
+            rows.append({"policy": "oort", "scenario": scenario, "normalised_time": float(t)})
+        for t in rng.uniform(0.1, 0.2, size=10):
+            rows.append({"policy": "fast", "scenario": scenario, "normalised_time": float(t)})
+    ours = probability_of_improvement_interval(rows, "oort", reps=5000)
+    assert ours == probability_of_improvement_interval(rows, "oort", reps=5000)
+    assert ours["fast"] == (1.0, 1.0)
+    point = probability_of_improvement(rows, "oort")["learned"]
+    assert ours["learned"][0] < point < ours["learned"][1]
+
+    def matrix(policy):
+        return -np.array(
+            [[r["normalised_time"] for r in rows if r["policy"] == policy and r["scenario"] == s]
+             for s in "abc"]
+        ).T  # fmt: skip
+
+    _, theirs = library.get_interval_estimates(
+        {"pair": (matrix("learned"), matrix("oort"))}, metrics.probability_of_improvement,
+        reps=5000, random_state=np.random.RandomState(0),
+    )  # fmt: skip
+    assert np.allclose(ours["learned"], theirs["pair"].ravel(), atol=0.01)
+
+
 def test_the_city_scenario_has_a_thousand_slots_and_the_shipped_policy_acts_on_it():
     import gymnasium as gym
 

@@ -21,7 +21,13 @@ from scipy import stats
 
 from bcfl_env.untrusted import parse_untrusted, require_finite
 
-__all__ = ["build_leaderboard", "check_submission", "iqm", "probability_of_improvement"]
+__all__ = [
+    "build_leaderboard",
+    "check_submission",
+    "iqm",
+    "probability_of_improvement",
+    "probability_of_improvement_interval",
+]
 
 
 def iqm(values: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -167,6 +173,43 @@ def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dic
             per_scenario.append(float(metrics.probability_of_improvement(mine_, theirs_)))
         if per_scenario:
             out[policy] = float(np.mean(per_scenario))
+    return out
+
+
+def probability_of_improvement_interval(
+    rows: list[dict[str, Any]], baseline: str, seed: int = 0, reps: int = BOOTSTRAP_REPS
+) -> dict[str, tuple[float, float]]:
+    """95 % percentile CI of :func:`probability_of_improvement`, per policy.
+
+    rliable's interval for it (its ``StratifiedIndependentBootstrap``): in each scenario the
+    policy's episodes and the baseline's are resampled independently, never across scenarios,
+    and each resample's per-scenario probabilities are averaged. A resample is a vector of
+    counts (how often each episode was drawn), so the probability of a resample is
+    ``c_x @ M @ c_y / (n_x n_y)`` with ``M`` the (n_x, n_y) matrix of 1 (shorter), 0.5 (tie),
+    0: every resample in a few matrix products. The counts come from a generator seeded with
+    ``seed``, so the interval is the same on every run. Empty when the baseline is absent.
+    """
+    times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        times[(r["policy"], r["scenario"])].append(r["normalised_time"])
+    out: dict[str, tuple[float, float]] = {}
+    for policy in sorted({p for p, _ in times}):
+        rng = np.random.default_rng(seed)  # per policy: a row's interval ignores the others
+        total = np.zeros(reps)
+        scenarios = 0
+        for (p, scenario), mine in sorted(times.items()):
+            theirs = times.get((baseline, scenario))
+            if p != policy or not theirs:
+                continue
+            x, y = np.asarray(mine), np.asarray(theirs)
+            wins = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+            cx = rng.multinomial(x.size, np.full(x.size, 1 / x.size), size=reps)
+            cy = rng.multinomial(y.size, np.full(y.size, 1 / y.size), size=reps)
+            total += np.einsum("ri,ij,rj->r", cx, wins, cy) / (x.size * y.size)
+            scenarios += 1
+        if scenarios:
+            low, high = np.percentile(total / scenarios, [2.5, 97.5])
+            out[policy] = (float(low), float(high))
     return out
 
 
@@ -363,11 +406,14 @@ def build_leaderboard(
             "poisoned_accepted": int(sum(r["poisoned_accepted"] for r in items)),
         })  # fmt: skip
     improvement = probability_of_improvement(rows, COMPARED_WITH)
+    interval = probability_of_improvement_interval(rows, COMPARED_WITH)
     for r in table:
         suite_wide = r["scenario"] == "ALL"
-        r[f"p_better_than_{COMPARED_WITH}"] = (
-            improvement.get(str(r["policy"]), float("nan")) if suite_wide else float("nan")
-        )
+        name = f"p_better_than_{COMPARED_WITH}"
+        point = improvement.get(str(r["policy"]), float("nan")) if suite_wide else float("nan")
+        nan2 = (float("nan"), float("nan"))
+        low, high = interval.get(str(r["policy"]), nan2) if suite_wide else nan2
+        r[name], r[f"{name}_ci_low"], r[f"{name}_ci_high"] = point, low, high
     # ranked: policies by their suite-wide normalised IQM (lower first), ALL before scenarios
     rank = {r["policy"]: r["normalised_time_iqm"] for r in table if r["scenario"] == "ALL"}
     table.sort(
