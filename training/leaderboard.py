@@ -192,24 +192,22 @@ def probability_of_improvement_interval(
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in rows:
         times[(r["policy"], r["scenario"])].append(r["normalised_time"])
+    shared: dict[str, list[str]] = defaultdict(list)  # policy -> scenarios the baseline ran
+    for policy, scenario in sorted(times):
+        if (baseline, scenario) in times:
+            shared[policy].append(scenario)
     out: dict[str, tuple[float, float]] = {}
-    for policy in sorted({p for p, _ in times}):
+    for policy, scenarios in shared.items():
         rng = np.random.default_rng(seed)  # per policy: a row's interval ignores the others
         total = np.zeros(reps)
-        scenarios = 0
-        for (p, scenario), mine in sorted(times.items()):
-            theirs = times.get((baseline, scenario))
-            if p != policy or not theirs:
-                continue
-            x, y = np.asarray(mine), np.asarray(theirs)
+        for scenario in scenarios:
+            x, y = np.asarray(times[(policy, scenario)]), np.asarray(times[(baseline, scenario)])
             wins = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
             cx = rng.multinomial(x.size, np.full(x.size, 1 / x.size), size=reps)
             cy = rng.multinomial(y.size, np.full(y.size, 1 / y.size), size=reps)
             total += np.einsum("ri,ij,rj->r", cx, wins, cy) / (x.size * y.size)
-            scenarios += 1
-        if scenarios:
-            low, high = np.percentile(total / scenarios, [2.5, 97.5])
-            out[policy] = (float(low), float(high))
+        low, high = np.percentile(total / len(scenarios), [2.5, 97.5])
+        out[policy] = (float(low), float(high))
     return out
 
 
