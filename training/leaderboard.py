@@ -149,6 +149,22 @@ def normalised_scores(
     return np.array(out)
 
 
+def _paired_times(
+    rows: list[dict[str, Any]], baseline: str
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Per policy, (its normalised times, the baseline's) in each scenario both ran, the
+    scenarios in sorted order; no entry for a policy that shares none with the baseline."""
+    times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in rows:
+        times[(r["policy"], r["scenario"])].append(r["normalised_time"])
+    pairs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for policy, scenario in sorted(times):
+        theirs = times.get((baseline, scenario))
+        if theirs:
+            pairs[policy].append((np.asarray(times[(policy, scenario)]), np.asarray(theirs)))
+    return pairs
+
+
 def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dict[str, float]:
     """P(a policy's episode reaches the target sooner than the baseline's), per policy.
 
@@ -158,22 +174,13 @@ def probability_of_improvement(rows: list[dict[str, Any]], baseline: str) -> dic
     Empty when the baseline is absent.
     """
     _, metrics = _rliable()
-    times: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in rows:
-        times[(r["policy"], r["scenario"])].append(r["normalised_time"])
-    out: dict[str, float] = {}
-    for policy in {p for p, _ in times}:
-        per_scenario = []
-        for (p, scenario), mine in times.items():
-            theirs = times.get((baseline, scenario))
-            if p != policy or not theirs:
-                continue
-            # rliable scores are higher-is-better: a shorter time is a higher score
-            mine_, theirs_ = -np.array(mine)[:, None], -np.array(theirs)[:, None]
-            per_scenario.append(float(metrics.probability_of_improvement(mine_, theirs_)))
-        if per_scenario:
-            out[policy] = float(np.mean(per_scenario))
-    return out
+    # rliable scores are higher-is-better: a shorter time is a higher score
+    return {
+        policy: float(np.mean([
+            metrics.probability_of_improvement(-x[:, None], -y[:, None]) for x, y in pairs
+        ]))
+        for policy, pairs in _paired_times(rows, baseline).items()
+    }  # fmt: skip
 
 
 def probability_of_improvement_interval(
@@ -189,24 +196,16 @@ def probability_of_improvement_interval(
     0: every resample in a few matrix products. The counts come from a generator seeded with
     ``seed``, so the interval is the same on every run. Empty when the baseline is absent.
     """
-    times: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in rows:
-        times[(r["policy"], r["scenario"])].append(r["normalised_time"])
-    shared: dict[str, list[str]] = defaultdict(list)  # policy -> scenarios the baseline ran
-    for policy, scenario in sorted(times):
-        if (baseline, scenario) in times:
-            shared[policy].append(scenario)
     out: dict[str, tuple[float, float]] = {}
-    for policy, scenarios in shared.items():
+    for policy, pairs in _paired_times(rows, baseline).items():
         rng = np.random.default_rng(seed)  # per policy: a row's interval ignores the others
         total = np.zeros(reps)
-        for scenario in scenarios:
-            x, y = np.asarray(times[(policy, scenario)]), np.asarray(times[(baseline, scenario)])
+        for x, y in pairs:
             wins = (x[:, None] < y[None, :]) + 0.5 * (x[:, None] == y[None, :])
             cx = rng.multinomial(x.size, np.full(x.size, 1 / x.size), size=reps)
             cy = rng.multinomial(y.size, np.full(y.size, 1 / y.size), size=reps)
             total += np.einsum("ri,ij,rj->r", cx, wins, cy) / (x.size * y.size)
-        low, high = np.percentile(total / len(scenarios), [2.5, 97.5])
+        low, high = np.percentile(total / len(pairs), [2.5, 97.5])
         out[policy] = (float(low), float(high))
     return out
 
