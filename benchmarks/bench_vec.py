@@ -7,6 +7,8 @@ interleaved (each sample in a fresh process, so peak memory is its own):
   commit before the vector env), checked out as a temporary git worktree;
 * ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` at each B of ``--sizes``:
   world-steps/s (B x steps / s) and peak resident memory;
+* the same worlds at the profile's B split over ``--workers`` processes
+  (:class:`bcfl_env.envs.sb3_workers.SB3WorkerVecEnv`, one thread each): what more cores add;
 * a profile of one vector step at the largest-but-one B: milliseconds per world-step in each phase
   (validation, selection, the batched training call, the clock, certification with its Ed25519
   operations counted, aggregation, observation), which bounds what batching more can give.
@@ -14,7 +16,7 @@ interleaved (each sample in a fresh process, so peak memory is its own):
 Ratios are medians of per-repeat ratios (both sides from the same repeat).
 
 Usage: python benchmarks/bench_vec.py [--repeats 3] [--steps 20] [--sizes 1 8 32 64 128]
-                                      [--reference COMMIT] [--json FILE]
+                                      [--workers 2] [--reference COMMIT] [--json FILE]
 """
 
 from __future__ import annotations
@@ -54,6 +56,20 @@ start = time.perf_counter()
 for _ in range({steps}): envs.step(envs.action_space.sample())
 rate = {b} * {steps} / (time.perf_counter() - start)
 print(json.dumps({{"rate": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+WORKERS = """
+import json, time, numpy as np
+from bcfl_env.envs.sb3_workers import SB3WorkerVecEnv
+envs = SB3WorkerVecEnv("bcfl/IoV-v1", {b}, {w}, {kw}); envs.seed(0); envs.reset()
+rng = np.random.default_rng(0)
+def act(): return rng.uniform(-1, 1, (envs.num_envs, *envs.action_space.shape)).astype(np.float32)
+for _ in range(3): envs.step(act())
+start = time.perf_counter()
+for _ in range({steps}): envs.step(act())
+rate = {b} * {steps} / (time.perf_counter() - start)
+envs.close()
+print(json.dumps({{"rate": rate}}))
 """
 
 PROFILE = """
@@ -135,6 +151,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 32, 64, 128])
     parser.add_argument("--reference", default=REFERENCE, help="commit of the reference single env")
     parser.add_argument("--profile-b", type=int, default=64)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="processes for the split row (0: no such row)"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     kw = repr(KW)
@@ -143,6 +162,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     vec: dict[int, list[float]] = {b: [] for b in args.sizes}
     rss: dict[int, list[float]] = {b: [] for b in args.sizes}
     ratios: dict[int, list[float]] = {b: [] for b in args.sizes}
+    split: list[float] = []
+    split_ratios: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         ref_tree = _worktree(args.reference, Path(tmp)) if args.reference else None
         try:
@@ -157,6 +178,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     vec[b].append(sample["rate"])
                     rss[b].append(sample["rss_mb"])
                     ratios[b].append(sample["rate"] / one)
+                if args.workers:
+                    code = WORKERS.format(kw=kw, b=args.profile_b, w=args.workers, steps=args.steps)
+                    split.append(_run(code, ROOT)["rate"])
+                    split_ratios.append(split[-1] / one)
                 print(f"repeat {repeat + 1}/{args.repeats} done", flush=True)
         finally:
             if ref_tree is not None:
@@ -178,6 +203,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"{b:>5} {statistics.median(vec[b]):>14.1f} {statistics.median(ratios[b]):>10.2f}x {max(rss[b]):>8.0f} MB"
         )
+    if split:
+        print(
+            f"{args.profile_b:>5} {statistics.median(split):>14.1f} "
+            f"{statistics.median(split_ratios):>10.2f}x  on {args.workers} worker processes"
+        )
     print(
         f"profile of a vector step, B = {args.profile_b} (ms per world-step; total {profile['total_ms_per_world_step']:.2f}):"
     )
@@ -189,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "reference_commit": args.reference, "vector": {str(b): v for b, v in vec.items()},
         "rss_mb": {str(b): v for b, v in rss.items()},
         "ratio": {str(b): statistics.median(r) for b, r in ratios.items()}, "profile": profile,
+        "workers": {"count": args.workers, "b": args.profile_b, "rates": split,
+                    "ratio": statistics.median(split_ratios) if split else None},
     }  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

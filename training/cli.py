@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         help="worlds stepped in one call by the native vector env (default: n_envs of the YAML)",
     )
     t.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes the worlds are split over, each stepping its share in one call (one "
+        "per core; the same worlds, so the same run; not for dqn and maskable_ppo)",
+    )
+    t.add_argument(
         "--env-kwargs", nargs="*", default=[], help="env config overrides, key=value (literals)"
     )
     t.add_argument(
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             jobs = [
                 (args.algo, args.env, args.timesteps, seed, args.n_envs, env_kwargs, args.runs_dir,
                  args.resume, args.progress, args.checkpoint_every, _kv(args.hyperparams),
-                 args.keep_checkpoints, args.init_from)
+                 args.keep_checkpoints, args.init_from, args.workers)
                 for seed in args.seed
             ]  # fmt: skip
             for run in run_jobs(train, jobs, args.backend, args.address):

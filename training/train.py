@@ -113,21 +113,27 @@ def make_env(env_id: str, algo: str, env_kwargs: dict[str, Any]) -> gym.Env[Any,
 
 
 def make_training_env(
-    env_id: str, algo: str, env_kwargs: dict[str, Any], num_envs: int, seed: int
+    env_id: str, algo: str, env_kwargs: dict[str, Any], num_envs: int, seed: int, workers: int = 1
 ) -> Any:
     """The SB3 ``VecEnv`` a run trains on: ``num_envs`` worlds of the native vector env stepped
     in one call (:class:`bcfl_env.envs.sb3_vec.SB3VecEnv`, with ``VecMonitor``'s episode
-    statistics), or, for the one-vehicle-per-step algorithms (DQN, MaskablePPO), SB3's
+    statistics; ``workers`` > 1 splits them over that many processes, the same worlds bit for
+    bit), or, for the one-vehicle-per-step algorithms (DQN, MaskablePPO), SB3's
     ``DummyVecEnv`` of ``DiscreteSelection`` envs: a world there takes several agent steps per
-    epoch, so worlds cannot step in lockstep."""
+    epoch, so worlds cannot step in lockstep (and ``workers`` must be 1)."""
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecMonitor
 
     from bcfl_env.envs.sb3_vec import make_sb3_vec_env
 
     if algo in PICKING_ALGOS:
+        if workers != 1:
+            raise ValueError(
+                f"workers={workers}: {algo} steps one vehicle per agent step on single envs, "
+                "so its worlds cannot be split over worker processes; allowed: 1"
+            )
         return make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=num_envs, seed=seed)
-    return VecMonitor(make_sb3_vec_env(env_id, num_envs, seed, **env_kwargs))
+    return VecMonitor(make_sb3_vec_env(env_id, num_envs, seed, workers, **env_kwargs))
 
 
 def train(
@@ -144,8 +150,12 @@ def train(
     hyperparams: dict[str, Any] | None = None,
     keep_checkpoints: int = 3,
     init_from: str | Path | None = None,
+    workers: int = 1,
 ) -> Path:
     """Train and return the run directory ``{env}__{algo}__{seed}__{timestamp}``.
+
+    ``workers`` > 1 steps the worlds on that many processes (the same worlds bit for bit, so
+    the same run, on as many cores; the native vector env's algorithms only).
 
     ``hyperparams`` override entries of the shipped YAML (rl-zoo's ``--hyperparams``).
     ``progress``: SB3's progress bar (default: when stderr is a terminal). Periodic checkpoints
@@ -162,6 +172,8 @@ def train(
     """
     from training.progress import progress_enabled
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer of at least 1, got {workers!r}")
     if keep_checkpoints < 1 or checkpoint_every < 1:
         raise ValueError(
             f"keep_checkpoints={keep_checkpoints} and checkpoint_every={checkpoint_every}: "
@@ -189,6 +201,8 @@ def train(
     hp.pop("n_timesteps", None)
     envs = int(n_envs or hp.pop("n_envs", 1))
     hp.pop("n_envs", None)
+    if workers > envs:
+        raise ValueError(f"workers={workers} exceeds the {envs} worlds: a worker needs a world")
     policy_name = hp.pop("policy", "MlpPolicy")
     policy = policy_class(policy_name)
     if "policy_kwargs" in hp and isinstance(hp["policy_kwargs"], str):
@@ -212,7 +226,7 @@ def train(
     try:
         return _run(
             algo, env_id, seed, env_kwargs, hp, policy, raw, total, envs, run_dir, resume,
-            progress_enabled(progress), checkpoint_every, keep_checkpoints, warm_start,
+            progress_enabled(progress), checkpoint_every, keep_checkpoints, warm_start, workers,
         )  # fmt: skip
     except BaseException:
         if resume is None and not any(run_dir.rglob("*.zip")):
@@ -224,11 +238,11 @@ def _run(
     algo: str, env_id: str, seed: int, env_kwargs: dict[str, Any], hp: dict[str, Any],
     policy: Any, raw: dict[str, Any], total: int, envs: int, run_dir: Path,
     resume: Path | None, progress_bar: bool, checkpoint_every: int, keep_checkpoints: int,
-    warm_start: Path | None = None,
+    warm_start: Path | None = None, workers: int = 1,
 ) -> Path:  # fmt: skip
     """Build (or restore) the model and learn; see :func:`train`."""
     algos = algorithms()
-    vec = make_training_env(env_id, algo, env_kwargs, envs, seed)
+    vec = make_training_env(env_id, algo, env_kwargs, envs, seed, workers)
     cls = algos[algo]
     if resume is not None:
         model = _resume_newest_intact(run_dir, cls, vec, policy, raw, hp)

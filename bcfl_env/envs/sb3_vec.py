@@ -57,10 +57,16 @@ class SB3VecEnv(VecEnv):
             raise ValueError(
                 f"reset options are not supported (got {self._options}); the env takes none"
             )
-        pairs = self.venv.reset_each(list(self._seeds))
-        self.reset_infos = [info for _, info in pairs]
+        observations = self.reset_worlds(list(self._seeds))
         self._reset_seeds()
         self._reset_options()
+        return observations
+
+    def reset_worlds(self, seeds: list[int | None]) -> np.ndarray:
+        """Reset every world with one seed each (None: fresh entropy); returns the observations
+        and keeps the infos in ``reset_infos``."""
+        pairs = self.venv.reset_each(seeds)
+        self.reset_infos = [info for _, info in pairs]
         return np.stack([obs for obs, _ in pairs])
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -126,10 +132,22 @@ class SB3VecEnv(VecEnv):
 
 
 def make_sb3_vec_env(
-    env_id: str, num_envs: int, seed: int | None = None, **kwargs: Any
-) -> SB3VecEnv:
+    env_id: str, num_envs: int, seed: int | None = None, workers: int = 1, **kwargs: Any
+) -> VecEnv:
     """SB3's ``VecEnv`` of ``num_envs`` worlds of ``env_id`` (seeds ``seed + i``), with config
-    overrides ``kwargs`` as for ``gymnasium.make``."""
+    overrides ``kwargs`` as for ``gymnasium.make``.
+
+    ``workers`` > 1 splits the worlds over that many processes
+    (:class:`bcfl_env.envs.sb3_workers.SB3WorkerVecEnv`): the same worlds, stepped on as many
+    cores. The calling script needs the ``if __name__ == "__main__":`` guard that
+    multiprocessing asks for.
+    """
+    if workers != 1:
+        from bcfl_env.envs.sb3_workers import SB3WorkerVecEnv
+
+        workers_env = SB3WorkerVecEnv(env_id, num_envs, workers, kwargs)
+        workers_env.seed(seed)
+        return workers_env
     venv = gym.make_vec(
         env_id,
         num_envs=num_envs,

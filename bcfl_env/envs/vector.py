@@ -251,6 +251,22 @@ class BCFLVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._observations = np.stack([r[0] for r in ordered])
         return ordered
 
+    def check_actions(self, actions: Any) -> None:
+        """Validate ``actions`` as :meth:`step` would, without stepping or recording anything.
+
+        Raises:
+            ValueError: naming ``actions[i]`` for the first bad world's action (or the batch's
+                length).
+        """
+        rows = self._action_rows(actions)
+        for i, (env, row) in enumerate(zip(self.envs, rows, strict=True)):
+            if self._autoreset[i]:  # NEXT_STEP: this world's action is ignored (it resets)
+                continue
+            try:
+                env.slots_for(row)
+            except ValueError as exc:
+                raise ValueError(f"actions[{i}]: {exc}") from exc
+
     def _action_rows(self, actions: Any) -> list[Any]:
         if type(actions).__module__.startswith("torch"):
             actions = actions.detach().cpu().numpy()

@@ -1,0 +1,120 @@
+"""The worlds split over worker processes (``bcfl train --workers``): the same worlds as one
+process's native vector env, bit for bit, with every action checked before any world moves."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import data_equivalence
+
+from bcfl_env.envs.sb3_vec import make_sb3_vec_env
+from bcfl_env.envs.sb3_workers import SB3WorkerVecEnv
+
+# seeded keys, so ledger heads compare; an episode ends at step 4, so autoresets compare too
+KWARGS = {"chain.key_source": "seed", "max_rounds": 4}
+
+
+def _actions(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.uniform(-1, 1, size=(count, 20)).astype(np.float32)
+
+
+def _step(vec, actions):
+    vec.step_async(actions)
+    return vec.step_wait()
+
+
+def test_worlds_on_two_workers_are_the_worlds_of_one_process():
+    one = make_sb3_vec_env("bcfl/IoV-v1", 5, seed=7, **KWARGS)
+    split = make_sb3_vec_env("bcfl/IoV-v1", 5, seed=7, workers=2, **KWARGS)
+    try:
+        assert isinstance(split, SB3WorkerVecEnv) and split._shares == [3, 2]
+        assert np.array_equal(one.reset(), split.reset())
+        assert data_equivalence(one.reset_infos, split.reset_infos)
+        rng = np.random.default_rng(0)
+        heads = set()
+        for _ in range(9):
+            actions = _actions(rng, 5)
+            expected, got = _step(one, actions), _step(split, actions)
+            for a, b in zip(expected, got, strict=True):
+                assert data_equivalence(a, b)
+            heads.update(info["chain_head"] for info in got[3])
+        assert got[2].dtype == np.bool_ and got[1].dtype == np.float32
+        assert data_equivalence(one.reset_infos, split.reset_infos)
+        assert len(heads) > 5  # the chains moved
+
+        # a bad action in either worker's share names its world over all five; no world moves
+        for world in (4, 1):
+            bad = _actions(rng, 5)
+            bad[world, 3] = 5.0
+            with pytest.raises(ValueError, match=rf"actions\[{world}\]: action values must lie"):
+                split.step_async(bad)
+        with pytest.raises(ValueError, match="one action per world"):
+            split.step_async(_actions(rng, 4))
+        actions = _actions(rng, 5)
+        last = _step(split, actions)
+        assert data_equivalence(_step(one, actions), last)
+
+        # per-world calls reach the right worker and come back in the order asked
+        assert data_equivalence(
+            split.env_method("snapshot", indices=[4, 0]), one.env_method("snapshot", indices=[4, 0])
+        )
+        split.set_attr("note", "x", indices=[3])
+        assert split.get_attr("note", indices=[3]) == ["x"]
+        with pytest.raises(AttributeError, match="note"):
+            split.get_attr("note", indices=[2])
+        snapshot = split.env_method("snapshot", indices=[2])[0]
+        split.step_async(_actions(rng, 5))
+        split.step_wait()
+        restored = split.env_method("restore", snapshot, indices=[2])[0]
+        assert np.array_equal(restored, last[0][2])
+        assert data_equivalence(split.env_method("snapshot", indices=[2])[0], snapshot)
+    finally:
+        one.close()
+        split.close()
+    assert not any(p.is_alive() for p in split.processes)
+
+
+def test_bad_worker_settings_and_bad_configs_are_named():
+    for kwargs, field in (
+        ({"workers": 0}, "workers"),
+        ({"workers": 6}, "workers=6 exceeds num_envs=5"),
+        ({"workers": 2, "torch_threads": 0}, "torch_threads"),
+        ({"workers": 2, "start_method": "fork"}, "start_method='fork' is not allowed"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            SB3WorkerVecEnv("bcfl/IoV-v1", 5, **kwargs)
+    # a bad config is the worker's error, raised here, and no worker is left running
+    with pytest.raises(ValueError, match="max_rounds"):
+        SB3WorkerVecEnv("bcfl/IoV-v1", 2, 2, {"max_rounds": -1})
+    assert mp.active_children() == []
+
+
+def test_a_run_on_two_workers_resumes_a_run_of_one_exactly(tmp_path):
+    """Checkpoints hold the worlds, not the processes: a run cut short and resumed on two
+    workers ends with the weights of the same run on one."""
+    import shutil
+
+    import torch
+    from stable_baselines3 import PPO
+
+    from training.train import train
+
+    rollouts = {"n_steps": 32, "batch_size": 32}
+    whole = train(
+        "ppo", "bcfl/IoV-v1", 256, 3, 2, {"max_rounds": 12}, tmp_path / "a",
+        checkpoint_every=128, hyperparams=rollouts,
+    )  # fmt: skip
+    cut = tmp_path / "cut"
+    shutil.copytree(whole, cut)
+    for path in cut.glob("model.*"):
+        path.unlink()
+    resumed = train("ppo", "bcfl/IoV-v1", None, 3, 2, {}, tmp_path, resume=cut, workers=2)
+    a = PPO.load(whole / "model.zip", device="cpu").policy.state_dict()
+    b = PPO.load(resumed / "model.zip", device="cpu").policy.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="dqn steps one vehicle per agent step"):
+        train("dqn", "bcfl/IoV-v1", 64, 0, 2, {}, tmp_path / "d", workers=2)
+    with pytest.raises(ValueError, match="workers=3 exceeds the 2 worlds"):
+        train("ppo", "bcfl/IoV-v1", 64, 0, 2, {}, tmp_path / "d", workers=3)
