@@ -125,6 +125,7 @@ def make_training_env(
     from stable_baselines3.common.vec_env import VecMonitor
 
     from bcfl_env.envs.sb3_vec import make_sb3_vec_env
+    from bcfl_env.envs.sb3_workers import SB3WorkerVecEnv
 
     if algo in PICKING_ALGOS:
         if workers != 1:
@@ -133,7 +134,11 @@ def make_training_env(
                 "so its worlds cannot be split over worker processes; allowed: 1"
             )
         return make_vec_env(lambda: make_env(env_id, algo, env_kwargs), n_envs=num_envs, seed=seed)
-    return VecMonitor(make_sb3_vec_env(env_id, num_envs, seed, workers, **env_kwargs))
+    if workers == 1:
+        return VecMonitor(make_sb3_vec_env(env_id, num_envs, seed, **env_kwargs))
+    split = SB3WorkerVecEnv(env_id, num_envs, workers, env_kwargs)
+    split.seed(seed)
+    return VecMonitor(split)
 
 
 def train(

@@ -131,23 +131,13 @@ class SB3VecEnv(VecEnv):
         return [self.envs[i] for i in self._get_indices(indices)]
 
 
-def make_sb3_vec_env(
-    env_id: str, num_envs: int, seed: int | None = None, workers: int = 1, **kwargs: Any
-) -> VecEnv:
-    """SB3's ``VecEnv`` of ``num_envs`` worlds of ``env_id`` (seeds ``seed + i``), with config
-    overrides ``kwargs`` as for ``gymnasium.make``.
+def make_sb3_vec_env(env_id: str, num_envs: int, seed: int | None = None, **kwargs: Any) -> VecEnv:
+    """SB3's ``VecEnv`` of ``num_envs`` worlds of ``env_id`` (seeds ``seed + i``) in this process,
+    with config overrides ``kwargs`` as for ``gymnasium.make``.
 
-    ``workers`` > 1 splits the worlds over that many processes
-    (:class:`bcfl_env.envs.sb3_workers.SB3WorkerVecEnv`): the same worlds, stepped on as many
-    cores. The calling script needs the ``if __name__ == "__main__":`` guard that
-    multiprocessing asks for.
+    :class:`bcfl_env.envs.sb3_workers.SB3WorkerVecEnv` splits the same worlds over worker
+    processes, to step them on as many cores.
     """
-    if workers != 1:
-        from bcfl_env.envs.sb3_workers import SB3WorkerVecEnv
-
-        workers_env = SB3WorkerVecEnv(env_id, num_envs, workers, kwargs)
-        workers_env.seed(seed)
-        return workers_env
     venv = gym.make_vec(
         env_id,
         num_envs=num_envs,
