@@ -133,6 +133,9 @@ def summary(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str
                 [a / b for a, b in zip(v["single"], v["reference"], strict=True)]
             )
             rows.append((f"one env vs main at {v['reference_commit']}", f"{one:.0f}/s", f"{statistics.median(v['reference']):.0f}/s", f"{gain:.2f}x", ">= 2x", met(gain >= 2)))  # fmt: skip
+        split = v.get("workers") or {}
+        if split.get("rates"):
+            rows.append((f"B={split['b']} worlds on {split['count']} worker processes vs one env", f"{statistics.median(split['rates']):.0f}/s", f"{one:.0f}/s", f"{split['ratio']:.2f}x", "reported", ""))  # fmt: skip
     if data.get("async"):
         v = data["async"]
         rows.append((f"make_vec async x{v['workers']} vs one env", f"{statistics.median(v['vector']):.0f}/s", f"{statistics.median(v['single']):.0f}/s", f"{v['ratio']:.2f}x", ">= 1.8x", met(v["ratio"] >= 1.8)))  # fmt: skip
