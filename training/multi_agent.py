@@ -9,7 +9,6 @@ experience with the other RSUs acting by their current policies (Tan, ICML 1993)
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +21,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepR
 
 from agents.sb3 import SlotSetPolicy
 from bcfl_env.envs.rsu_agents import RSUAgentsEnv
+from training.run_folders import new_run_folder
 
 __all__ = [
     "RSUWorldsVecEnv",
@@ -289,9 +289,7 @@ def train_shared_run(
     worlds = int(num_worlds or 4)
     if steps < 1 or worlds < 1:
         raise ValueError(f"--timesteps {steps} and --num-envs {worlds}: both must be at least 1")
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = runs_dir / f"{env_id.replace('/', '-')}__shared-ppo-rsu__{seed}__{stamp}"
-    run_dir.mkdir(parents=True, exist_ok=False)
+    run_dir = new_run_folder(runs_dir, env_id, "shared-ppo-rsu", seed)
     model = train_shared(ENV_IDS[env_id], steps, seed, worlds, hyperparams, **env_kwargs)
     model.save(run_dir / "model")
     manifest = {

@@ -36,6 +36,7 @@ from training.checkpoints import (
     restore_checkpoint,
     save_checkpoint,
 )
+from training.run_folders import new_run_folder
 
 __all__ = [
     "ALGOS",
@@ -225,9 +226,7 @@ def train(
             manifest["env_kwargs"],
         )
     else:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_dir = runs_dir / f"{env_id.replace('/', '-')}__{algo}__{seed}__{stamp}"
-        run_dir.mkdir(parents=True, exist_ok=False)
+        run_dir = new_run_folder(runs_dir, env_id, algo, seed)
     try:
         return _run(
             algo, env_id, seed, env_kwargs, hp, policy, raw, total, envs, run_dir, resume,
