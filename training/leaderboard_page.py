@@ -183,15 +183,17 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "- **baseline**: no training (random, Oort, power-of-choice, greedy variants).",
         "- **per-scenario** (`<algo>-per-scenario`): each algorithm trained on each scenario "
         "with its shipped hyperparameters (`training/hyperparams/<algo>.yml`; FAVOR: "
-        "`agents/favor.py`) and evaluated on that scenario; 3 training seeds pooled into one row. "
+        "`agents/favor.py`) and evaluated on that scenario; the training seeds pooled into one "
+        "row (3 at 2000 rounds; at 100k rounds PPO alone, training seed 0). "
         f"Budgets: {budgets} FL rounds (decision epochs) per run, the same for every algorithm "
         "at a budget: that many environment steps for PPO, A2C, SAC and TD3, and K picks per "
         "round for the picking algorithms (DQN, MaskablePPO, FAVOR); a row at a budget other "
         "than 2000 names it (`<algo>-100k-...`). `benchmarks/train_track.py` runs both tracks.",
         "- **generalisation** (`<algo>-trained-on-iov`): the same models trained on "
-        "`iov-default`, evaluated on every scenario without retraining. At 100k rounds only this "
-        "track was run (`--tracks generalisation`), with the training seeds the table of runs "
-        'below counts (`docs/results.md`, "The generalisation track at 100k steps").',
+        "`iov-default`, evaluated on every scenario without retraining. At 100k rounds this "
+        "track was run for every algorithm (`--tracks generalisation`), with the training seeds "
+        'the table of runs below counts (`docs/results.md`, "The generalisation track at 100k '
+        'steps").',
         "- **decentralised (RSU agents)** (`rsu-*`, `benchmarks/rsu_track.py`): each RSU "
         "selects among the vehicles it covers under its share of K (`docs/rsu_agents.md`): "
         "`rsu-oort` runs Oort per RSU, `rsu-shared-ppo-trained-on-iov` one parameter-shared "
