@@ -180,8 +180,11 @@ def test_sb3_adapter_resets_in_the_same_step_and_ppo_trains_on_it():
     vec.close()
 
 
-def test_training_on_the_vector_env_resumes_exactly(tmp_path):
-    """bcfl train --num-envs 2: the adapter's worlds are checkpointed and restored one by one."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_training_on_the_vector_env_resumes_exactly(tmp_path, workers):
+    """bcfl train --num-envs 2: the adapter's worlds are checkpointed and restored one by one;
+    checkpoints hold the worlds, not the processes, so a run cut short and resumed on two
+    worker processes ends with the weights of the same run on one."""
     import shutil
 
     import torch
@@ -198,7 +201,7 @@ def test_training_on_the_vector_env_resumes_exactly(tmp_path):
     shutil.copytree(whole, cut)
     for path in cut.glob("model.*"):
         path.unlink()
-    resumed = train("ppo", "bcfl/IoV-v1", None, 3, 2, {}, tmp_path, resume=cut)
+    resumed = train("ppo", "bcfl/IoV-v1", None, 3, 2, {}, tmp_path, resume=cut, workers=workers)
     a = PPO.load(whole / "model.zip", device="cpu").policy.state_dict()
     b = PPO.load(resumed / "model.zip", device="cpu").policy.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
