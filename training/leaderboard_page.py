@@ -183,8 +183,8 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "- **baseline**: no training (random, Oort, power-of-choice, greedy variants).",
         "- **per-scenario** (`<algo>-per-scenario`): each algorithm trained on each scenario "
         "with its shipped hyperparameters (`training/hyperparams/<algo>.yml`; FAVOR: "
-        "`agents/favor.py`) and evaluated on that scenario; the training seeds pooled into one "
-        "row (3 at 2000 rounds; at 100k rounds PPO alone, training seed 0). "
+        "`agents/favor.py`) and evaluated on that scenario; a row pools its training seeds (the "
+        "table of runs below counts them). "
         f"Budgets: {budgets} FL rounds (decision epochs) per run, the same for every algorithm "
         "at a budget: that many environment steps for PPO, A2C, SAC and TD3, and K picks per "
         "round for the picking algorithms (DQN, MaskablePPO, FAVOR); a row at a budget other "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 
@@ -18,12 +19,11 @@ def new_run_folder(
     stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
     base = f"{env_id.replace('/', '-')}__{algo}__{seed}__{stamp}"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    n = 1
-    while True:
+    for n in itertools.count(1):
         run_dir = runs_dir / (base if n == 1 else f"{base}-{n}")
         try:
             run_dir.mkdir()
+            return run_dir
         except FileExistsError:
-            n += 1
             continue
-        return run_dir
+    raise AssertionError("unreachable")  # itertools.count never ends
