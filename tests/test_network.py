@@ -16,8 +16,8 @@ from bcfl_env.network import (
 from bcfl_env.seeding import SeedTree
 
 
-def make_network(seed: int, **overrides) -> VehicularNetwork:
-    cfg = make_config("iov", **overrides)
+def make_network(seed: int, preset: str = "iov", **overrides) -> VehicularNetwork:
+    cfg = make_config(preset, **overrides)
     tree = SeedTree(seed)
     rngs = {k: tree.generator(k) for k in ("mobility", "channel", "compute", "fleet")}
     net = VehicularNetwork(cfg.network, cfg.env.num_vehicles, cfg.env.resolved_fleet_size, rngs)
@@ -129,6 +129,38 @@ def test_speeds_are_truncated_gaussian():
     kmh = net.mobility.speed_mps[net.present] * 3.6
     assert kmh.min() >= 55 - 5 - 1e-9 and kmh.max() <= 55 + 5 + 1e-9
     assert abs(kmh.mean() - 55) < 1.0
+
+
+@pytest.mark.parametrize("preset", ["iov", "iiot", "ioht"])
+def test_association_is_the_k_d_trees_nearest_rsu_ties_included(preset):
+    net = make_network(4, preset)
+    infra, roads = net.infra, net.mobility.roads
+    rng = np.random.default_rng(0)
+    lo, hi = roads.xy.min(axis=0) - 400, roads.xy.max(axis=0) + 400
+    # random points, and every junction: on a symmetric grid some are equidistant from two RSUs
+    points = np.concatenate([rng.uniform(lo, hi, size=(5000, 2)), roads.xy])
+    present = rng.random(len(points)) < 0.9
+    dist, idx = infra._tree.query(points, k=1)
+    covered = present & (dist <= infra.cfg.rsu_coverage_m)
+    serving, distance = infra.associate(points, present)
+    np.testing.assert_array_equal(serving, np.where(covered, idx, -1))
+    np.testing.assert_array_equal(distance, np.where(covered, dist, np.inf))
+
+
+@pytest.mark.parametrize("cut", [0.5, 2.0, 3.0, 10.0])
+@pytest.mark.parametrize("size", [1, 3, 8, 17, 64])
+def test_truncated_normal_draws_what_scipy_draws(cut, size):
+    # the fast path replays scipy's inverse-CDF arithmetic; a scipy that changes it fails here
+    from scipy.stats import truncnorm
+
+    from bcfl_env.network import truncated_normal
+
+    for seed in range(40):
+        ours = truncated_normal(np.random.default_rng(seed), 55.0, 2.5, cut, size)
+        scipys = truncnorm.rvs(
+            -cut, cut, loc=55.0, scale=2.5, size=size, random_state=np.random.default_rng(seed)
+        )
+        assert np.array_equal(ours, scipys), (seed, np.abs(ours - scipys).max())
 
 
 @pytest.mark.parametrize("kind", ["grid", "ring", "highway"])

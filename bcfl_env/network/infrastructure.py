@@ -48,8 +48,21 @@ class Infrastructure:
     def associate(
         self, positions: np.ndarray, present: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Serving RSU index per slot (-1 when out of coverage or absent) and the distance to it [m]."""
-        dist, idx = self._tree.query(positions, k=1)
+        """Serving RSU index per slot (-1 when out of coverage or absent) and the distance to it [m].
+
+        The nearest RSU by brute force over the few RSUs (a k-d tree query costs more in call
+        overhead, several times a step); a slot equidistant from two RSUs, as a vehicle on a
+        junction of a symmetric grid can be, asks the tree, so ties break as they always have.
+        """
+        dx = positions[:, None, 0] - self.rsu_xy[None, :, 0]
+        dy = positions[:, None, 1] - self.rsu_xy[None, :, 1]
+        squared = dx * dx + dy * dy  # the tree's own arithmetic: equal distances, bit for bit
+        idx = squared.argmin(axis=1)
+        nearest = np.take_along_axis(squared, idx[:, None], axis=1)
+        dist = np.sqrt(nearest[:, 0])
+        tied = np.flatnonzero((squared == nearest).sum(axis=1) > 1)
+        if tied.size:
+            dist[tied], idx[tied] = self._tree.query(positions[tied], k=1)
         covered = present & (dist <= self.cfg.rsu_coverage_m)
         serving = np.where(covered, idx, -1).astype(np.int64)
         return serving, np.where(covered, dist, np.inf)

@@ -10,10 +10,11 @@ reused. Routing is one lookup in a next-hop table, so a tick is a handful of arr
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import truncnorm
+from scipy import special
 
 from bcfl_env.config import MobilityConfig
 from bcfl_env.network.roads import RoadNetwork
@@ -24,12 +25,29 @@ __all__ = ["Mobility", "MobilityEvents", "draw_speeds_mps", "truncated_normal"]
 def truncated_normal(
     rng: np.random.Generator, mean: float, std: float, cut: float, size: int
 ) -> np.ndarray:
-    """Draws from N(mean, std) truncated to mean +- cut x std (std 0 gives the mean)."""
+    """Draws from N(mean, std) truncated to mean +- cut x std (std 0 gives the mean).
+
+    The draws are those of ``scipy.stats.truncnorm.rvs(-cut, cut, loc=mean, scale=std,
+    size=size, random_state=rng)`` bit for bit (one uniform per draw through the inverse CDF, in
+    scipy's log-space form for a symmetric cut), without its per-call overhead (about 0.4 ms,
+    several per step); ``tests/test_mobility.py`` checks the equality against scipy.
+    """
     if std == 0 or cut == 0:
         return np.full(size, float(mean))
-    return np.asarray(
-        truncnorm.rvs(-cut, cut, loc=mean, scale=std, size=size, random_state=rng), dtype=np.float64
-    )
+    log_cdf_low, log_mass = _truncnorm_constants(float(cut))
+    log_q = np.log(rng.uniform(size=size)) + log_mass
+    # log(Phi(-cut) + q x mass) as scipy's two-term logsumexp computes it
+    high, low = np.maximum(log_q, log_cdf_low), np.minimum(log_q, log_cdf_low)
+    standard = special.ndtri_exp(np.log1p(np.exp(low - high)) + high)
+    return np.asarray(standard * std + mean, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def _truncnorm_constants(cut: float) -> tuple[float, float]:
+    """log Phi(-cut) and the log of the mass within +- cut, as scipy's truncnorm has them."""
+    low, high = np.array([-cut]), np.array([cut])
+    log_mass = special.log1p(-special.ndtr(low) - special.ndtr(-high))
+    return float(special.log_ndtr(low)[0]), float(log_mass[0])
 
 
 def draw_speeds_mps(cfg: MobilityConfig, rng: np.random.Generator, k: int) -> np.ndarray:
