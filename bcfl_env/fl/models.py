@@ -140,26 +140,42 @@ class ModelSpec:
         per-call overhead dominates for these small models; the equivalence tests compare it with
         ``torch.optim.SGD`` on ``nn.Module`` twins.
         """
+        weight = (mask / mask.sum(dim=1, keepdim=True).clamp(min=1)).unsqueeze(2)  # (K, B, 1)
+        labels = y.unsqueeze(2)
+        one_hot = torch.zeros(*y.shape, self.num_classes, dtype=flat.dtype, device=flat.device)
+        return self.weighted_loss_and_grad(
+            flat, x, labels, one_hot.scatter_(2, labels, 1.0), weight
+        )
+
+    def weighted_loss_and_grad(
+        self,
+        flat: torch.Tensor,
+        x: torch.Tensor,
+        labels: torch.Tensor,
+        one_hot: torch.Tensor,
+        weight: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`loss_and_grad` with its label tensors and sample weights given: labels (K, B, 1),
+        their one-hot rows (K, B, classes), weights (K, B, 1) summing to 1 over each vehicle's
+        samples. The SGD loop builds them for every step at once: these models are so small that
+        a step's cost is the number of torch calls, not their arithmetic."""
         k, b = x.shape[0], x.shape[1]
         xs = x.reshape(k, b, -1)
-        p = self.unflatten(flat)
-        weight = (mask / mask.sum(dim=1, keepdim=True).clamp(min=1)).unsqueeze(2)  # (K, B, 1)
+        p = self._views(flat)
         if self.kind == "logreg":
-            logits = torch.baddbmm(p["b"].unsqueeze(1), xs, p["w"])
+            logits = torch.baddbmm(p[1].unsqueeze(1), xs, p[0])
         else:
-            pre = torch.baddbmm(p["b1"].unsqueeze(1), xs, p["w1"])
+            pre = torch.baddbmm(p[1].unsqueeze(1), xs, p[0])
             hidden = torch.relu(pre)
-            logits = torch.baddbmm(p["b2"].unsqueeze(1), hidden, p["w2"])
+            logits = torch.baddbmm(p[3].unsqueeze(1), hidden, p[2])
         log_prob = torch.log_softmax(logits, dim=2)
-        picked = log_prob.gather(2, y.unsqueeze(2))  # (K, B, 1)
-        loss = -(picked * weight).sum(dim=(1, 2))
-        d_logits = log_prob.exp()
-        d_logits.scatter_add_(2, y.unsqueeze(2), -torch.ones_like(picked))
-        d_logits = d_logits * weight
+        loss = -(log_prob.gather(2, labels) * weight).sum(dim=(1, 2))
+        # softmax minus the one-hot label: the gradient of the cross-entropy in the logits
+        d_logits = (log_prob.exp() - one_hot) * weight
         if self.kind == "logreg":
             grads = [torch.bmm(xs.transpose(1, 2), d_logits), d_logits.sum(dim=1)]
         else:
-            d_hidden = torch.bmm(d_logits, p["w2"].transpose(1, 2)) * (pre > 0)
+            d_hidden = torch.bmm(d_logits, p[2].transpose(1, 2)) * (pre > 0)
             grads = [
                 torch.bmm(xs.transpose(1, 2), d_hidden),
                 d_hidden.sum(dim=1),
@@ -167,6 +183,12 @@ class ModelSpec:
                 d_logits.sum(dim=1),
             ]
         return loss, torch.cat([g.reshape(k, -1) for g in grads], dim=1)
+
+    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """:meth:`unflatten`'s views in parameter order, from one ``split`` call."""
+        k = flat.shape[0]
+        parts = flat.split([b - a for _, a, b, _ in self._slices], dim=1)
+        return [t.view(k, *shape) for t, (_, _, _, shape) in zip(parts, self._slices, strict=True)]
 
     def _cnn_forward(self, p: dict[str, torch.Tensor], x: torch.Tensor, k: int) -> torch.Tensor:
         impl = (

@@ -163,7 +163,13 @@ def _sgd(
     mask_all: torch.Tensor,
     sgd: SGDConfig,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The SGD loop shared by both entry points: row k takes exactly its own masked steps."""
+    """The SGD loop shared by both entry points: row k takes exactly its own masked steps.
+
+    What every step needs from the masks and labels is built for all steps at once before the
+    loop (the models are small enough that a step costs its number of torch calls); each value is
+    the one a step would compute for itself, so the result is the same bit for bit.
+    """
+    analytic = spec.has_analytic_gradient
     params = init.detach().clone()
     momentum = torch.zeros_like(params)
     k = params.shape[0]
@@ -171,11 +177,21 @@ def _sgd(
     loss_sum = torch.zeros(k, device=params.device)
     masks = mask_all.to(params.dtype)
     actives = active_all.to(params.dtype)[:, :, None]  # (K, steps, 1)
+    moving, step_size, counted = actives > 0, sgd.lr * actives, actives[:, :, 0]
+    if analytic:
+        weights = (masks / masks.sum(dim=2, keepdim=True).clamp(min=1)).unsqueeze(3)
+        labels = y_all.unsqueeze(3)  # (K, steps, B, 1)
+        one_hot = torch.zeros(
+            *y_all.shape, spec.num_classes, dtype=params.dtype, device=params.device
+        )
+        one_hot.scatter_(3, labels, 1.0)
     for step in range(mask_all.shape[1]):
-        mask, xb, yb = masks[:, step], inputs_at(step), y_all[:, step]
-        if spec.has_analytic_gradient:
-            per_vehicle, grad = spec.loss_and_grad(params, xb, yb, mask)
+        if analytic:
+            per_vehicle, grad = spec.weighted_loss_and_grad(
+                params, inputs_at(step), labels[:, step], one_hot[:, step], weights[:, step]
+            )
         else:
+            mask, xb, yb = masks[:, step], inputs_at(step), y_all[:, step]
             p = params.requires_grad_(True)
             logits = spec.forward(p, xb)
             per_sample = F.cross_entropy(
@@ -184,15 +200,17 @@ def _sgd(
             counts = mask.sum(dim=1).clamp(min=1)
             per_vehicle = (per_sample * mask).sum(dim=1) / counts
             (grad,) = torch.autograd.grad(per_vehicle.sum(), p)
+            per_vehicle = per_vehicle.detach()
         with torch.no_grad():
-            active = actives[:, step]
             d = grad + sgd.weight_decay * params if sgd.weight_decay else grad
             if sgd.momentum:
                 # buf starts at zero, so a vehicle's first step gives buf = d as torch.optim.SGD does
-                momentum = torch.where(active > 0, sgd.momentum * momentum + d, momentum)
+                momentum = torch.where(moving[:, step], sgd.momentum * momentum + d, momentum)
                 d = momentum
-            params = (params - sgd.lr * active * d).detach()
-            loss_sum += per_vehicle.detach() * active[:, 0]
+            params = params - step_size[:, step] * d
+            if not analytic:
+                params = params.detach()
+            loss_sum += per_vehicle * counted[:, step]
     steps_taken = active_all.sum(dim=1).clamp(min=1).to(params.dtype)
     return params.detach(), loss_sum / steps_taken
 
