@@ -69,7 +69,7 @@ class Mobility:
     """Positions of up to ``num_slots`` vehicles on a :class:`RoadNetwork`.
 
     State arrays (one entry per slot): ``present``, ``src`` and ``dst`` nodes of the current edge,
-    ``progress_m`` along it, ``goal`` node of the route, ``speed_mps``.
+    ``progress_m`` along it and ``edge_m`` its length, ``goal`` node of the route, ``speed_mps``.
     """
 
     def __init__(
@@ -85,6 +85,7 @@ class Mobility:
         self.dst = np.zeros(n, dtype=np.int64)
         self.goal = np.zeros(n, dtype=np.int64)
         self.progress_m = np.zeros(n)
+        self.edge_m = np.full(n, roads.length_m[0, 0])  # length of the edge src -> dst
         self.speed_mps = np.zeros(n)
         self.static = cfg.backend == "static"
         self._static_xy = np.zeros((n, 2))
@@ -124,6 +125,7 @@ class Mobility:
         self.goal[slots] = goal
         self.dst[slots] = roads.next_hop[start, goal]
         length = roads.length_m[self.src[slots], self.dst[slots]]
+        self.edge_m[slots] = length
         self.progress_m[slots] = self.rng.uniform(0, 1, size=k) * length if anywhere else 0.0
         self.speed_mps[slots] = self._draw_speeds(k)
 
@@ -147,7 +149,7 @@ class Mobility:
         departed: list[np.ndarray] = []
         # A vehicle may pass several junctions in one tick; each pass is vectorised over vehicles.
         for _ in range(64):
-            length = roads.length_m[self.src, self.dst]
+            length = self.edge_m
             over = moving & (self.progress_m >= length)
             if not over.any():
                 break
@@ -172,6 +174,7 @@ class Mobility:
                 self.goal[reroute] = self._draw_goals(self.dst[reroute])
             self.src[stay] = stay_node
             self.dst[stay] = roads.next_hop[stay_node, self.goal[stay]]
+            self.edge_m[stay] = roads.length_m[stay_node, self.dst[stay]]
         events.departed = np.concatenate(departed) if departed else np.zeros(0, dtype=np.int64)
         arrivals = int(self.rng.poisson(self.cfg.arrival_rate_per_s * dt_s))
         free = np.flatnonzero(~self.present)
@@ -193,7 +196,7 @@ class Mobility:
             return self._static_xy.copy()
         xy = self.roads.xy
         a, b = xy[self.src], xy[self.dst]
-        length = self.roads.length_m[self.src, self.dst]
+        length = self.edge_m
         frac = np.clip(self.progress_m / np.where(np.isfinite(length), length, 1.0), 0.0, 1.0)
         return a + (b - a) * frac[:, None]
 
