@@ -13,7 +13,9 @@ interleaved (each sample in a fresh process, so peak memory is its own):
   (validation, selection, the batched training call, the clock, certification with its Ed25519
   operations counted, aggregation, observation), which bounds what batching more can give.
 
-Ratios are medians of per-repeat ratios (both sides from the same repeat).
+Ratios are medians of per-repeat ratios (both sides from the same repeat), by wall time and by
+each one-thread process's CPU time (which time slices lost to other jobs on a shared machine
+hardly move).
 
 Usage: python benchmarks/bench_vec.py [--repeats 3] [--steps 20] [--sizes 1 8 32 64 128]
                                       [--workers 2] [--reference COMMIT] [--json FILE]
@@ -41,10 +43,12 @@ import json, resource, time, gymnasium as gym, bcfl_env
 env = gym.make("bcfl/IoV-v1", **{kw})
 env.reset(seed=0); env.action_space.seed(0)
 for _ in range(10): env.step(env.action_space.sample())
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for _ in range({steps}): env.step(env.action_space.sample())
 rate = {steps} / (time.perf_counter() - start)
-print(json.dumps({{"rate": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+cpu_rate = {steps} / (time.process_time() - cpu)
+print(json.dumps({{"rate": rate, "cpu_rate": cpu_rate,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 VECTOR = """
@@ -52,10 +56,12 @@ import json, resource, time, gymnasium as gym, bcfl_env
 envs = gym.make_vec("bcfl/IoV-v1", num_envs={b}, vectorization_mode="vector_entry_point", **{kw})
 envs.reset(seed=0); envs.action_space.seed(0)
 for _ in range(3): envs.step(envs.action_space.sample())
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 for _ in range({steps}): envs.step(envs.action_space.sample())
 rate = {b} * {steps} / (time.perf_counter() - start)
-print(json.dumps({{"rate": rate, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+cpu_rate = {b} * {steps} / (time.process_time() - cpu)
+print(json.dumps({{"rate": rate, "cpu_rate": cpu_rate,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 WORKERS = """
@@ -159,6 +165,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kw = repr(KW)
     single: list[float] = []
     reference: list[float] = []
+    # CPU time of each one-thread process too: on a shared machine, time slices lost to other
+    # jobs move wall time by more than the effects measured, CPU time much less
+    cpu_gain: list[float] = []
+    cpu_ratios: dict[int, list[float]] = {b: [] for b in args.sizes}
     vec: dict[int, list[float]] = {b: [] for b in args.sizes}
     rss: dict[int, list[float]] = {b: [] for b in args.sizes}
     ratios: dict[int, list[float]] = {b: [] for b in args.sizes}
@@ -168,16 +178,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ref_tree = _worktree(args.reference, Path(tmp)) if args.reference else None
         try:
             for repeat in range(args.repeats):
-                one = _run(SINGLE.format(kw=kw, steps=args.single_steps), ROOT)["rate"]
+                code = SINGLE.format(kw=kw, steps=args.single_steps)
+                mine = _run(code, ROOT)
+                one = mine["rate"]
                 single.append(one)
                 if ref_tree is not None:
-                    code = SINGLE.format(kw=kw, steps=args.single_steps)
-                    reference.append(_run(code, ref_tree)["rate"])
+                    theirs = _run(code, ref_tree)
+                    reference.append(theirs["rate"])
+                    cpu_gain.append(mine["cpu_rate"] / theirs["cpu_rate"])
                 for b in args.sizes:
                     sample = _run(VECTOR.format(kw=kw, b=b, steps=args.steps), ROOT)
                     vec[b].append(sample["rate"])
                     rss[b].append(sample["rss_mb"])
                     ratios[b].append(sample["rate"] / one)
+                    cpu_ratios[b].append(sample["cpu_rate"] / mine["cpu_rate"])
                 if args.workers:
                     code = WORKERS.format(kw=kw, b=args.profile_b, w=args.workers, steps=args.steps)
                     split.append(_run(code, ROOT)["rate"])
@@ -197,11 +211,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         gain = statistics.median([a / b for a, b in zip(single, reference, strict=True)])
         print(
             f"one env ({args.reference}): {statistics.median(reference):.1f} steps/s; this tree {gain:.2f}x"
+            f" (by CPU time {statistics.median(cpu_gain):.2f}x)"
         )
-    print(f"{'B':>5} {'world-steps/s':>14} {'vs one env':>11} {'peak RSS':>10}")
+    print(f"{'B':>5} {'world-steps/s':>14} {'vs one env':>11} {'by CPU time':>12} {'peak RSS':>10}")
     for b in args.sizes:
         print(
-            f"{b:>5} {statistics.median(vec[b]):>14.1f} {statistics.median(ratios[b]):>10.2f}x {max(rss[b]):>8.0f} MB"
+            f"{b:>5} {statistics.median(vec[b]):>14.1f} {statistics.median(ratios[b]):>10.2f}x"
+            f" {statistics.median(cpu_ratios[b]):>11.2f}x {max(rss[b]):>8.0f} MB"
         )
     if split:
         print(
@@ -219,6 +235,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "reference_commit": args.reference, "vector": {str(b): v for b, v in vec.items()},
         "rss_mb": {str(b): v for b, v in rss.items()},
         "ratio": {str(b): statistics.median(r) for b, r in ratios.items()}, "profile": profile,
+        "cpu_ratio": {str(b): statistics.median(r) for b, r in cpu_ratios.items()},
+        "reference_cpu_gain": statistics.median(cpu_gain) if cpu_gain else None,
         "workers": {"count": args.workers, "b": args.profile_b, "rates": split,
                     "ratio": statistics.median(split_ratios) if split else None},
     }  # fmt: skip
