@@ -80,9 +80,14 @@ class ModelSpec:
         return sum(math.prod(s) for _, s in self.shapes)
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Views of a (K, P) tensor as {name: (K, *shape)}."""
+        """Views of a (K, P) tensor as {name: (K, *shape)}, from one ``split`` call (the SGD loop
+        asks for them every step)."""
         k = flat.shape[0]
-        return {name: flat[:, a:b].view(k, *shape) for name, a, b, shape in self._slices}
+        parts = flat.split([b - a for _, a, b, _ in self._slices], dim=1)
+        return {
+            name: t.view(k, *shape)
+            for t, (name, _, _, shape) in zip(parts, self._slices, strict=True)
+        }
 
     def init(self, generator: torch.Generator) -> torch.Tensor:
         """One model's parameters (P,), PyTorch's default fan-in uniform initialisation."""
@@ -132,22 +137,6 @@ class ModelSpec:
         return self.kind in ("logreg", "mlp")
 
     def loss_and_grad(
-        self, flat: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-vehicle masked mean cross-entropy (K,) and its gradient (K, P), for dense models.
-
-        The backward pass is written out (a few ``bmm``) instead of going through autograd, whose
-        per-call overhead dominates for these small models; the equivalence tests compare it with
-        ``torch.optim.SGD`` on ``nn.Module`` twins.
-        """
-        weight = (mask / mask.sum(dim=1, keepdim=True).clamp(min=1)).unsqueeze(2)  # (K, B, 1)
-        labels = y.unsqueeze(2)
-        one_hot = torch.zeros(*y.shape, self.num_classes, dtype=flat.dtype, device=flat.device)
-        return self.weighted_loss_and_grad(
-            flat, x, labels, one_hot.scatter_(2, labels, 1.0), weight
-        )
-
-    def weighted_loss_and_grad(
         self,
         flat: torch.Tensor,
         x: torch.Tensor,
@@ -155,19 +144,30 @@ class ModelSpec:
         one_hot: torch.Tensor,
         weight: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`loss_and_grad` with its label tensors and sample weights given: labels (K, B, 1),
-        their one-hot rows (K, B, classes), weights (K, B, 1) summing to 1 over each vehicle's
-        samples. The SGD loop builds them for every step at once: these models are so small that
-        a step's cost is the number of torch calls, not their arithmetic."""
+        """Per-vehicle weighted cross-entropy (K,) and its gradient (K, P), for dense models.
+
+        Args:
+            flat: (K, P) parameters.
+            x: (K, B, *input_shape) inputs.
+            labels: (K, B, 1) label indices; ``one_hot``: the same as (K, B, classes) rows.
+            weight: (K, B, 1) sample weights, summing to 1 over each vehicle's real samples
+                (0 for padding): the masked mean.
+
+        The backward pass is written out (a few ``bmm``) instead of going through autograd, whose
+        per-call overhead dominates for these small models, and the label tensors and weights come
+        from the caller, which builds them for every SGD step at once (a step's cost here is its
+        number of torch calls, not their arithmetic); the equivalence tests compare the training
+        with ``torch.optim.SGD`` on ``nn.Module`` twins.
+        """
         k, b = x.shape[0], x.shape[1]
         xs = x.reshape(k, b, -1)
-        p = self._views(flat)
+        p = self.unflatten(flat)
         if self.kind == "logreg":
-            logits = torch.baddbmm(p[1].unsqueeze(1), xs, p[0])
+            logits = torch.baddbmm(p["b"].unsqueeze(1), xs, p["w"])
         else:
-            pre = torch.baddbmm(p[1].unsqueeze(1), xs, p[0])
+            pre = torch.baddbmm(p["b1"].unsqueeze(1), xs, p["w1"])
             hidden = torch.relu(pre)
-            logits = torch.baddbmm(p[3].unsqueeze(1), hidden, p[2])
+            logits = torch.baddbmm(p["b2"].unsqueeze(1), hidden, p["w2"])
         log_prob = torch.log_softmax(logits, dim=2)
         loss = -(log_prob.gather(2, labels) * weight).sum(dim=(1, 2))
         # softmax minus the one-hot label: the gradient of the cross-entropy in the logits
@@ -175,7 +175,7 @@ class ModelSpec:
         if self.kind == "logreg":
             grads = [torch.bmm(xs.transpose(1, 2), d_logits), d_logits.sum(dim=1)]
         else:
-            d_hidden = torch.bmm(d_logits, p[2].transpose(1, 2)) * (pre > 0)
+            d_hidden = torch.bmm(d_logits, p["w2"].transpose(1, 2)) * (pre > 0)
             grads = [
                 torch.bmm(xs.transpose(1, 2), d_hidden),
                 d_hidden.sum(dim=1),
@@ -183,12 +183,6 @@ class ModelSpec:
                 d_logits.sum(dim=1),
             ]
         return loss, torch.cat([g.reshape(k, -1) for g in grads], dim=1)
-
-    def _views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        """:meth:`unflatten`'s views in parameter order, from one ``split`` call."""
-        k = flat.shape[0]
-        parts = flat.split([b - a for _, a, b, _ in self._slices], dim=1)
-        return [t.view(k, *shape) for t, (_, _, _, shape) in zip(parts, self._slices, strict=True)]
 
     def _cnn_forward(self, p: dict[str, torch.Tensor], x: torch.Tensor, k: int) -> torch.Tensor:
         impl = (

@@ -187,7 +187,7 @@ def _sgd(
         one_hot.scatter_(3, labels, 1.0)
     for step in range(mask_all.shape[1]):
         if analytic:
-            per_vehicle, grad = spec.weighted_loss_and_grad(
+            per_vehicle, grad = spec.loss_and_grad(
                 params, inputs_at(step), labels[:, step], one_hot[:, step], weights[:, step]
             )
         else:

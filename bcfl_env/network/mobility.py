@@ -30,7 +30,7 @@ def truncated_normal(
     The draws are those of ``scipy.stats.truncnorm.rvs(-cut, cut, loc=mean, scale=std,
     size=size, random_state=rng)`` bit for bit (one uniform per draw through the inverse CDF, in
     scipy's log-space form for a symmetric cut), without its per-call overhead (about 0.4 ms,
-    several per step); ``tests/test_mobility.py`` checks the equality against scipy.
+    several per step); ``tests/test_network.py`` checks the equality against scipy.
     """
     if std == 0 or cut == 0:
         return np.full(size, float(mean))
@@ -39,7 +39,7 @@ def truncated_normal(
     # log(Phi(-cut) + q x mass) as scipy's two-term logsumexp computes it
     high, low = np.maximum(log_q, log_cdf_low), np.minimum(log_q, log_cdf_low)
     standard = special.ndtri_exp(np.log1p(np.exp(low - high)) + high)
-    return np.asarray(standard * std + mean, dtype=np.float64)
+    return standard * std + mean
 
 
 @functools.lru_cache(maxsize=16)
