@@ -74,6 +74,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
         {"env__action_mode": "weights"},
         {"policy": "MlpPolicy", "policy_kwargs": {}},
     ),
+    # the shipped PPO with the set policy seeing the oracle features too (true CPU, label entropy
+    # and round trip, which no server knows): a reference that asks whether a scenario's headroom
+    # is out of reach for want of observation, not a selector a server could run
+    "ppo_oracle": ("ppo", {"env__observation_features": "oracle"}, {}),
 }
 
 

@@ -70,3 +70,51 @@ def test_a_track_list_outside_the_tracks_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match=r"tracks=\['bogus'\] is not allowed"):
         run_tracks(tmp_path / "t.jsonl", ["a2c"], [0], 8, ["ioht"], 1, tracks=("bogus",))
+
+
+def _oracle_headroom():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_headroom.py"
+    spec = importlib.util.spec_from_file_location("oracle_headroom", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_oracle_reference_trains_on_oracle_features_and_sits_beside_the_same_recipe(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    from training.leaderboard_page import track_of
+
+    committed = tmp_path / "committed"
+    committed.mkdir()
+    results = Path(__file__).resolve().parents[1] / "results" / "leaderboard"
+    for name in ("v1-baselines.jsonl", "v1-planner.jsonl"):
+        shutil.copy(results / name, committed / name)
+    runs = tmp_path / "runs"
+    assert run_tracks(committed / "v1-t.jsonl", ["ppo"], [0], 8, ["ioht"], 1, runs) == 1
+    oracle = tmp_path / "v1-oracle.jsonl"
+    assert run_tracks(oracle, ["ppo_oracle"], [0], 8, ["ioht"], 1, runs) == 1
+    rows = [json.loads(line) for line in oracle.read_text().splitlines()]
+    assert {r["policy"] for r in rows} == {"ppo_oracle-8r-per-scenario"} and len(rows) == 10
+    assert "'env__observation_features': 'oracle'" in rows[0]["hyperparams"]
+    assert track_of(rows[0]["policy"]) == "reference (oracle features)"
+    # the model saw the oracle columns: its input is wider than the server's observation
+    newest = max(runs.glob("*/model.zip"), key=lambda p: p.stat().st_mtime)  # the oracle run
+    model = PPO.load(newest)
+    server_width = gym.make("bcfl/IoHT-v1").observation_space.shape[0]
+    assert model.observation_space.shape[0] > server_width
+    table = _oracle_headroom().compare(oracle, tmp_path / "table", 8, committed)
+    shown = {(r["policy"], r["scenario"]) for r in table if r["scenario"] != "ALL"}
+    assert shown == {
+        (p, "ioht")
+        for p in ("random", "oort", "planner", "ppo-8r-per-scenario", "ppo_oracle-8r-per-scenario")
+    }
+    assert (tmp_path / "table" / "leaderboard.md").is_file()

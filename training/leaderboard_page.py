@@ -44,12 +44,15 @@ SHIPPED = "ppo-slotset-iov-seed"  # the shipped PPO, trained on iov-default with
 
 CEILING = "planner"  # agents/planner.py: looks ahead in the simulator (sees the future)
 RSU_AGENTS = "rsu-"  # benchmarks/rsu_track.py: every RSU selects in its own coverage
+ORACLE = "ppo_oracle"  # training.tracks.REFERENCE_ALGOS: sees true values no server knows
 
 
 def track_of(policy: str) -> str:
     """Which track a row of the committed results belongs to."""
     if policy == CEILING:
         return "ceiling (sees the future)"
+    if policy.startswith(ORACLE):
+        return "reference (oracle features)"
     if policy.startswith(RSU_AGENTS):
         return "decentralised (RSU agents)"
     if policy.startswith(SHIPPED):

@@ -37,6 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 
 ALGOS = ("ppo", "a2c", "sac", "td3", "dqn", "maskable_ppo", "favor", "ppo_weights")
+# run only when named: they see what no server knows (agents/loading.py:VARIANTS), so their rows
+# are references beside the tracks, written to their own file (benchmarks/oracle_headroom.py)
+REFERENCE_ALGOS = ("ppo_oracle",)
 PICKING = ("dqn", "maskable_ppo", "favor")
 GENERALISES_FROM = "iov-default"
 # a row's policy label is ``<algo><suffix>`` for its track (training.leaderboard_page reads these)
@@ -117,7 +120,7 @@ def _train(
         f"training/hyperparams/tuned/{algo}.yml#{scenario.name}"
         if tuned
         else f"training/hyperparams/{base}.yml#{hyperparams_entry(base, scenario.env_id)}"
-        + (f" with {variant} on {env_overrides}" if variant else "")
+        + (f" with {variant} on {env_overrides}" if variant or env_overrides else "")
     )
     return run / "model.zip", entry
 
@@ -294,7 +297,7 @@ def main() -> int:
     from training.suite import SUITES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS + REFERENCE_ALGOS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=2000, help="training budget in FL rounds")
     parser.add_argument("--scenarios", nargs="+", default=[s.name for s in SUITES["default"]])

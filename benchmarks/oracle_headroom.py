@@ -1,0 +1,92 @@
+"""Is a scenario's headroom out of reach for want of observation? PPO that sees oracle features.
+
+Trains the per-scenario track's recipe (the shipped PPO with the set policy, its YAML entry, the
+same budget in FL rounds) on each named scenario, but observing the oracle features as well as
+the server's (true CPU frequency, label entropy and round trip, which no server knows:
+``agents/loading.py``, variant ``ppo_oracle``), evaluates it on the scenario's held-out seeds, and
+sets it beside the same recipe without them (the committed per-scenario track, the same training
+seeds), random, Oort and the planner, with the leaderboard's own statistics. If the oracle model
+closes much more of the headroom, what the policy lacks is observation; if not, the planner's
+lead comes from what it simulates (the outcomes of a selection), which no feature holds.
+
+The rows are a reference, not a selector a server could run, so they go to their own file and
+never into ``results/leaderboard/``; the training resumes (a finished job is skipped).
+
+Usage: python benchmarks/oracle_headroom.py [--scenarios ioht iov-default] [--seeds 0]
+                                            [--rounds 100000] [--jobs 2]
+Writes: results/experiments/v1-oracle-100k.jsonl (+ curves/), results/experiments/oracle/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from training.leaderboard import build_leaderboard, read_rows  # noqa: E402
+from training.tracks import budget_tag, run_tracks  # noqa: E402
+
+LEADERBOARD = ROOT / "results" / "leaderboard"
+EXPERIMENTS = ROOT / "results" / "experiments"
+COMPARED = ("random", "oort", "planner")
+
+
+def compare(
+    oracle_file: Path, out_dir: Path, rounds: int, committed_dir: Path = LEADERBOARD
+) -> list[dict]:
+    """The oracle rows beside the committed rows (``committed_dir``'s suite v1 files) of the same
+    scenarios and training seeds; writes the leaderboard tables of them to ``out_dir``."""
+    oracle = read_rows([oracle_file])
+    scenarios = {r["scenario"] for r in oracle}
+    seeds = {int(r["train_seed"]) for r in oracle}
+    server = f"ppo{budget_tag(rounds)}-per-scenario"
+    committed = read_rows(sorted(committed_dir.glob("v1-*.jsonl")))
+    keep = [
+        r
+        for r in committed
+        if r["scenario"] in scenarios
+        and (r["policy"] in COMPARED or (r["policy"] == server and int(r["train_seed"]) in seeds))
+    ]
+    if not any(r["policy"] == server for r in keep):
+        raise ValueError(
+            f"no committed {server} rows for {sorted(scenarios)}, seeds {sorted(seeds)}"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_file = Path(tmp) / "rows.jsonl"
+        rows_file.write_text("".join(json.dumps(r) + "\n" for r in keep + oracle))
+        return build_leaderboard([rows_file], out_dir)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", nargs="+", default=["ioht", "iov-default"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--rounds", type=int, default=100_000)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--runs-dir", type=Path, default=None)
+    args = parser.parse_args()
+    out = EXPERIMENTS / f"v1-oracle{budget_tag(args.rounds)}.jsonl"
+    run_tracks(
+        out, algos=["ppo_oracle"], seeds=args.seeds, rounds=args.rounds,
+        scenarios=args.scenarios, jobs=args.jobs, runs_dir=args.runs_dir,
+        tracks=("per-scenario",),
+    )  # fmt: skip
+    table = compare(out, EXPERIMENTS / "oracle", args.rounds)
+    print(f"{'policy':<32} {'scenario':<14} {'time IQM [s] (95 % CI)':<26} score IQM (95 % CI)")
+    for r in table:
+        if r["scenario"] == "ALL":
+            continue
+        time = f"{r['time_to_target_iqm_s']:.1f} [{r['time_ci_low']:.1f}, {r['time_ci_high']:.1f}]"
+        score = f"{r['score_iqm']:.2f} [{r['score_ci_low']:.2f}, {r['score_ci_high']:.2f}]"
+        print(f"{r['policy']:<32} {r['scenario']:<14} {time:<26} {score}")
+    print(f"tables: {EXPERIMENTS / 'oracle'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
