@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from training.leaderboard import build_leaderboard, read_rows
+from training.tracks import budget_tag, run_tracks
 
-from training.leaderboard import build_leaderboard, read_rows  # noqa: E402
-from training.tracks import budget_tag, run_tracks  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LEADERBOARD = ROOT / "results" / "leaderboard"
 EXPERIMENTS = ROOT / "results" / "experiments"
