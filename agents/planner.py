@@ -9,6 +9,13 @@ survey", 2013) with Oort as the base policy, and like any rollout it is at least
 base policy up to the noise of one sampled future (every candidate sees the same future: the
 clones share the world's generators' states, common random numbers).
 
+``foresight=False`` (registered as ``planner-no-foresight``) takes the realised future away: each
+decision reseeds every random generator of the clones (mobility, channel, compute, data batches,
+DP noise, the chain's draws, failures) from the planner's own generator, the same seeds for every
+candidate (common random numbers still). It still reads the true present state, so the two
+planners split the headroom: what a perfect model of the world buys, and what seeing the future
+adds on top.
+
 It reads the env itself: true compute speeds, the data, the channel's future, the committee's
 verdicts. So it is a reference for how much better selection can be, never an agent's input: it
 reaches no observation (the clones are deep copies; the real world is only stepped by the
@@ -23,6 +30,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from agents.base import BaseSelector
 from agents.baselines import GreedySelector, OortSelector, PowerOfChoiceSelector
@@ -34,6 +42,7 @@ __all__ = ["RolloutPlanner"]
 
 
 @register_selector("planner", baseline=False, needs_env=True)
+@register_selector("planner-no-foresight", baseline=False, needs_env=True, foresight=False)
 class RolloutPlanner(BaseSelector):
     """Rollout planner on cloned worlds (Oort as base policy): the leaderboard's ceiling; it sees the future.
 
@@ -44,6 +53,8 @@ class RolloutPlanner(BaseSelector):
         horizon: epochs simulated per candidate (the candidate's epoch included). The defaults
             (32 x 12) are the leaderboard's ceiling: on iov-default, 16 candidates x 8 epochs
             reached the target in 95.5 s (IQM, 0.72x random), 32 x 12 in about 80 s.
+        foresight: plan on the world's own future draws (True, the ceiling) or on fresh ones
+            drawn by the planner at each decision (False).
     """
 
     name = "planner"
@@ -54,6 +65,7 @@ class RolloutPlanner(BaseSelector):
         seed: int | None = 0,
         candidates: int = 32,
         horizon: int = 12,
+        foresight: bool = True,
     ) -> None:
         super().__init__(env, seed)
         if not isinstance(env, gym.Env):
@@ -63,7 +75,7 @@ class RolloutPlanner(BaseSelector):
                 f"candidates={candidates} and horizon={horizon}: both must be at least 1"
             )
         self.base_env: BCFLEnv = unwrap(env)
-        self.num_candidates, self.horizon = candidates, horizon
+        self.num_candidates, self.horizon, self.foresight = candidates, horizon, foresight
         self.base = OortSelector(env, seed=seed)
         self.proposers: list[BaseSelector] = [
             GreedySelector(env, by="rate", seed=seed),
@@ -105,6 +117,10 @@ class RolloutPlanner(BaseSelector):
         """Each option's rollout value: (reached the target, minus the simulated time it took,
         accuracy at the end); larger is better."""
         clones = [copy.deepcopy(self.base_env) for _ in options]
+        if not self.foresight:
+            seeds = self.rng.integers(2**63, size=len(random_generators(self.base_env)))
+            for clone in clones:
+                reseed(random_generators(clone), seeds)
         rollers = [copy.deepcopy(self.base) for _ in options]
         start_s = self.base_env.world.time_s if self.base_env.world else 0.0
         done = [False] * len(options)
@@ -129,3 +145,44 @@ class RolloutPlanner(BaseSelector):
                     values[i] = (0.0, 0.0, float(info["accuracy"]))
                     done[i] = truncated
         return values
+
+
+RandomGenerator = np.random.Generator | torch.Generator
+
+
+def random_generators(root: Any) -> list[RandomGenerator]:
+    """Every NumPy and torch generator reachable from ``root`` through the attributes of the
+    library's own objects and the lists, tuples and dicts they hold, in a fixed order (two deep
+    copies give their generators in the same order)."""
+    found: list[RandomGenerator] = []
+    seen: set[int] = set()
+    stack: list[Any] = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, np.random.Generator | torch.Generator):
+            found.append(obj)
+        elif isinstance(obj, dict):
+            stack.extend(reversed(list(obj.values())))
+        elif isinstance(obj, list | tuple):
+            stack.extend(reversed(obj))
+        elif type(obj).__module__.split(".")[0] in _OWN_PACKAGES and hasattr(obj, "__dict__"):
+            stack.extend(reversed(list(vars(obj).values())))
+    return found
+
+
+_OWN_PACKAGES = ("bcfl_env", "agents", "gymnasium")
+
+
+def reseed(generators: list[RandomGenerator], seeds: np.ndarray) -> None:
+    """Give each generator a fresh state from its seed (the same kind of bit generator)."""
+    if len(generators) != len(seeds):
+        raise ValueError(f"{len(generators)} generators but {len(seeds)} seeds")
+    for generator, seed in zip(generators, seeds, strict=True):
+        if isinstance(generator, torch.Generator):
+            generator.manual_seed(int(seed))
+        else:
+            fresh = type(generator.bit_generator)(int(seed))
+            generator.bit_generator.state = fresh.state

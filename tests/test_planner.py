@@ -3,13 +3,15 @@ look-ahead reaches the real world or an agent's observation."""
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import bcfl_env
 from agents import SlotSpec, make_selector
-from agents.planner import RolloutPlanner
+from agents.planner import RolloutPlanner, random_generators, reseed
 
 
 def _episode(env, policy, seed):
@@ -24,13 +26,14 @@ def _episode(env, policy, seed):
             return trace, actions
 
 
-def test_the_look_ahead_leaves_the_real_world_as_it_was():
+@pytest.mark.parametrize("name", ["planner", "planner-no-foresight"])
+def test_the_look_ahead_leaves_the_real_world_as_it_was(name):
     """An episode driven by the planner equals a replay of its actions on a fresh env with the same
     seed: the clones' steps consumed none of the real world's randomness and changed none of its
-    state, so no observation saw the future."""
+    state (nor did reseeding them), so no observation saw the future."""
     kwargs = {"max_rounds": 4, "chain.key_source": "seed"}
     env = gym.make("bcfl/IoV-v1", **kwargs)
-    planner = make_selector("planner", env, seed=0, candidates=4, horizon=2)
+    planner = make_selector(name, env, seed=0, candidates=4, horizon=2)
     assert isinstance(planner, RolloutPlanner)
     planned, actions = _episode(env, planner, seed=5)
     assert len(planner.last_values) == 4  # it did compare four rollouts
@@ -43,6 +46,34 @@ def test_the_look_ahead_leaves_the_real_world_as_it_was():
     assert len(planned) == len(replayed)
     for a, b in zip(planned, replayed, strict=True):
         assert np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+
+
+def test_without_foresight_the_clones_draw_a_future_of_their_own_from_the_same_present():
+    """A clone steps exactly as the real world does (the ceiling sees the realised future); once
+    reseeded it does not, and two clones reseeded alike step alike (common random numbers)."""
+    env = gym.make("bcfl/IoV-v1", max_rounds=8, **{"chain.key_source": "seed"})
+    env.reset(seed=7)
+    env.action_space.seed(0)
+    for _ in range(2):
+        env.step(env.action_space.sample())
+    base = bcfl_env.unwrap(env)
+    generators = random_generators(base)
+    world = base.world
+    named = [world.network.mobility.rng, world.network.channel.rng, world.network._fleet_rng]
+    named += [world.fl.rng, world.fl.generator, world.chain.rng, world._failure_rng]
+    assert all(any(g is n for g in generators) for n in named)
+    seen, fresh, fresh_too = (copy.deepcopy(base) for _ in range(3))
+    seeds = np.random.default_rng(1).integers(2**63, size=len(generators))
+    reseed(random_generators(fresh), seeds)
+    reseed(random_generators(fresh_too), seeds)
+    action = env.action_space.sample()
+    real = env.step(action)[0]
+    assert np.array_equal(seen.step(action)[0], real)
+    drawn_afresh = fresh.step(action)[0]
+    assert not np.array_equal(drawn_afresh, real)
+    assert np.array_equal(fresh_too.step(action)[0], drawn_afresh)
+    with pytest.raises(ValueError, match="generators but"):
+        reseed(generators, seeds[:-1])
 
 
 def test_with_one_candidate_the_planner_is_its_base_policy():
