@@ -5,9 +5,12 @@ same budget in FL rounds) on each named scenario, but observing the oracle featu
 the server's (true CPU frequency, label entropy and round trip, which no server knows:
 ``agents/loading.py``, variant ``ppo_oracle``), evaluates it on the scenario's held-out seeds, and
 sets it beside the same recipe without them (the committed per-scenario track, the same training
-seeds), random, Oort and the planner, with the leaderboard's own statistics. If the oracle model
-closes much more of the headroom, what the policy lacks is observation; if not, the planner's
-lead comes from what it simulates (the outcomes of a selection), which no feature holds.
+seeds), random, Oort, the planner, and the planner without foresight where
+``results/experiments/v1-planner-no-foresight.jsonl`` has it (``python
+benchmarks/planner_ceiling.py --policy planner-no-foresight --label planner-no-foresight --out
+results/experiments/v1-planner-no-foresight.jsonl``), with the leaderboard's own statistics. If
+the oracle model closes much more of the headroom, what the policy lacks is observation; if
+not, the planner's lead comes from what it simulates, which no feature holds.
 
 The rows are a reference, not a selector a server could run, so they go to their own file and
 never into ``results/leaderboard/``; the training resumes (a finished job is skipped).
@@ -35,13 +38,20 @@ COMPARED = ("random", "oort", "planner")
 
 
 def compare(
-    oracle_file: Path, out_dir: Path, rounds: int, committed_dir: Path = LEADERBOARD
+    oracle_file: Path,
+    out_dir: Path,
+    rounds: int,
+    committed_dir: Path = LEADERBOARD,
+    references: list[Path] | None = None,
 ) -> list[dict]:
     """The oracle rows beside the committed rows (``committed_dir``'s suite v1 files) of the same
-    scenarios and training seeds; writes the leaderboard tables of them to ``out_dir``."""
+    scenarios and training seeds, and the rows of ``references`` (other reference runs, such as
+    the planner without foresight) on those scenarios; writes their leaderboard tables to
+    ``out_dir``."""
     oracle = read_rows([oracle_file])
     scenarios = {r["scenario"] for r in oracle}
     seeds = {int(r["train_seed"]) for r in oracle}
+    oracle += [r for r in read_rows(references or []) if r["scenario"] in scenarios]
     server = f"ppo{budget_tag(rounds)}-per-scenario"
     committed = read_rows(sorted(committed_dir.glob("v1-*.jsonl")))
     keep = [
@@ -74,7 +84,8 @@ def main() -> int:
         scenarios=args.scenarios, jobs=args.jobs, runs_dir=args.runs_dir,
         tracks=("per-scenario",),
     )  # fmt: skip
-    table = compare(out, EXPERIMENTS / "oracle", args.rounds)
+    planners = sorted(EXPERIMENTS.glob("v1-planner-*.jsonl"))  # planner_ceiling.py --out ...
+    table = compare(out, EXPERIMENTS / "oracle", args.rounds, references=planners)
     print(f"{'policy':<32} {'scenario':<14} {'time IQM [s] (95 % CI)':<26} score IQM (95 % CI)")
     for r in table:
         if r["scenario"] == "ALL":

@@ -111,10 +111,18 @@ def test_the_oracle_reference_trains_on_oracle_features_and_sits_beside_the_same
     model = PPO.load(newest)
     server_width = gym.make("bcfl/IoHT-v1").observation_space.shape[0]
     assert model.observation_space.shape[0] > server_width
-    table = _oracle_headroom().compare(oracle, tmp_path / "table", 8, committed)
+    # another reference run's rows join on the oracle's scenarios only
+    planner_rows = [
+        json.loads(x) for x in (committed / "v1-planner.jsonl").read_text().splitlines()
+    ]
+    blind = tmp_path / "v1-planner-no-foresight.jsonl"
+    blind.write_text(
+        "".join(json.dumps({**r, "policy": "planner-no-foresight"}) + "\n" for r in planner_rows)
+    )
+    assert {r["scenario"] for r in planner_rows} > {"ioht"}
+    table = _oracle_headroom().compare(oracle, tmp_path / "table", 8, committed, [blind])
     shown = {(r["policy"], r["scenario"]) for r in table if r["scenario"] != "ALL"}
-    assert shown == {
-        (p, "ioht")
-        for p in ("random", "oort", "planner", "ppo-8r-per-scenario", "ppo_oracle-8r-per-scenario")
-    }
+    policies = ("random", "oort", "planner", "planner-no-foresight")
+    policies += ("ppo-8r-per-scenario", "ppo_oracle-8r-per-scenario")
+    assert shown == {(p, "ioht") for p in policies}
     assert (tmp_path / "table" / "leaderboard.md").is_file()
