@@ -14,7 +14,8 @@ decision reseeds every random generator of the clones (mobility, channel, comput
 DP noise, the chain's draws, failures) from the planner's own generator, the same seeds for every
 candidate (common random numbers still). It still reads the true present state, so the two
 planners split the headroom: what a perfect model of the world buys, and what seeing the future
-adds on top.
+adds on top. One sampled future per candidate favours the candidate that was lucky in it;
+``planner-no-foresight-x4`` spends the same simulation on 8 candidates with 4 futures each.
 
 It reads the env itself: true compute speeds, the data, the channel's future, the committee's
 verdicts. So it is a reference for how much better selection can be, never an agent's input: it
@@ -43,6 +44,14 @@ __all__ = ["RolloutPlanner"]
 
 @register_selector("planner", baseline=False, needs_env=True)
 @register_selector("planner-no-foresight", baseline=False, needs_env=True, foresight=False)
+@register_selector(
+    "planner-no-foresight-x4",
+    baseline=False,
+    needs_env=True,
+    foresight=False,
+    candidates=8,
+    futures=4,
+)
 class RolloutPlanner(BaseSelector):
     """Rollout planner on cloned worlds (Oort as base policy): the leaderboard's ceiling; it sees the future.
 
@@ -55,6 +64,9 @@ class RolloutPlanner(BaseSelector):
             reached the target in 95.5 s (IQM, 0.72x random), 32 x 12 in about 80 s.
         foresight: plan on the world's own future draws (True, the ceiling) or on fresh ones
             drawn by the planner at each decision (False).
+        futures: without foresight, futures sampled per candidate, its value their mean (the
+            same futures for every candidate); a single sampled future favours the candidate
+            that was lucky in it.
     """
 
     name = "planner"
@@ -66,6 +78,7 @@ class RolloutPlanner(BaseSelector):
         candidates: int = 32,
         horizon: int = 12,
         foresight: bool = True,
+        futures: int = 1,
     ) -> None:
         super().__init__(env, seed)
         if not isinstance(env, gym.Env):
@@ -75,7 +88,12 @@ class RolloutPlanner(BaseSelector):
                 f"candidates={candidates} and horizon={horizon}: both must be at least 1"
             )
         self.base_env: BCFLEnv = unwrap(env)
+        if futures < 1 or (foresight and futures != 1):
+            raise ValueError(
+                f"futures={futures}: at least 1, and 1 with foresight (the world has one future)"
+            )
         self.num_candidates, self.horizon, self.foresight = candidates, horizon, foresight
+        self.futures = futures
         self.base = OortSelector(env, seed=seed)
         self.proposers: list[BaseSelector] = [
             GreedySelector(env, by="rate", seed=seed),
@@ -115,12 +133,26 @@ class RolloutPlanner(BaseSelector):
         self, obs: np.ndarray, options: list[tuple[int, ...]]
     ) -> list[tuple[float, float, float]]:
         """Each option's rollout value: (reached the target, minus the simulated time it took,
-        accuracy at the end); larger is better."""
-        clones = [copy.deepcopy(self.base_env) for _ in options]
-        if not self.foresight:
-            seeds = self.rng.integers(2**63, size=len(random_generators(self.base_env)))
-            for clone in clones:
-                reseed(random_generators(clone), seeds)
+        accuracy at the end), averaged over the sampled futures; larger is better."""
+        futures = self.futures
+        clones = [copy.deepcopy(self.base_env) for _ in range(len(options) * futures)]
+        if not self.foresight:  # future f of every option gets the same fresh seeds
+            count = len(random_generators(self.base_env))
+            seeds = [self.rng.integers(2**63, size=count) for _ in range(futures)]
+            for n, clone in enumerate(clones):
+                reseed(random_generators(clone), seeds[n % futures])
+        runs = self._roll_out(obs, clones, [o for o in options for _ in range(futures)])
+        values = []
+        for i in range(len(options)):
+            reached, minus_time, accuracy = np.mean(runs[i * futures : (i + 1) * futures], axis=0)
+            values.append((float(reached), float(minus_time), float(accuracy)))
+        return values
+
+    def _roll_out(
+        self, obs: np.ndarray, clones: list[BCFLEnv], options: list[tuple[int, ...]]
+    ) -> list[tuple[float, float, float]]:
+        """Step clone i with option i, then the base policy, for ``horizon`` epochs (all clones
+        in one batched call per epoch); returns each clone's value."""
         rollers = [copy.deepcopy(self.base) for _ in options]
         start_s = self.base_env.world.time_s if self.base_env.world else 0.0
         done = [False] * len(options)

@@ -26,7 +26,7 @@ def _episode(env, policy, seed):
             return trace, actions
 
 
-@pytest.mark.parametrize("name", ["planner", "planner-no-foresight"])
+@pytest.mark.parametrize("name", ["planner", "planner-no-foresight", "planner-no-foresight-x4"])
 def test_the_look_ahead_leaves_the_real_world_as_it_was(name):
     """An episode driven by the planner equals a replay of its actions on a fresh env with the same
     seed: the clones' steps consumed none of the real world's randomness and changed none of its
@@ -91,4 +91,8 @@ def test_the_planner_needs_the_env_and_sane_settings():
         make_selector("planner", SlotSpec.of(env))
     with pytest.raises(ValueError, match="at least 1"):
         make_selector("planner", env, candidates=0)
+    with pytest.raises(ValueError, match="futures=2: at least 1, and 1 with foresight"):
+        make_selector("planner", env, futures=2)
+    with pytest.raises(ValueError, match="futures=0"):
+        make_selector("planner-no-foresight", env, futures=0)
     assert bcfl_env.unwrap(env).world is None  # building a planner steps nothing
