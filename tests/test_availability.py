@@ -133,19 +133,7 @@ def test_a_sync_round_with_nobody_to_select_waits_out_its_window() -> None:
     assert world.time_s - before >= world.cfg.env.sync_deadline_s
 
 
-def _fitter():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fit_heterogeneity.py"
-    spec = importlib.util.spec_from_file_location("fit_heterogeneity", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_fit_recovers_the_process_that_generated_a_trace() -> None:
+def test_the_fit_recovers_the_process_that_generated_a_trace(benchmark_script) -> None:
     """Round trip: traces drawn from the trace model, written in FLASH's timers format, fitted
     back by benchmarks/fit_heterogeneity.py, give the model's parameters."""
     cfg = AvailabilityConfig(model="trace", start_hour=0.0)
@@ -159,7 +147,7 @@ def test_the_fit_recovers_the_process_that_generated_a_trace() -> None:
         timers[str(node)] = {
             "isSuccess": True, "trace_start": 0.0, "trace_end": float(times[-1]), "ready_time": ready,
         }  # fmt: skip
-    fit = _fitter().availability_fit(timers, merge_gap_s=0.0)
+    fit = benchmark_script("fit_heterogeneity").availability_fit(timers, merge_gap_s=0.0)
     assert fit["devices"] == nodes
     assert fit["share_mean"] == pytest.approx(0.09, rel=0.25)
     assert fit["session_median_s"] == pytest.approx(cfg.session_median_s, rel=0.25)
@@ -170,13 +158,13 @@ def test_the_fit_recovers_the_process_that_generated_a_trace() -> None:
     assert abs((fit["peak_hour"] - 13.0 + 12) % 24 - 12) < 3.0
 
 
-def test_the_compute_spread_is_the_log_sd_of_measured_latencies() -> None:
+def test_the_compute_spread_is_the_log_sd_of_measured_latencies(benchmark_script) -> None:
     latencies = np.exp(np.random.default_rng(3).normal(np.log(170.0), 0.78, 5000))
     entries = [
         {"Phone Model": f"m{i}", "ResNet Latency": float(x)} for i, x in enumerate(latencies)
     ]
     entries.append({"Phone Model": "not measured", "ResNet Latency": 0.0})
-    fit = _fitter().compute_spread(entries)
+    fit = benchmark_script("fit_heterogeneity").compute_spread(entries)
     assert fit["devices"] == 5000
     assert fit["log_sigma"] == pytest.approx(0.78, rel=0.05)
     assert fit["median_ms"] == pytest.approx(170.0, rel=0.05)

@@ -171,15 +171,8 @@ def test_failure_and_fixed_links_act_through_the_simulation():
     assert plain.network.failure_prob == 0 and plain.network.channel.model == "v2i"
 
 
-def test_the_loop_summary_pairs_seeds_and_counts_a_miss_as_slowest(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "flower_loop.py"
-    spec = importlib.util.spec_from_file_location("flower_loop", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_the_loop_summary_pairs_seeds_and_counts_a_miss_as_slowest(tmp_path, benchmark_script):
+    module = benchmark_script("flower_loop")
     times = {"calibrated": {"0": 8.0, "1": 9.0, "2": float("inf")},
              "random": {"0": 10.0, "1": 10.0, "2": 10.0}}  # fmt: skip
     for name in ("oort", "ppo"):

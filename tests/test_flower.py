@@ -250,7 +250,9 @@ def test_a_strategy_resumes_a_federation_from_its_record(tmp_path):
         SelectorStrategy("oort", clients_per_round=4, num_slots=20, history=path)
 
 
-def test_the_deployment_loop_warms_up_calibrates_trains_and_continues(tmp_path, monkeypatch):
+def test_the_deployment_loop_warms_up_calibrates_trains_and_continues(
+    tmp_path, monkeypatch, benchmark_script
+):
     """The example's main path in a real Flower simulation: a warm-up with a random selector
     writes the record, the scenario is fitted to it, PPO trains on it, and the same federation
     continues with the trained selector; every ledger passes the deep audit."""
@@ -274,14 +276,10 @@ def test_the_deployment_loop_warms_up_calibrates_trains_and_continues(tmp_path, 
         ok, text = audit(str(ledger), recompute_model)
         assert ok, text
     # the summary's --simulate: the seed's artefacts replayed in the simulator, beside Flower's
-    import importlib.util
     import json
     import shutil
 
-    spec = importlib.util.spec_from_file_location("flower_loop", ROOT / "benchmarks" / "flower_loop.py")  # fmt: skip
-    assert spec and spec.loader
-    summary = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(summary)
+    summary = benchmark_script("flower_loop")
     kept = tmp_path / "results" / "seed1"
     kept.mkdir(parents=True)
     for file in (Path(info["scenario"]), Path(info["model"]), Path(info["model"]).parent / "manifest.json"):  # fmt: skip

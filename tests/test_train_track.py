@@ -72,19 +72,9 @@ def test_a_track_list_outside_the_tracks_is_refused(tmp_path):
         run_tracks(tmp_path / "t.jsonl", ["a2c"], [0], 8, ["ioht"], 1, tracks=("bogus",))
 
 
-def _oracle_headroom():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_headroom.py"
-    spec = importlib.util.spec_from_file_location("oracle_headroom", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_oracle_reference_trains_on_oracle_features_and_sits_beside_the_same_recipe(tmp_path):
+def test_the_oracle_reference_trains_on_oracle_features_and_sits_beside_the_same_recipe(
+    tmp_path, benchmark_script
+):
     import shutil
     from pathlib import Path
 
@@ -120,7 +110,9 @@ def test_the_oracle_reference_trains_on_oracle_features_and_sits_beside_the_same
         "".join(json.dumps({**r, "policy": "planner-no-foresight"}) + "\n" for r in planner_rows)
     )
     assert {r["scenario"] for r in planner_rows} > {"ioht"}
-    table = _oracle_headroom().compare(oracle, tmp_path / "table", 8, committed, [blind])
+    table = benchmark_script("oracle_headroom").compare(
+        oracle, tmp_path / "table", 8, committed, [blind]
+    )
     shown = {(r["policy"], r["scenario"]) for r in table if r["scenario"] != "ALL"}
     policies = ("random", "oort", "planner", "planner-no-foresight")
     policies += ("ppo-8r-per-scenario", "ppo_oracle-8r-per-scenario")
