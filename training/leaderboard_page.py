@@ -180,7 +180,7 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "for 12 epochs each on clones of the world (Bertsekas' rollout with Oort as the base "
         "policy) and so sees the future; it is shown for reference. A scenario without a stored "
         "planner reference shows `-`. Most of that headroom is the sight of the future: the "
-        "same planner planning on futures of its own (`planner-no-foresight`) closes 0.39 of "
+        "same planner planning on futures of its own (`planner-no-foresight-x4`) closes 0.39 of "
         "ioht's and 0.56 of iov-default's, about what the best learned rows close there (0.36 "
         "and 0.68) "
         '(docs/results.md, "What the rest of the headroom is made of").',
