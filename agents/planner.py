@@ -135,12 +135,16 @@ class RolloutPlanner(BaseSelector):
         """Each option's rollout value: (reached the target, minus the simulated time it took,
         accuracy at the end), averaged over the sampled futures; larger is better."""
         futures = self.futures
-        clones = [copy.deepcopy(self.base_env) for _ in range(len(options) * futures)]
-        if not self.foresight:  # future f of every option gets the same fresh seeds
-            count = len(random_generators(self.base_env))
-            seeds = [self.rng.integers(2**63, size=count) for _ in range(futures)]
-            for n, clone in enumerate(clones):
-                reseed(random_generators(clone), seeds[n % futures])
+        generators = [] if self.foresight else random_generators(self.base_env)
+        seeds = []  # future f of every option gets the same fresh seeds; none with foresight
+        if generators:
+            seeds = [self.rng.integers(2**63, size=len(generators)) for _ in range(futures)]
+        clones = []
+        for n in range(len(options) * futures):
+            copied: dict[int, Any] = {}  # deepcopy's memo: each original's copy, by id
+            clones.append(copy.deepcopy(self.base_env, copied))
+            if generators:
+                reseed([copied[id(g)] for g in generators], seeds[n % futures])
         runs = self._roll_out(obs, clones, [o for o in options for _ in range(futures)])
         values = []
         for i in range(len(options)):
