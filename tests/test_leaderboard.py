@@ -4,11 +4,14 @@ reached, duplicates refused, rows ranked."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from training.leaderboard import _plot_profiles, build_leaderboard, normalised_times
+from training.leaderboard import _plot_profiles, build_leaderboard, normalised_times, read_rows
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _row(policy, scenario, seed, time_s, sim_time_s=None):
@@ -454,3 +457,31 @@ def test_a_malformed_learning_curve_is_refused_naming_its_line(tmp_path):
     (tmp_path / "curves" / "c.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(ValueError, match=r"c.jsonl:2: points must be a list"):
         curves_section(tmp_path / "curves")
+
+
+def test_the_foresight_comparison_keeps_only_reference_policies_that_ran_every_scenario(
+    tmp_path, benchmark_script
+):
+    foresight = benchmark_script("foresight_headroom")
+    oort = [
+        r
+        for r in read_rows([ROOT / "results/leaderboard/v1-baselines.jsonl"])
+        if r["policy"] == "oort"
+    ]
+    reference = tmp_path / "v1-planner-test.jsonl"
+    complete = [dict(r, policy="oort-again") for r in oort]
+    partial = [dict(r, policy="only-ioht") for r in oort if r["scenario"] == "ioht"]
+    reference.write_text("".join(json.dumps(r) + "\n" for r in complete + partial))
+    table = foresight.compare([reference], tmp_path / "table")
+    suite = {r["policy"]: r for r in table if r["scenario"] == "ALL"}
+    assert set(suite) == {*foresight.COMPARED, "oort-again"}
+    assert suite["oort-again"]["score_iqm"] == suite["oort"]["score_iqm"]
+    assert suite["random"]["score_iqm"] < suite["oort"]["score_iqm"] < suite["planner"]["score_iqm"]
+    assert (tmp_path / "table" / "leaderboard.md").is_file()
+
+    reference.write_text("".join(json.dumps(r) + "\n" for r in partial))
+    with pytest.raises(ValueError, match="no policy in .* ran all of"):
+        foresight.compare([reference], tmp_path / "table")
+    reference.write_text("".join(json.dumps(r) + "\n" for r in oort))
+    with pytest.raises(ValueError, match=r"reuse the committed policy names \['oort'\]"):
+        foresight.compare([reference], tmp_path / "table")
