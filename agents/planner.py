@@ -15,7 +15,8 @@ DP noise, the chain's draws, failures) from the planner's own generator, the sam
 candidate (common random numbers still). It still reads the true present state, so the two
 planners split the headroom: what a perfect model of the world buys, and what seeing the future
 adds on top. One sampled future per candidate favours the candidate that was lucky in it;
-``planner-no-foresight-x4`` spends the same simulation on 8 candidates with 4 futures each.
+``planner-no-foresight-x4`` spends the same simulation on 8 candidates with 4 futures each,
+``planner-no-foresight-16x8`` four times as much on 16 candidates with 8 futures each.
 
 It reads the env itself: true compute speeds, the data, the channel's future, the committee's
 verdicts. So it is a reference for how much better selection can be, never an agent's input: it
@@ -51,6 +52,14 @@ __all__ = ["RolloutPlanner"]
     foresight=False,
     candidates=8,
     futures=4,
+)
+@register_selector(  # 4x the simulation of the ceiling: is the search without foresight done?
+    "planner-no-foresight-16x8",
+    baseline=False,
+    needs_env=True,
+    foresight=False,
+    candidates=16,
+    futures=8,
 )
 class RolloutPlanner(BaseSelector):
     """Rollout planner on cloned worlds (Oort as base policy): the leaderboard's ceiling; it sees the future.
