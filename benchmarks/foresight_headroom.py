@@ -27,7 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from training.leaderboard import build_leaderboard, read_rows
+from training.leaderboard import build_leaderboard, read_rows, summary_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 LEADERBOARD = ROOT / "results" / "leaderboard"
@@ -77,16 +77,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=EXPERIMENTS / "foresight")
     args = parser.parse_args()
     table = compare(args.references, args.out)
-    print(f"{'policy':<26} {'scenario':<22} {'time IQM [s] (95 % CI)':<26} share (95 % CI)")
-    for r in table:
-        if r["scenario"] == "ALL":
-            time = f"{r['normalised_time_iqm']:.3f} of random's"
-        else:
-            time = (
-                f"{r['time_to_target_iqm_s']:.1f} [{r['time_ci_low']:.1f}, {r['time_ci_high']:.1f}]"
-            )
-        share = f"{r['score_iqm']:.2f} [{r['score_ci_low']:.2f}, {r['score_ci_high']:.2f}]"
-        print(f"{r['policy']:<26} {r['scenario']:<22} {time:<26} {share}")
+    print("\n".join(summary_lines(table)))
     print(f"tables: {args.out}")
     return 0
 

@@ -27,7 +27,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from training.leaderboard import build_leaderboard, read_rows
+from training.leaderboard import build_leaderboard, read_rows, summary_lines
 from training.tracks import budget_tag, run_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,13 +86,7 @@ def main() -> int:
     )  # fmt: skip
     planners = sorted(EXPERIMENTS.glob("v1-planner-*.jsonl"))  # planner_ceiling.py --out ...
     table = compare(out, EXPERIMENTS / "oracle", args.rounds, references=planners)
-    print(f"{'policy':<32} {'scenario':<14} {'time IQM [s] (95 % CI)':<26} score IQM (95 % CI)")
-    for r in table:
-        if r["scenario"] == "ALL":
-            continue
-        time = f"{r['time_to_target_iqm_s']:.1f} [{r['time_ci_low']:.1f}, {r['time_ci_high']:.1f}]"
-        score = f"{r['score_iqm']:.2f} [{r['score_ci_low']:.2f}, {r['score_ci_high']:.2f}]"
-        print(f"{r['policy']:<32} {r['scenario']:<14} {time:<26} {score}")
+    print("\n".join(summary_lines(table)))
     print(f"tables: {EXPERIMENTS / 'oracle'}")
     return 0
 

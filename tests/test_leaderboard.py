@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.leaderboard import _plot_profiles, build_leaderboard, normalised_times, read_rows
+from training.leaderboard import (
+    _plot_profiles,
+    build_leaderboard,
+    normalised_times,
+    read_rows,
+    summary_lines,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -478,6 +484,8 @@ def test_the_foresight_comparison_keeps_only_reference_policies_that_ran_every_s
     assert suite["oort-again"]["score_iqm"] == suite["oort"]["score_iqm"]
     assert suite["random"]["score_iqm"] < suite["oort"]["score_iqm"] < suite["planner"]["score_iqm"]
     assert (tmp_path / "table" / "leaderboard.md").is_file()
+    shown = summary_lines(table)
+    assert len(shown) == 1 + len(table) and shown[1].split()[:2] == ["planner", "ALL"]
 
     reference.write_text("".join(json.dumps(r) + "\n" for r in partial))
     with pytest.raises(ValueError, match="no policy in .* ran all of"):

@@ -455,6 +455,19 @@ def score_text(r: dict[str, Any]) -> str:
     return f"{r['score_iqm']:.2f} [{r['score_ci_low']:.2f}, {r['score_ci_high']:.2f}]"
 
 
+def summary_lines(table: list[dict[str, Any]]) -> list[str]:
+    """A console summary of a table: per row its time to target (a scenario) or normalised time
+    (the suite) and its share of the headroom, both with their CIs."""
+    lines = [f"{'policy':<32} {'scenario':<22} {'time IQM (95 % CI)':<28} share (95 % CI)"]
+    for r in table:
+        if r["scenario"] == "ALL":
+            time = f"{r['normalised_time_iqm']:.3f} of random's"
+        else:
+            time = f"{r['time_to_target_iqm_s']:.1f} s [{r['time_ci_low']:.1f}, {r['time_ci_high']:.1f}]"
+        lines.append(f"{r['policy']:<32} {r['scenario']:<22} {time:<28} {score_text(r)}")
+    return lines
+
+
 PLOTTED = 8  # policies drawn in the plots beyond the reference baselines
 
 
