@@ -179,10 +179,9 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
         "selector a server could run: at every decision it simulates 32 candidate selections "
         "for 12 epochs each on clones of the world (Bertsekas' rollout with Oort as the base "
         "policy) and so sees the future; it is shown for reference. A scenario without a stored "
-        "planner reference shows `-`. Most of that headroom is the sight of the future: the "
-        "same planner planning on futures of its own (`planner-no-foresight-x4`) closes 0.39 of "
-        "ioht's and 0.56 of iov-default's, about what the best learned rows close there (0.36 "
-        "and 0.68) "
+        "planner reference shows `-`. Much of that headroom is the sight of the future: the "
+        "same planner planning on futures of its own (`planner-no-foresight-x4`) closes 0.65 "
+        "[0.57, 0.73] of it across the suite, about what the best learned rows close (0.68-0.69) "
         '(docs/results.md, "What the rest of the headroom is made of").',
         "",
         "## Tracks",
