@@ -14,7 +14,8 @@ one) beside the committed random, Oort, planner and the best learned rows of bot
 the leaderboard's statistics. A reference policy that lacks a scenario is left out, since its
 suite-wide interval would stand on fewer scenarios than the others'.
 
-Usage: python benchmarks/foresight_headroom.py [--references FILE ...]
+Usage: python benchmarks/foresight_headroom.py [--references FILE ...] [--scenarios ...]
+                                               [--out DIR]
 Writes: results/experiments/foresight/ (leaderboard.md, .csv, .json)
 """
 
@@ -45,25 +46,33 @@ def complete_policies(rows: list[dict[str, Any]], scenarios: set[str]) -> list[d
 
 
 def compare(
-    references: list[Path], out_dir: Path, committed_dir: Path = LEADERBOARD
+    references: list[Path],
+    out_dir: Path,
+    committed_dir: Path = LEADERBOARD,
+    scenarios: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The complete policies of ``references`` beside ``COMPARED`` from ``committed_dir``'s suite
-    v1 files; writes their leaderboard tables to ``out_dir`` and returns the table."""
+    """The policies of ``references`` that ran every one of ``scenarios`` (default: every
+    scenario the planner ran) beside ``COMPARED`` from ``committed_dir``'s suite v1 files, on
+    those scenarios; writes their leaderboard tables to ``out_dir`` and returns the table."""
     committed = [
         r for r in read_rows(sorted(committed_dir.glob("v1-*.jsonl"))) if r["policy"] in COMPARED
     ]
-    scenarios = {r["scenario"] for r in committed if r["policy"] == "planner"}
-    extra = complete_policies(read_rows(references), scenarios)
-    if not extra:
+    planned = {r["scenario"] for r in committed if r["policy"] == "planner"}
+    if scenarios is not None and not set(scenarios) <= planned:
         raise ValueError(
-            f"no policy in {[p.name for p in references]} ran all of {sorted(scenarios)}"
+            f"scenarios {sorted(set(scenarios) - planned)}: choose from {sorted(planned)}"
         )
+    wanted = set(scenarios) if scenarios is not None else planned
+    committed = [r for r in committed if r["scenario"] in wanted]
+    extra = complete_policies(read_rows(references), wanted)
+    if not extra:
+        raise ValueError(f"no policy in {[p.name for p in references]} ran all of {sorted(wanted)}")
     clash = {r["policy"] for r in extra} & set(COMPARED)
     if clash:
         raise ValueError(f"reference rows reuse the committed policy names {sorted(clash)}")
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.jsonl"
-        kept = committed + [r for r in extra if r["scenario"] in scenarios]
+        kept = committed + [r for r in extra if r["scenario"] in wanted]
         rows_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
         return build_leaderboard([rows_file], out_dir)
 
@@ -74,9 +83,10 @@ def main() -> int:
         "--references", nargs="+", type=Path,
         default=sorted(EXPERIMENTS.glob("v1-planner-*.jsonl")),
     )  # fmt: skip
+    parser.add_argument("--scenarios", nargs="+", default=None, help="default: all seven")
     parser.add_argument("--out", type=Path, default=EXPERIMENTS / "foresight")
     args = parser.parse_args()
-    table = compare(args.references, args.out)
+    table = compare(args.references, args.out, scenarios=args.scenarios)
     print("\n".join(summary_lines(table)))
     print(f"tables: {args.out}")
     return 0

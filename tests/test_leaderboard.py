@@ -490,6 +490,12 @@ def test_the_foresight_comparison_keeps_only_reference_policies_that_ran_every_s
     reference.write_text("".join(json.dumps(r) + "\n" for r in partial))
     with pytest.raises(ValueError, match="no policy in .* ran all of"):
         foresight.compare([reference], tmp_path / "table")
+    on_ioht = foresight.compare([reference], tmp_path / "ioht", scenarios=["ioht"])
+    assert {(r["policy"], r["scenario"]) for r in on_ioht} == {
+        (p, s) for p in (*foresight.COMPARED, "only-ioht") for s in ("ALL", "ioht")
+    }
+    with pytest.raises(ValueError, match=r"scenarios \['mars'\]: choose from"):
+        foresight.compare([reference], tmp_path / "table", scenarios=["ioht", "mars"])
     reference.write_text("".join(json.dumps(r) + "\n" for r in oort))
     with pytest.raises(ValueError, match=r"reuse the committed policy names \['oort'\]"):
         foresight.compare([reference], tmp_path / "table")
