@@ -22,13 +22,11 @@ Writes: results/experiments/foresight/ (leaderboard.md, .csv, .json)
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from training.leaderboard import build_leaderboard, read_rows, summary_lines
+from training.leaderboard import leaderboard_of_rows, read_rows, summary_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 LEADERBOARD = ROOT / "results" / "leaderboard"
@@ -70,11 +68,7 @@ def compare(
     clash = {r["policy"] for r in extra} & set(COMPARED)
     if clash:
         raise ValueError(f"reference rows reuse the committed policy names {sorted(clash)}")
-    with tempfile.TemporaryDirectory() as tmp:
-        rows_file = Path(tmp) / "rows.jsonl"
-        kept = committed + [r for r in extra if r["scenario"] in wanted]
-        rows_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        return build_leaderboard([rows_file], out_dir)
+    return leaderboard_of_rows(committed + [r for r in extra if r["scenario"] in wanted], out_dir)
 
 
 def main() -> int:

@@ -23,11 +23,9 @@ Writes: results/experiments/v1-oracle-100k.jsonl (+ curves/), results/experiment
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 from pathlib import Path
 
-from training.leaderboard import build_leaderboard, read_rows, summary_lines
+from training.leaderboard import leaderboard_of_rows, read_rows, summary_lines
 from training.tracks import budget_tag, run_tracks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,10 +62,7 @@ def compare(
         raise ValueError(
             f"no committed {server} rows for {sorted(scenarios)}, seeds {sorted(seeds)}"
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        rows_file = Path(tmp) / "rows.jsonl"
-        rows_file.write_text("".join(json.dumps(r) + "\n" for r in keep + oracle))
-        return build_leaderboard([rows_file], out_dir)
+    return leaderboard_of_rows(keep + oracle, out_dir)
 
 
 def main() -> int:

@@ -499,3 +499,14 @@ def test_the_foresight_comparison_keeps_only_reference_policies_that_ran_every_s
     reference.write_text("".join(json.dumps(r) + "\n" for r in oort))
     with pytest.raises(ValueError, match=r"reuse the committed policy names \['oort'\]"):
         foresight.compare([reference], tmp_path / "table")
+
+
+def test_rows_in_memory_are_validated_and_aggregate_as_a_files_rows(tmp_path):
+    from training.leaderboard import leaderboard_of_rows
+
+    rows = [_row("random", "iov-default", s, 130.0 + s) for s in range(4)]
+    from_file = build_leaderboard([_write(tmp_path / "r.jsonl", rows)], tmp_path / "f")
+    in_memory = leaderboard_of_rows([dict(r) for r in rows], tmp_path / "m")
+    assert json.dumps(in_memory) == json.dumps(from_file)  # NaN where a row has no value
+    with pytest.raises(ValueError, match=r"rows\[2\]: .*time_to_target_s"):
+        leaderboard_of_rows([*rows[:2], dict(rows[2], time_to_target_s=-1.0)], tmp_path / "x")

@@ -358,6 +358,25 @@ def build_leaderboard(
     rows = read_rows(paths)
     if not rows:
         raise ValueError("no results found in the given files")
+    return leaderboard_of_rows(rows, out_dir, references)
+
+
+def leaderboard_of_rows(
+    rows: list[dict[str, Any]], out_dir: Path, references: References | None = None
+) -> list[dict[str, Any]]:
+    """:func:`build_leaderboard` of rows already in memory (each validated here, as a file's
+    would be; the rows gain their ``normalised_time`` and ``normalised_score``).
+
+    Raises:
+        ValueError: as :func:`build_leaderboard`, or a row that cannot be an episode.
+    """
+    if not rows:
+        raise ValueError("no results to aggregate")
+    for n, row in enumerate(rows):
+        try:
+            validate_row(row)
+        except ValueError as exc:
+            raise ValueError(f"rows[{n}]: {exc}") from None
     _refuse_duplicates(rows)
     refs = _references(rows, references)
     norm = normalised_times(rows, refs)
