@@ -118,3 +118,39 @@ def test_the_oracle_reference_trains_on_oracle_features_and_sits_beside_the_same
     policies += ("ppo-8r-per-scenario", "ppo_oracle-8r-per-scenario")
     assert shown == {(p, "ioht") for p in policies}
     assert (tmp_path / "table" / "leaderboard.md").is_file()
+
+
+def test_a_per_scenario_job_on_the_generalisation_source_reuses_that_tracks_episodes(tmp_path):
+    """The generalisation track's job on iov-default trains the per-scenario job's model and
+    evaluates it there too: reused, its rows are the rows training that job again writes."""
+    from training.tracks import reused_job
+
+    runs = tmp_path / "runs"
+    fresh = tmp_path / "fresh.jsonl"  # the per-scenario job trained on its own
+    assert (
+        run_tracks(fresh, ["a2c"], [5], 8, ["iov-default"], 1, runs, tracks=("per-scenario",)) == 1
+    )
+    source = tmp_path / "generalisation.jsonl"  # the generalisation track's job, another run
+    assert run_tracks(source, ["a2c"], [5], 8, [], 1, runs, tracks=("generalisation",)) == 1
+    out = tmp_path / "per-scenario.jsonl"
+    ran = run_tracks(
+        out, ["a2c"], [5], 8, ["iov-default"], 1, runs, tracks=("per-scenario",), reuse=[source]
+    )
+    assert ran == 0  # nothing trained
+    reused = [json.loads(line) for line in out.read_text().splitlines()]
+    trained = [json.loads(line) for line in fresh.read_text().splitlines()]
+    assert [r.pop("reused_from") for r in reused] == [
+        "generalisation.jsonl: a2c-8r-trained-on-iov"
+    ] * 10
+    for row in reused + trained:  # two runs of one job differ in how long they took, no more
+        assert row.pop("train_wall_s") > 0
+    assert reused == trained
+    # a source that lacks a held-out seed, or ran another budget or scenario, is not reused
+    spec = ("a2c", "iov-default", 5, 8, str(runs), False)
+    assert reused_job([source], spec) is not None
+    assert reused_job([source], ("a2c", "iov-default", 5, 9, *spec[4:])) is None
+    assert reused_job([source], ("a2c", "ioht", 5, 8, *spec[4:])) is None
+    lines = source.read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["seed"] != trained[0]["seed"]]
+    source.write_text("\n".join(kept) + "\n")
+    assert reused_job([source], spec) is None

@@ -99,9 +99,9 @@ def _train(
         path = runs / f"{scenario.name}__favor__{seed}.zip"
         selector.model.save(path)
         env.close()
-        return path, "agents/favor.py (train_favor defaults)"
+        return path, hyperparams_used(algo, scenario)
     from agents.loading import VARIANTS
-    from training.train import hyperparams_entry, train
+    from training.train import train
     from training.tune import TUNED, load_tuned
 
     base, env_overrides, variant = VARIANTS.get(algo, (algo, {}, {}))
@@ -116,13 +116,23 @@ def _train(
         progress=False, checkpoint_every=10**9, keep_checkpoints=1,
         hyperparams={**variant, **(params or {})} or None,
     )  # fmt: skip
-    entry = (
-        f"training/hyperparams/tuned/{algo}.yml#{scenario.name}"
-        if tuned
-        else f"training/hyperparams/{base}.yml#{hyperparams_entry(base, scenario.env_id)}"
-        + (f" with {variant} on {env_overrides}" if variant or env_overrides else "")
+    return run / "model.zip", hyperparams_used(algo, scenario, tuned)
+
+
+def hyperparams_used(algo: str, scenario: Any, tuned: bool = False) -> str:
+    """The hyperparameter entry a job of ``algo`` on ``scenario`` trains with (a row's
+    ``hyperparams``)."""
+    if algo == "favor":
+        return "agents/favor.py (train_favor defaults)"
+    from agents.loading import VARIANTS
+    from training.train import hyperparams_entry
+
+    base, env_overrides, variant = VARIANTS.get(algo, (algo, {}, {}))
+    if tuned:
+        return f"training/hyperparams/tuned/{algo}.yml#{scenario.name}"
+    return f"training/hyperparams/{base}.yml#{hyperparams_entry(base, scenario.env_id)}" + (
+        f" with {variant} on {env_overrides}" if variant or env_overrides else ""
     )
-    return run / "model.zip", entry
 
 
 def _selector(algo: str, model: Path, env: Any) -> Any:
@@ -219,11 +229,58 @@ def _done(out: Path) -> set[tuple[str, str, int, int]]:
     return done
 
 
+def reused_job(
+    sources: list[Path], spec: tuple[str, str, int, int, str, bool]
+) -> dict[str, Any] | None:
+    """A per-scenario job on :data:`GENERALISES_FROM` that the generalisation track has already
+    run: the same job (algorithm, seed, budget, hyperparameters) trained the same model there and
+    evaluated it on its own scenario too, so its episodes there are this job's, relabelled. Returns
+    the job's result (rows marked ``reused_from``, and its learning curve), or None where no
+    source holds every held-out seed of it."""
+    from training.leaderboard import read_rows
+    from training.suite import SUITE_VERSION, SUITES
+
+    algo, scenario_name, seed, rounds, _, tuned = spec
+    if scenario_name != GENERALISES_FROM:
+        return None
+    scenario = next(s for s in SUITES["default"] if s.name == scenario_name)
+    label = algo + (TUNED_TAG if tuned else "") + budget_tag(rounds)
+    entry = hyperparams_used(algo, scenario, tuned)
+    for source in sources:
+        rows = [
+            r
+            for r in read_rows([source])
+            if r["policy"] == label + TRACK_SUFFIX["generalisation"]
+            and r["scenario"] == scenario_name
+            and r.get("trained_on") == scenario_name
+            and r.get("train_seed") == seed
+            and r.get("budget_rounds", TRACK_ROUNDS) == rounds
+            and r.get("hyperparams") == entry
+            and r.get("suite_version") == SUITE_VERSION
+        ]
+        if sorted(r["seed"] for r in rows) != sorted(scenario.seeds):
+            continue
+        curve = {"policy": label, "trained_on": scenario_name, "train_seed": seed, "points": []}
+        curves = curves_path(source)
+        for line in curves.read_text().splitlines() if curves.is_file() else []:
+            c = json.loads(line)
+            if (c["policy"], c["trained_on"], c["train_seed"]) == (label, scenario_name, seed):
+                curve = c
+        relabelled = [
+            {**r, "policy": label + TRACK_SUFFIX["per-scenario"], "track": "per-scenario",
+             "reused_from": f"{source.name}: {r['policy']}"}
+            for r in rows
+        ]  # fmt: skip
+        return {"rows": relabelled, "curve": curve}
+    return None
+
+
 def run_tracks(
     out: Path, algos: list[str] | tuple[str, ...] = ALGOS, seeds: list[int] | None = None,
     rounds: int = 2000, scenarios: list[str] | None = None, jobs: int = 2,
     runs_dir: Path | None = None, backend: str = "pool", address: str | None = None,
     tuned: bool = False, tracks: tuple[str, ...] = tuple(TRACK_SUFFIX),
+    reuse: list[Path] | None = None,
 ) -> int:  # fmt: skip
     """Run every (algorithm, scenario, seed) job not yet in ``out``; returns how many ran.
 
@@ -232,7 +289,9 @@ def run_tracks(
     generalisation track alone trains on :data:`GENERALISES_FROM` only. ``backend='pool'``: ``jobs`` local processes, rows
     written as each job ends (an interrupted run resumes). ``backend='ray'``: one Ray task per
     job (a local cluster of ``jobs`` CPUs, or the one at ``address``), rows written when all
-    have ended.
+    have ended. ``reuse``: results files of the generalisation track; a per-scenario job on
+    :data:`GENERALISES_FROM` found there (:func:`reused_job`) takes its rows from there instead
+    of training the same model again.
     """
     from training.suite import SUITES
 
@@ -251,10 +310,16 @@ def run_tracks(
         for algo in algos
         if (algo, scenario, seed, rounds) not in done
     ]
-    print(f"{len(specs)} training jobs ({len(done)} already done), backend {backend}", flush=True)
-    if not specs:
-        return 0
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    reused = []
+    if reuse and "per-scenario" in tracks:
+        found = [(spec, reused_job(reuse, spec)) for spec in specs]
+        reused = [result for _, result in found if result is not None]
+        specs = [spec for spec, result in found if result is None]
+    print(
+        f"{len(specs)} training jobs ({len(done)} already done, {len(reused)} reused), "
+        f"backend {backend}",
+        flush=True,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def write(result: dict[str, Any]) -> None:
@@ -270,10 +335,16 @@ def run_tracks(
         r = rows[0]
         print(
             f"{r['policy']:<26} trained on {r['trained_on']:<21} seed {r['train_seed']} "
-            f"{r['train_wall_s']:7.1f} s, {len(rows)} episodes",
+            f"{r['train_wall_s']:7.1f} s, {len(rows)} episodes"
+            + (f" (reused from {r['reused_from']})" if "reused_from" in r else ""),
             flush=True,
         )
 
+    for result in reused:
+        write(result)
+    if not specs:
+        return 0
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if backend == "ray":
         from ray import cloudpickle
 
@@ -318,10 +389,18 @@ def main() -> int:
         choices=list(TRACK_SUFFIX),
         help="the tracks whose rows are written (generalisation alone: train on iov-default only)",
     )
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="generalisation-track results: a per-scenario job on iov-default found there takes "
+        "its rows from there (the same model) instead of training again",
+    )
     args = parser.parse_args()
     run_tracks(
         args.out, args.algos, args.seeds, args.rounds, args.scenarios, args.jobs,
-        args.runs_dir, args.backend, args.address, args.tuned, tuple(args.tracks),
+        args.runs_dir, args.backend, args.address, args.tuned, tuple(args.tracks), args.reuse,
     )  # fmt: skip
     return 0
 
