@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from training.leaderboard import build_leaderboard
 from training.tracks import run_tracks
 
@@ -146,7 +148,7 @@ def test_a_per_scenario_job_on_the_generalisation_source_reuses_that_tracks_epis
         assert row.pop("train_wall_s") > 0
     assert reused == trained
     # a source that lacks a held-out seed, or ran another budget or scenario, is not reused
-    spec = ("a2c", "iov-default", 5, 8, str(runs), False)
+    spec = ("a2c", "iov-default", 5, 8, str(runs), False, "default")
     assert reused_job([source], spec) is not None
     assert reused_job([source], ("a2c", "iov-default", 5, 9, *spec[4:])) is None
     assert reused_job([source], ("a2c", "ioht", 5, 8, *spec[4:])) is None
@@ -154,3 +156,29 @@ def test_a_per_scenario_job_on_the_generalisation_source_reuses_that_tracks_epis
     kept = [line for line in lines if json.loads(line)["seed"] != trained[0]["seed"]]
     source.write_text("\n".join(kept) + "\n")
     assert reused_job([source], spec) is None
+
+
+def test_the_per_scenario_track_trains_on_suite_v2_and_its_rows_validate_there(tmp_path):
+    from training.suite import HELD_OUT_SEEDS_V2
+
+    out = tmp_path / "v2-tracks.jsonl"
+    runs = tmp_path / "runs"
+    with pytest.raises(ValueError, match="per-scenario track only"):
+        run_tracks(out, ["ppo"], [5], 8, ["iov-trace"], 1, runs, suite="v2")
+    with pytest.raises(ValueError, match=r"\['iov-default'\] are not in suite 'v2'"):
+        run_tracks(
+            out, ["ppo"], [5], 8, ["iov-default"], 1, runs, tracks=("per-scenario",), suite="v2"
+        )
+    with pytest.raises(ValueError, match="suite='v3' is not allowed"):
+        run_tracks(out, ["ppo"], [5], 8, None, 1, runs, tracks=("per-scenario",), suite="v3")
+    ran = run_tracks(
+        out, ["ppo"], [5], 8, ["iov-trace"], 1, runs, tracks=("per-scenario",), suite="v2"
+    )
+    assert ran == 1
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["seed"] for r in rows) == sorted(HELD_OUT_SEEDS_V2)
+    assert {(r["policy"], r["trained_on"], r["suite_version"]) for r in rows} == {
+        ("ppo-8r-per-scenario", "iov-trace", 2)
+    }
+    table = build_leaderboard([out], tmp_path / "board")  # scored against suite v2's references
+    assert {r["scenario"] for r in table} == {"iov-trace", "ALL"}

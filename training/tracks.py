@@ -13,10 +13,13 @@ epoch with K picks. Nobody is tuned in this track: each algorithm runs its shipp
 
 Rows go to ``--out`` (JSON lines, one per episode, with the training seed, budget, wall time,
 hyperparameter entry, commit and date). A job whose rows are already there is skipped, so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. ``--suite v2`` runs the per-scenario track on suite v2's
+scenarios; ``--reuse FILE`` takes a per-scenario job on iov-default from the generalisation
+track's rows of the same job.
 
 Usage: python -m training.tracks [--algos ...] [--seeds 0 1 2] [--rounds 2000] [--jobs 2]
                                  [--tuned --out results/leaderboard/v1-tracks-tuned.jsonl]
+                                 [--suite v2 --out results/leaderboard/v2-tracks-....jsonl]
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ TRACK_SUFFIX = {"per-scenario": "-per-scenario", "generalisation": "-trained-on-
 TUNED_TAG = "-tuned"  # rows trained with training/hyperparams/tuned/ (bcfl tune)
 TRACK_ROUNDS = 2000  # the tracks' first budget; rows at any other budget carry it in their label
 CURVE_POINTS = 10  # a run's learning curve: its training episodes in this many bins of steps
+# one training job: (algorithm, scenario trained on, training seed, budget in rounds, runs
+# folder, tuned hyperparameters, suite the scenario belongs to)
+JobSpec = tuple[str, str, int, int, str, bool, str]
 
 
 def budget_tag(rounds: int) -> str:
@@ -145,7 +151,7 @@ def _selector(algo: str, model: Path, env: Any) -> Any:
     return load_selector(model, env)
 
 
-def job(spec: tuple[str, str, int, int, str, bool]) -> dict[str, Any]:
+def job(spec: JobSpec) -> dict[str, Any]:
     """Train ``algo`` on one scenario with one seed, then evaluate it (on every scenario when it
     was trained on :data:`GENERALISES_FROM`)."""
     import gymnasium as gym
@@ -158,10 +164,10 @@ def job(spec: tuple[str, str, int, int, str, bool]) -> dict[str, Any]:
     from bcfl_env import unwrap
     from training.evaluate import run_episode
     from training.machine import cpu_model
-    from training.suite import SUITE_VERSION, SUITES
+    from training.suite import SUITES
 
-    algo, scenario_name, seed, rounds, runs_dir, tuned = spec
-    suite = SUITES["default"]
+    algo, scenario_name, seed, rounds, runs_dir, tuned, suite_name = spec
+    suite = SUITES[suite_name]
     scenario = next(s for s in suite if s.name == scenario_name)
     probe = gym.make(scenario.env_id, **scenario.overrides)
     k = int(unwrap(probe).budget)
@@ -179,7 +185,7 @@ def job(spec: tuple[str, str, int, int, str, bool]) -> dict[str, Any]:
         "train_seed": seed, "trained_on": scenario.name, "budget_rounds": rounds,
         "timesteps": steps, "train_wall_s": round(wall, 1), "hyperparams": entry,
         "commit": _commit(), "date": dt.date.today().isoformat(),
-        "suite_version": SUITE_VERSION, "bcfl_env": bcfl_env.__version__,
+        "suite_version": scenario.version, "bcfl_env": bcfl_env.__version__,
         "machine": f"{cpu_model()}, {os.cpu_count()} cores",
     }  # fmt: skip
     targets = suite if scenario.name == GENERALISES_FROM else [scenario]
@@ -229,9 +235,7 @@ def _done(out: Path) -> set[tuple[str, str, int, int]]:
     return done
 
 
-def reused_job(
-    sources: list[Path], spec: tuple[str, str, int, int, str, bool]
-) -> dict[str, Any] | None:
+def reused_job(sources: list[Path], spec: JobSpec) -> dict[str, Any] | None:
     """A per-scenario job on :data:`GENERALISES_FROM` that the generalisation track has already
     run: the same job (algorithm, seed, budget, hyperparameters) trained the same model there and
     evaluated it on its own scenario too, so its episodes there are this job's, relabelled. Returns
@@ -240,8 +244,8 @@ def reused_job(
     from training.leaderboard import read_rows
     from training.suite import SUITE_VERSION, SUITES
 
-    algo, scenario_name, seed, rounds, _, tuned = spec
-    if scenario_name != GENERALISES_FROM:
+    algo, scenario_name, seed, rounds, _, tuned, suite_name = spec
+    if scenario_name != GENERALISES_FROM or suite_name != "default":
         return None
     scenario = next(s for s in SUITES["default"] if s.name == scenario_name)
     label = algo + (TUNED_TAG if tuned else "") + budget_tag(rounds)
@@ -280,7 +284,7 @@ def run_tracks(
     rounds: int = 2000, scenarios: list[str] | None = None, jobs: int = 2,
     runs_dir: Path | None = None, backend: str = "pool", address: str | None = None,
     tuned: bool = False, tracks: tuple[str, ...] = tuple(TRACK_SUFFIX),
-    reuse: list[Path] | None = None,
+    reuse: list[Path] | None = None, suite: str = "default",
 ) -> int:  # fmt: skip
     """Run every (algorithm, scenario, seed) job not yet in ``out``; returns how many ran.
 
@@ -291,20 +295,33 @@ def run_tracks(
     job (a local cluster of ``jobs`` CPUs, or the one at ``address``), rows written when all
     have ended. ``reuse``: results files of the generalisation track; a per-scenario job on
     :data:`GENERALISES_FROM` found there (:func:`reused_job`) takes its rows from there instead
-    of training the same model again.
+    of training the same model again. ``suite``: the suite whose scenarios the jobs train on
+    (``v2``: the per-scenario track only; its generalisation rows are the default suite's
+    iov-default models evaluated there, ``bcfl evaluate --suite v2 --train-seed``).
     """
     from training.suite import SUITES
 
     unknown = set(tracks) - set(TRACK_SUFFIX)
     if unknown or not tracks:
         raise ValueError(f"tracks={list(tracks)} is not allowed: choose from {list(TRACK_SUFFIX)}")
-    scenarios = scenarios or [s.name for s in SUITES["default"]]
+    if suite not in SUITES:
+        raise ValueError(f"suite={suite!r} is not allowed: choose one of {sorted(SUITES)}")
+    if suite != "default" and tuple(tracks) != ("per-scenario",):
+        raise ValueError(
+            f"suite={suite!r} runs the per-scenario track only (tracks=['per-scenario']): "
+            f"the generalisation track trains on the default suite's {GENERALISES_FROM}"
+        )
+    names = [s.name for s in SUITES[suite]]
+    scenarios = scenarios or names
     if "per-scenario" not in tracks:  # the generalisation track trains on its source alone
         scenarios = [GENERALISES_FROM]
+    outside = sorted(set(scenarios) - set(names))
+    if outside:
+        raise ValueError(f"scenarios {outside} are not in suite {suite!r}: choose from {names}")
     runs_dir = runs_dir or Path(tempfile.gettempdir()) / "bcfl-track-runs"
     done = _done(out)
     specs = [
-        (algo, scenario, seed, rounds, str(runs_dir), tuned)
+        (algo, scenario, seed, rounds, str(runs_dir), tuned, suite)
         for seed in (seeds if seeds is not None else [0, 1, 2])
         for scenario in sorted(scenarios, key=lambda s: s != GENERALISES_FROM)
         for algo in algos
@@ -371,7 +388,10 @@ def main() -> int:
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS + REFERENCE_ALGOS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=2000, help="training budget in FL rounds")
-    parser.add_argument("--scenarios", nargs="+", default=[s.name for s in SUITES["default"]])
+    parser.add_argument(
+        "--suite", choices=sorted(SUITES), default="default", help="the suite of the scenarios"
+    )
+    parser.add_argument("--scenarios", nargs="+", default=None, help="default: the whole suite")
     parser.add_argument("--jobs", type=int, default=2, help="parallel training processes")
     parser.add_argument("--backend", choices=("pool", "ray"), default="pool")
     parser.add_argument("--address", default=None, help="a Ray cluster to join (--backend ray)")
@@ -385,9 +405,10 @@ def main() -> int:
     parser.add_argument(
         "--tracks",
         nargs="+",
-        default=list(TRACK_SUFFIX),
+        default=None,
         choices=list(TRACK_SUFFIX),
-        help="the tracks whose rows are written (generalisation alone: train on iov-default only)",
+        help="the tracks whose rows are written (generalisation alone: train on iov-default only; "
+        "default: both, or per-scenario for another suite than the default)",
     )
     parser.add_argument(
         "--reuse",
@@ -398,9 +419,12 @@ def main() -> int:
         "its rows from there (the same model) instead of training again",
     )
     args = parser.parse_args()
+    if args.tracks is None:
+        args.tracks = list(TRACK_SUFFIX) if args.suite == "default" else ["per-scenario"]
     run_tracks(
         args.out, args.algos, args.seeds, args.rounds, args.scenarios, args.jobs,
         args.runs_dir, args.backend, args.address, args.tuned, tuple(args.tracks), args.reuse,
+        args.suite,
     )  # fmt: skip
     return 0
 
