@@ -419,6 +419,26 @@ def test_a_v2_row_is_scored_against_suite_v2s_own_references(tmp_path):
         build_leaderboard([_write(tmp_path / "v1.jsonl", as_v1)], tmp_path / "v1")
 
 
+def test_the_v2_section_names_rows_trained_on_v2s_own_scenarios(tmp_path):
+    from training.leaderboard_page import page_v2
+    from training.suite import scenario_reference
+
+    reference, _ = scenario_reference("iov-trace", 2)
+    rows = [
+        {**_row(policy, "iov-trace", 2000 + s, reference), "suite_version": 2}
+        for policy in ("random", "ppo-100k-trained-on-iov")
+        for s in range(30)
+    ]
+    path = _write(tmp_path / "v2.jsonl", rows)
+    page = page_v2(build_leaderboard([path], tmp_path / "v2"), [path], Path("v2"))
+    assert "per-scenario rows" not in page
+    trained_here = [{**r, "policy": "ppo-100k-per-scenario"} for r in rows[30:]]
+    path = _write(tmp_path / "v2.jsonl", rows + trained_here)
+    page = page_v2(build_leaderboard([path], tmp_path / "v2"), [path], Path("v2"))
+    assert "per-scenario rows (ppo-100k-per-scenario) trained on each v2 scenario itself" in page
+    assert "| ppo-100k-per-scenario | per-scenario |" in page
+
+
 def test_the_page_shows_each_runs_learning_curve_per_tenth_of_its_budget(tmp_path):
     from training.leaderboard_page import curves_section
 

@@ -311,6 +311,9 @@ def page_v2(table: list[dict], sources: list[Path], plots: Path) -> str:
     cell = {(r["policy"], r["scenario"]): r for r in table}
     scenarios = sorted({r["scenario"] for r in table} - {"ALL"})
     seeds = len(HELD_OUT_SEEDS_V2)
+    trained_here = sorted(
+        {r["policy"] for r in suite if track_of(r["policy"]) == "per-scenario"}
+    )  # trained on suite v2's own scenarios (python -m training.tracks --suite v2)
     lines = [
         "",
         "# Suite v2 (version 2)",
@@ -323,7 +326,15 @@ def page_v2(table: list[dict], sources: list[Path], plots: Path) -> str:
         "planner's IQM on those seeds) stored with suite v2, statistics as above. Learned rows: "
         "the shipped PPO, and the set-policy models of the generalisation track at 100k steps "
         "(trained on suite v1's iov-default, evaluated here without retraining, `--train-seed` "
-        "per model); the algorithms with an MLP over the flat observation (SAC, TD3, DQN, "
+        "per model)"
+        + (
+            f"; per-scenario rows ({', '.join(trained_here)}) trained on each v2 scenario itself "
+            "(`python -m training.tracks --suite v2`), each model evaluated on the scenario it "
+            "was trained on"
+            if trained_here
+            else ""
+        )
+        + "; the algorithms with an MLP over the flat observation (SAC, TD3, DQN, "
         "MaskablePPO, FAVOR, ppo_weights) act on a fixed 20 slots and cannot act on v2's 100.",
         "",
         "| rank | policy | track | normalised time IQM (95 % CI) | score IQM (95 % CI) "
