@@ -182,3 +182,54 @@ def test_the_per_scenario_track_trains_on_suite_v2_and_its_rows_validate_there(t
     }
     table = build_leaderboard([out], tmp_path / "board")  # scored against suite v2's references
     assert {r["scenario"] for r in table} == {"iov-trace", "ALL"}
+
+
+def _episode(policy, scenario, seed, train_seed):
+    return {
+        "policy": policy, "track": "per-scenario", "scenario": scenario, "seed": seed,
+        "train_seed": train_seed, "trained_on": scenario, "return": 1.0, "time_to_target_s": 50.0,
+        "rounds_to_target": 5, "final_accuracy": 0.9, "sim_time_s": 50.0, "rounds": 5,
+        "energy_j": 1.0, "poisoned_accepted": 0,
+    }  # fmt: skip
+
+
+def test_a_run_moves_from_pending_to_the_leaderboard_once_every_scenario_has_it(tmp_path):
+    from training.promote import promote
+    from training.suite import SUITES
+    from training.tracks import curves_path
+
+    pending, final = tmp_path / "pending" / "a2c.jsonl", tmp_path / "v1-tracks-100k.jsonl"
+    pending.parent.mkdir()
+    label = "a2c-100k-per-scenario"
+    scenarios = SUITES["default"]
+    rows = [_episode(label, s.name, seed, 0) for s in scenarios for seed in s.seeds]
+    rows += [_episode(label, s.name, seed, 1) for s in scenarios[:2] for seed in s.seeds]
+    pending.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    curves = [
+        {"policy": "a2c-100k", "trained_on": s.name, "train_seed": t, "timesteps": 10,
+         "points": [[10, 50.0, 1.0]]}
+        for t in (0, 1) for s in (scenarios if t == 0 else scenarios[:2])
+    ]  # fmt: skip
+    curves_path(pending).parent.mkdir()
+    curves_path(pending).write_text("".join(json.dumps(c) + "\n" for c in curves))
+
+    assert promote(pending, final) == [(label, 0)]  # seed 1 lacks five scenarios: it stays
+    moved = [json.loads(line) for line in final.read_text().splitlines()]
+    assert moved == rows[:70]
+    assert [json.loads(line) for line in pending.read_text().splitlines()] == rows[70:]
+    moved_curves = [json.loads(line) for line in curves_path(final).read_text().splitlines()]
+    assert moved_curves == curves[:7]
+    kept_curves = [json.loads(line) for line in curves_path(pending).read_text().splitlines()]
+    assert kept_curves == curves[7:]
+    assert promote(pending, final) == []
+    # a run the leaderboard already holds is refused, not counted twice
+    pending.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        ValueError, match=r"already holds the runs \[\('a2c-100k-per-scenario', 0\)\]"
+    ):
+        promote(pending, final)
+    # a seed missing from one scenario keeps the run pending
+    pending.write_text("".join(json.dumps(r) + "\n" for r in rows[1:70]))
+    assert promote(pending, tmp_path / "other.jsonl") == []
+    with pytest.raises(ValueError, match="suite='v9' is not allowed"):
+        promote(pending, final, suite="v9")
