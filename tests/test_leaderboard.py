@@ -478,7 +478,13 @@ def test_a_malformed_learning_curve_is_refused_naming_its_line(tmp_path):
     from training.leaderboard_page import curves_section
 
     (tmp_path / "curves").mkdir()
-    good = {"policy": "a", "trained_on": "iov-default", "timesteps": 10, "points": [[10, 5.0, 1.0]]}
+    good = {
+        "policy": "a",
+        "trained_on": "iov-default",
+        "train_seed": 0,
+        "timesteps": 10,
+        "points": [[10, 5.0, 1.0]],
+    }
     bad = {**good, "points": [[10, "five", 1.0]]}
     (tmp_path / "curves" / "c.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(ValueError, match=r"c.jsonl:2: points must be a list"):

@@ -233,3 +233,11 @@ def test_a_run_moves_from_pending_to_the_leaderboard_once_every_scenario_has_it(
     assert promote(pending, tmp_path / "other.jsonl") == []
     with pytest.raises(ValueError, match="suite='v9' is not allowed"):
         promote(pending, final, suite="v9")
+    # files users share are data: a bad line is refused by file, line and field
+    pending.write_text("".join(json.dumps(r) + "\n" for r in rows[:70]))
+    curves_path(pending).write_text('{"policy": "a2c-100k", "trained_on": "iiot"}\n')
+    with pytest.raises(ValueError, match="a2c.jsonl:1: train_seed=None must be a int"):
+        promote(pending, tmp_path / "other.jsonl")
+    pending.write_text(json.dumps({**rows[0], "seed": "1000"}) + "\n")
+    with pytest.raises(ValueError, match="a2c.jsonl:1: seed='1000' must be an integer"):
+        promote(pending, tmp_path / "other.jsonl")

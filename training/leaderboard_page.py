@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from agents import baseline_names
-from bcfl_env.untrusted import parse_untrusted
 from training.leaderboard import build_leaderboard, read_rows, score_text
 from training.suite import HELD_OUT_SEEDS_V2, SUITE_VERSION
-from training.tracks import CURVE_POINTS, TRACK_SUFFIX
+from training.tracks import CURVE_POINTS, TRACK_SUFFIX, parse_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -368,7 +367,7 @@ def curves_section(folder: Path, plot: Path | None = None, link: Path | None = N
     for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
         for n, line in enumerate(path.read_bytes().splitlines(), start=1):
             if line.strip():
-                curve = _curve(line, f"{path.name}:{n}")
+                curve = parse_curve(line, f"{path.name}:{n}")
                 runs.setdefault((curve["policy"], curve["trained_on"]), []).append(curve)
     if not runs:
         return ""
@@ -402,26 +401,6 @@ def curves_section(folder: Path, plot: Path | None = None, link: Path | None = N
             f"| {policy} | {trained_on} | {len(curves)} | {total:,} | " + " | ".join(cells) + " |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _curve(line: bytes, where: str) -> dict[str, Any]:
-    """One learning curve line, parsed within bounds and checked (a shared file is data)."""
-    try:
-        curve = parse_untrusted(line)
-        if not isinstance(curve, dict):
-            raise ValueError(f"a curve is not an object but {type(curve).__name__}")
-        for key, kind in (("policy", str), ("trained_on", str), ("timesteps", int)):
-            if not isinstance(curve.get(key), kind):
-                raise ValueError(f"{key}={curve.get(key)!r} must be a {kind.__name__}")
-        points = curve.get("points")
-        if not isinstance(points, list) or not all(
-            isinstance(p, list) and len(p) == 3 and all(isinstance(v, int | float) for v in p)
-            for p in points
-        ):
-            raise ValueError("points must be a list of [steps, time, reached share] triples")
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    return curve
 
 
 def leaderboard_text(results: Path, plots: Path, tables: Path | None = None) -> str:

@@ -15,15 +15,15 @@ Run it while no track run writes to the pending file (a run appends there as eac
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from training.leaderboard import read_rows
+from bcfl_env.untrusted import parse_untrusted
+from training.leaderboard import MAX_LINE_BYTES, read_rows, validate_row
 from training.suite import SUITES
-from training.tracks import TRACK_SUFFIX, curves_path
+from training.tracks import TRACK_SUFFIX, curves_path, parse_curve
 
 Run = tuple[str, int]  # (policy label, training seed)
 
@@ -52,14 +52,28 @@ def _label(policy: str) -> str:
     return policy
 
 
-def _split_lines(path: Path, moves: Callable[[dict], bool]) -> tuple[list[str], list[str]]:
+def _split_lines(
+    path: Path, parse: Callable[[bytes, str], dict], moves: Callable[[dict], bool]
+) -> tuple[list[str], list[str]]:
+    """The lines of ``path`` that ``moves`` (of each parsed line) and the rest, as written."""
     moved: list[str] = []
     kept: list[str] = []
     if path.is_file():
-        for line in path.read_text().splitlines():
+        for n, line in enumerate(path.read_bytes().splitlines(), start=1):
             if line.strip():
-                (moved if moves(json.loads(line)) else kept).append(line)
+                text = line.decode()  # parse has accepted it: valid UTF-8
+                target = moved if moves(parse(line, f"{path.name}:{n}")) else kept
+                target.append(text)
     return moved, kept
+
+
+def _row(line: bytes, where: str) -> dict:
+    try:
+        row = parse_untrusted(line, max_bytes=MAX_LINE_BYTES)
+        validate_row(row)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return row
 
 
 def _rewrite(path: Path, lines: list[str]) -> None:
@@ -95,10 +109,10 @@ def promote(pending: Path, final: Path, suite: str = "default") -> list[Run]:
         raise ValueError(f"{final} already holds the runs {clash}: they would count twice")
     labels = {(_label(policy), seed) for policy, seed in runs}
     moved, kept = _split_lines(
-        pending, lambda r: (r["policy"], int(r.get("train_seed", -1))) in runs
+        pending, _row, lambda r: (r["policy"], int(r.get("train_seed", -1))) in runs
     )
     curves_moved, curves_kept = _split_lines(
-        curves_path(pending), lambda c: (c["policy"], int(c["train_seed"])) in labels
+        curves_path(pending), parse_curve, lambda c: (c["policy"], c["train_seed"]) in labels
     )
     _append(final, moved)  # the leaderboard's file first: a crash here leaves a copy, not a loss
     _append(curves_path(final), curves_moved)

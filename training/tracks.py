@@ -223,6 +223,31 @@ def curves_path(out: Path) -> Path:
     return out.parent / "curves" / out.name
 
 
+def parse_curve(line: bytes, where: str) -> dict[str, Any]:
+    """One learning curve line, parsed within bounds and checked (a shared file is data);
+    an error names ``where`` (file and line)."""
+    from bcfl_env.untrusted import parse_untrusted
+
+    try:
+        curve = parse_untrusted(line)
+        if not isinstance(curve, dict):
+            raise ValueError(f"a curve is not an object but {type(curve).__name__}")
+        for key, kind in (
+            ("policy", str), ("trained_on", str), ("train_seed", int), ("timesteps", int)
+        ):  # fmt: skip
+            if not isinstance(curve.get(key), kind):
+                raise ValueError(f"{key}={curve.get(key)!r} must be a {kind.__name__}")
+        points = curve.get("points")
+        if not isinstance(points, list) or not all(
+            isinstance(p, list) and len(p) == 3 and all(isinstance(v, int | float) for v in p)
+            for p in points
+        ):
+            raise ValueError("points must be a list of [steps, time, reached share] triples")
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return curve
+
+
 def _done(out: Path) -> set[tuple[str, str, int, int]]:
     """(algo, scenario trained on, seed, budget) of the jobs whose rows ``out`` already holds."""
     done = set()
