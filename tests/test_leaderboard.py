@@ -439,6 +439,30 @@ def test_the_v2_section_names_rows_trained_on_v2s_own_scenarios(tmp_path):
     assert "| ppo-100k-per-scenario | per-scenario |" in page
 
 
+def test_per_scenario_training_is_compared_with_generalisation_on_the_seeds_both_hold():
+    from training.leaderboard_page import _matched_tracks
+    from training.suite import SUITES
+
+    def run(policy, train_seed, time_s):
+        return [
+            {**_row(policy, s.name, seed, time_s), "train_seed": train_seed}
+            for s in SUITES["default"]
+            for seed in s.seeds
+        ]
+
+    # the per-scenario track holds seed 0 only; the generalisation model of seed 1 is far slower
+    rows = run("x-per-scenario", 0, 60.0) + run("x-trained-on-iov", 0, 60.0)
+    rows += run("x-trained-on-iov", 1, 600.0)
+    seeds, per_scenario, generalisation = _matched_tracks("x", rows, {})
+    assert seeds == [0]
+    assert generalisation["normalised_time_iqm"] == pytest.approx(
+        per_scenario["normalised_time_iqm"]
+    )  # seed 1 left out: the same times, the same IQM
+    assert _matched_tracks("y", rows, {}) is None  # no rows of y
+    disjoint = run("x-trained-on-iov", 1, 600.0) + run("x-per-scenario", 2, 60.0)
+    assert _matched_tracks("x", disjoint, {}) is None  # no training seed in common
+
+
 def test_the_page_shows_each_runs_learning_curve_per_tenth_of_its_budget(tmp_path):
     from training.leaderboard_page import curves_section
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 
 from agents import baseline_names
 from training.leaderboard import build_leaderboard, read_rows, score_text
+from training.leaderboard import leaderboard_of_rows as build_table
 from training.suite import HELD_OUT_SEEDS_V2, SUITE_VERSION
 from training.tracks import CURVE_POINTS, TRACK_SUFFIX, parse_curve
 
@@ -146,6 +148,24 @@ def _tuned_note(meta: dict[str, dict]) -> list[str]:
     ]
 
 
+def _matched_tracks(algo: str, rows: list[dict], cell: dict) -> tuple[list[int], dict, dict] | None:
+    """(training seeds, per-scenario row, generalisation row) of ``algo`` across the suite on
+    the training seeds both tracks hold (the table's rows where both hold the same seeds)."""
+    names = [algo + TRACK_SUFFIX[t] for t in ("per-scenario", "generalisation")]
+    held = [{r.get("train_seed") for r in rows if r["policy"] == n} for n in names]
+    seeds = sorted(s for s in held[0] & held[1] if s is not None)
+    if held[0] == held[1]:
+        a, b = cell.get((names[0], "ALL")), cell.get((names[1], "ALL"))
+        return None if a is None or b is None else (seeds, a, b)
+    if not seeds:
+        return None
+    subset = [dict(r) for r in rows if r["policy"] in names and r.get("train_seed") in seeds]
+    with tempfile.TemporaryDirectory() as scratch:
+        matched = build_table(subset, Path(scratch))
+    by_name = {r["policy"]: r for r in matched if r["scenario"] == "ALL"}
+    return seeds, by_name[names[0]], by_name[names[1]]
+
+
 def page(table: list[dict], sources: list[Path], plots: Path) -> str:
     """LEADERBOARD.md from the aggregated ``table`` (the raw rows in ``sources`` give the
     training metadata)."""
@@ -255,19 +275,21 @@ def page(table: list[dict], sources: list[Path], plots: Path) -> str:
             "## Per-scenario training against generalisation from iov-default",
             "",
             "Normalised time IQM across the suite (95 % CI); lower is better. The iov-default "
-            "column is the same models in both tracks.",
+            "column is the same models in both tracks. Each line compares the training seeds "
+            "both tracks hold (a track still being run may hold fewer than its row above).",
             "",
-            "| algorithm | per-scenario | trained on iov-default | difference |",
-            "|---|---|---|---|",
+            "| algorithm | training seeds | per-scenario | trained on iov-default | difference |",
+            "|---|---|---|---|---|",
         ]
         for algo in algos:
-            a = cell.get((algo + TRACK_SUFFIX["per-scenario"], "ALL"))
-            b = cell.get((algo + TRACK_SUFFIX["generalisation"], "ALL"))
-            if a is None or b is None:
+            pair = _matched_tracks(algo, rows, cell)
+            if pair is None:
                 continue
+            seeds, a, b = pair
             lines.append(
-                f"| {algo} | {a['normalised_time_iqm']:.3f} [{a['normalised_ci_low']:.3f}, "
-                f"{a['normalised_ci_high']:.3f}] | {b['normalised_time_iqm']:.3f} "
+                f"| {algo} | {', '.join(map(str, seeds))} | {a['normalised_time_iqm']:.3f} "
+                f"[{a['normalised_ci_low']:.3f}, {a['normalised_ci_high']:.3f}] | "
+                f"{b['normalised_time_iqm']:.3f} "
                 f"[{b['normalised_ci_low']:.3f}, {b['normalised_ci_high']:.3f}] | "
                 f"{b['normalised_time_iqm'] - a['normalised_time_iqm']:+.3f} |"
             )
