@@ -171,3 +171,23 @@ def test_train_refuses_workers_it_cannot_use(tmp_path):
         train("dqn", "bcfl/IoV-v1", 64, 0, 2, {}, tmp_path / "d", workers=2)
     with pytest.raises(ValueError, match="workers=3 exceeds the 2 worlds"):
         train("ppo", "bcfl/IoV-v1", 64, 0, 2, {}, tmp_path / "d", workers=3)
+
+
+def test_a_worker_that_dies_is_named_with_its_worlds_not_a_broken_pipe():
+    import os
+    import signal
+
+    vec = SB3WorkerVecEnv("bcfl/IoV-v1", 3, 2, KWARGS)
+    try:
+        vec.seed(0)
+        vec.reset()
+        victim = vec.processes[1]  # worlds 2-2 (shares 2 + 1)
+        os.kill(victim.pid, signal.SIGKILL)  # as the out-of-memory killer would
+        victim.join(timeout=10)
+        with pytest.raises(RuntimeError, match=r"worker 1 \(worlds 2-2\) died .* exit code -9"):
+            _step(vec, _actions(np.random.default_rng(0), 3))
+        with pytest.raises(RuntimeError, match=r"worker 1 \(worlds 2-2\) died"):
+            vec.get_attr("budget", [2])
+    finally:
+        vec.close()  # the live worker still closes; nothing raises here
+    assert not any(p.is_alive() for p in vec.processes)

@@ -14,6 +14,7 @@ moves: the workers check their shares first, and a bad action raises ``ValueErro
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -169,16 +170,45 @@ class SB3WorkerVecEnv(VecEnv):
     # ------------------------------------------------------------------ plumbing
     def _gather(self, remotes: Sequence[Connection]) -> list[Any]:
         """Every remote's answer, in order; the first worker's error is raised after all have
-        answered (so no answer is left in a pipe)."""
-        answers = [remote.recv() for remote in remotes]
+        answered (so no answer is left in a pipe).
+
+        Raises:
+            RuntimeError: a worker that died instead of answering (killed, out of memory, or a
+                crash before it could report), named with its worlds and exit code.
+        """
+        answers, dead = [], []
+        for remote in remotes:
+            try:
+                answers.append(remote.recv())
+            except (EOFError, ConnectionResetError):
+                dead.append(self.remotes.index(remote))
+        if dead:
+            raise self._died(dead[0])
         for status, payload in answers:
             if status == "error":
                 raise payload
         return [payload for _, payload in answers]
 
+    def _died(self, w: int) -> RuntimeError:
+        """The error for worker ``w`` gone (killed, out of memory, or crashed before reporting)."""
+        process = self.processes[w]
+        process.join(timeout=5)
+        first, share = self._offsets[w], self._shares[w]
+        return RuntimeError(
+            f"worker {w} (worlds {first}-{first + share - 1}) died without answering, exit code "
+            f"{process.exitcode} (a negative code is the signal that killed it, e.g. -9 when the "
+            "system ran out of memory); its worlds are lost, so the run must stop"
+        )
+
+    def _send(self, w: int, message: tuple[str, Any]) -> None:
+        try:
+            self.remotes[w].send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            raise self._died(w) from None
+
     def _ask_all(self, command: str, per_worker: Sequence[Any]) -> list[Any]:
-        for remote, data in zip(self.remotes, per_worker, strict=True):
-            remote.send((command, data))
+        for w, data in enumerate(per_worker):
+            self._send(w, (command, data))
         return self._gather(self.remotes)
 
     def _split(self, rows: Any) -> list[Any]:
@@ -197,7 +227,7 @@ class SB3WorkerVecEnv(VecEnv):
     def _per_world(self, command: str, make_data: Any, indices: VecEnvIndices) -> list[Any]:
         plan = self._by_worker(indices)
         for w, local, _ in plan:
-            self.remotes[w].send((command, make_data(local)))
+            self._send(w, (command, make_data(local)))
         answers = self._gather([self.remotes[w] for w, _, _ in plan])
         out: list[Any] = [None] * len(list(self._get_indices(indices)))
         for (_, _, positions), answer in zip(plan, answers, strict=True):
@@ -234,8 +264,8 @@ class SB3WorkerVecEnv(VecEnv):
                 if not (local.startswith("actions[") and local[8:].isdigit()):
                     raise ValueError(problem)
                 raise ValueError(f"actions[{offset + int(local[8:])}]: {message}")
-        for remote, share in zip(self.remotes, shares, strict=True):
-            remote.send(("step", share))
+        for w, share in enumerate(shares):
+            self._send(w, ("step", share))
         self._waiting = True
 
     def step_wait(self) -> VecEnvStepReturn:
@@ -257,7 +287,9 @@ class SB3WorkerVecEnv(VecEnv):
         if self.closed:
             return
         if self._waiting:  # answers of a step nobody waited for
-            self._gather(self.remotes)
+            self._waiting = False
+            with contextlib.suppress(RuntimeError):  # a dead worker: the rest still close
+                self._gather(self.remotes)
         for remote in self.remotes:
             try:
                 remote.send(("close", None))
