@@ -241,3 +241,14 @@ def test_a_run_moves_from_pending_to_the_leaderboard_once_every_scenario_has_it(
     pending.write_text(json.dumps({**rows[0], "seed": "1000"}) + "\n")
     with pytest.raises(ValueError, match="a2c.jsonl:1: seed='1000' must be an integer"):
         promote(pending, tmp_path / "other.jsonl")
+
+
+def test_a_failing_job_costs_that_job_and_the_run_names_it_at_the_end(tmp_path):
+    out, runs = tmp_path / "tracks.jsonl", tmp_path / "runs"
+    # tuned a2c has no entry for ioht, so that job fails; FAVOR keeps its paper's settings
+    with pytest.raises(RuntimeError, match=r"1 of 2 training jobs failed[\s\S]*a2c on ioht seed 5"):
+        run_tracks(out, ["a2c", "favor"], [5], 8, ["ioht"], 2, runs, tuned=True)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["policy"] for r in rows} == {"favor-tuned-8r-per-scenario"}  # its rows are kept
+    with pytest.raises(RuntimeError, match="1 of 1 training jobs failed"):  # only a2c is retried
+        run_tracks(out, ["a2c", "favor"], [5], 8, ["ioht"], 2, runs, tuned=True)

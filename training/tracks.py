@@ -400,10 +400,30 @@ def run_tracks(
         return len(specs)
     if backend != "pool":
         raise ValueError(f"backend={backend!r} is not allowed: choose one of ['pool', 'ray']")
+    failed: list[str] = []
     with mp.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
-        for result in pool.imap_unordered(job, specs):
-            write(result)
+        for spec, outcome in pool.imap_unordered(_job_or_error, specs):
+            if isinstance(outcome, str):  # one job's failure costs that job, not the others
+                failed.append(f"{spec[0]} on {spec[1]} seed {spec[2]}: {outcome}")
+                print(f"FAILED {failed[-1]}", flush=True)
+            else:
+                write(outcome)
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(specs)} training jobs failed (the others' rows are written; "
+            "a rerun retries only the failed ones):\n" + "\n".join(failed)
+        )
     return len(specs)
+
+
+def _job_or_error(spec: JobSpec) -> tuple[JobSpec, dict[str, Any] | str]:
+    """:func:`job`, or the traceback of its failure (so the pool goes on with the other jobs)."""
+    try:
+        return spec, job(spec)
+    except Exception:  # noqa: BLE001 - reported with its traceback, and the run fails at its end
+        import traceback
+
+        return spec, traceback.format_exc()
 
 
 def main() -> int:
