@@ -231,6 +231,11 @@ def test_a_run_moves_from_pending_to_the_leaderboard_once_every_scenario_has_it(
     # a seed missing from one scenario keeps the run pending
     pending.write_text("".join(json.dumps(r) + "\n" for r in rows[1:70]))
     assert promote(pending, tmp_path / "other.jsonl") == []
+    # a pending file whose every run moved is removed, its curves too
+    pending.write_text("".join(json.dumps(r) + "\n" for r in rows[:70]))
+    curves_path(pending).write_text("".join(json.dumps(c) + "\n" for c in curves[:7]))
+    assert promote(pending, tmp_path / "third.jsonl") == [(label, 0)]
+    assert not pending.exists() and not curves_path(pending).exists()
     with pytest.raises(ValueError, match="suite='v9' is not allowed"):
         promote(pending, final, suite="v9")
     # files users share are data: a bad line is refused by file, line and field

@@ -77,6 +77,10 @@ def _row(line: bytes, where: str) -> dict:
 
 
 def _rewrite(path: Path, lines: list[str]) -> None:
+    """``path`` holding ``lines`` only (removed when none is left)."""
+    if not lines:
+        path.unlink()
+        return
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(line + "\n" for line in lines))
     os.replace(tmp, path)
