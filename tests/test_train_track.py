@@ -139,6 +139,8 @@ def test_a_per_scenario_job_on_the_generalisation_source_reuses_that_tracks_epis
         out, ["a2c"], [5], 8, ["iov-default"], 1, runs, tracks=("per-scenario",), reuse=[source]
     )
     assert ran == 0  # nothing trained
+    with pytest.raises(ValueError, match="needs tracks=\\['per-scenario'\\]"):
+        run_tracks(out, ["a2c"], [5], 8, ["iov-default"], 1, runs, reuse=[source])
     reused = [json.loads(line) for line in out.read_text().splitlines()]
     trained = [json.loads(line) for line in fresh.read_text().splitlines()]
     assert [r.pop("reused_from") for r in reused] == [

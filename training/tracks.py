@@ -291,8 +291,11 @@ def reused_job(sources: list[Path], spec: JobSpec) -> dict[str, Any] | None:
             continue
         curve = {"policy": label, "trained_on": scenario_name, "train_seed": seed, "points": []}
         curves = curves_path(source)
-        for line in curves.read_text().splitlines() if curves.is_file() else []:
-            c = json.loads(line)
+        lines = curves.read_bytes().splitlines() if curves.is_file() else []
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            c = parse_curve(line, f"{curves.name}:{n}")
             if (c["policy"], c["trained_on"], c["train_seed"]) == (label, scenario_name, seed):
                 curve = c
         relabelled = [
@@ -343,6 +346,11 @@ def run_tracks(
     outside = sorted(set(scenarios) - set(names))
     if outside:
         raise ValueError(f"scenarios {outside} are not in suite {suite!r}: choose from {names}")
+    if reuse and tuple(tracks) != ("per-scenario",):
+        raise ValueError(
+            f"reuse with tracks={list(tracks)}: reuse gives the per-scenario track rows the "
+            "generalisation track already has, so it needs tracks=['per-scenario']"
+        )
     runs_dir = runs_dir or Path(tempfile.gettempdir()) / "bcfl-track-runs"
     done = _done(out)
     specs = [
@@ -353,7 +361,7 @@ def run_tracks(
         if (algo, scenario, seed, rounds) not in done
     ]
     reused = []
-    if reuse and "per-scenario" in tracks:
+    if reuse:
         found = [(spec, reused_job(reuse, spec)) for spec in specs]
         reused = [result for _, result in found if result is not None]
         specs = [spec for spec, result in found if result is None]
