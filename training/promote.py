@@ -61,9 +61,8 @@ def _split_lines(
     if path.is_file():
         for n, line in enumerate(path.read_bytes().splitlines(), start=1):
             if line.strip():
-                text = line.decode()  # parse has accepted it: valid UTF-8
-                target = moved if moves(parse(line, f"{path.name}:{n}")) else kept
-                target.append(text)
+                parsed = parse(line, f"{path.name}:{n}")  # refuses invalid UTF-8 by line
+                (moved if moves(parsed) else kept).append(line.decode())
     return moved, kept
 
 
