@@ -327,15 +327,19 @@ def read_rows(paths: list[Path]) -> list[dict[str, Any]]:
     rows = []
     for path in paths:
         for n, line in enumerate(path.read_bytes().splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:  # bytes: invalid UTF-8 is a refused line like any other, not a decode crash
-                row = parse_untrusted(line, max_bytes=MAX_LINE_BYTES)
-                validate_row(row)
-            except ValueError as exc:
-                raise ValueError(f"{path.name}:{n}: {exc}") from None
-            rows.append(row)
+            if line.strip():
+                rows.append(parse_row(line, f"{path.name}:{n}"))
     return rows
+
+
+def parse_row(line: bytes, where: str) -> dict[str, Any]:
+    """One results line, parsed within bounds and validated; an error names ``where``."""
+    try:  # bytes: invalid UTF-8 is a refused line like any other, not a decode crash
+        row = parse_untrusted(line, max_bytes=MAX_LINE_BYTES)
+        validate_row(row)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return row
 
 
 def build_leaderboard(

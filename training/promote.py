@@ -20,8 +20,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bcfl_env.untrusted import parse_untrusted
-from training.leaderboard import MAX_LINE_BYTES, read_rows, validate_row
+from training.leaderboard import parse_row, read_rows
 from training.suite import SUITES
 from training.tracks import TRACK_SUFFIX, curves_path, parse_curve
 
@@ -66,15 +65,6 @@ def _split_lines(
     return moved, kept
 
 
-def _row(line: bytes, where: str) -> dict:
-    try:
-        row = parse_untrusted(line, max_bytes=MAX_LINE_BYTES)
-        validate_row(row)
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    return row
-
-
 def _rewrite(path: Path, lines: list[str]) -> None:
     """``path`` holding ``lines`` only (removed when none is left)."""
     if not lines:
@@ -112,7 +102,7 @@ def promote(pending: Path, final: Path, suite: str = "default") -> list[Run]:
         raise ValueError(f"{final} already holds the runs {clash}: they would count twice")
     labels = {(_label(policy), seed) for policy, seed in runs}
     moved, kept = _split_lines(
-        pending, _row, lambda r: (r["policy"], int(r.get("train_seed", -1))) in runs
+        pending, parse_row, lambda r: (r["policy"], int(r.get("train_seed", -1))) in runs
     )
     curves_moved, curves_kept = _split_lines(
         curves_path(pending), parse_curve, lambda c: (c["policy"], c["train_seed"]) in labels
